@@ -1,0 +1,187 @@
+"""One node's link to the control plane: join, hold the stream, reconnect.
+
+Whatever happens to the control plane, the node keeps running its replicas; the
+link only reports and obeys. On every (re)connect the Hello tells the server
+what actually runs here and the highest command generation applied, so the two
+sides converge and a replayed command is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+
+from agents import __version__
+from agents.runtime import Runtime
+from tokenplane.v1 import agent_pb2, agent_pb2_grpc, resources_pb2
+
+log = logging.getLogger(__name__)
+
+# Agents ping every second; the server permits it (see the server's options),
+# so a dead control plane is noticed as quickly as a dead agent.
+CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 1000),
+    ("grpc.keepalive_timeout_ms", 1000),
+    ("grpc.http2.ping_timeout_ms", 1000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.enable_retries", 0),
+]
+
+Telemetry = Callable[[Runtime], agent_pb2.Heartbeat]
+
+
+class StreamClosed(Exception):
+    """The server ended the stream cleanly (e.g. it is shutting down)."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter, so that a fleet does not reconnect in step."""
+
+    initial_s: float = 0.5
+    max_s: float = 30.0
+
+    def delay_s(self, attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0, min(self.max_s, self.initial_s * 2**attempt))
+
+
+class NodeLink:
+    def __init__(
+        self,
+        *,
+        node: resources_pb2.Node,
+        server: str,
+        bootstrap_token: str,
+        runtime_factory: Callable[[Callable[[agent_pb2.ReplicaState], None]], Runtime],
+        telemetry: Telemetry,
+        credentials: grpc.ChannelCredentials | None = None,
+        backoff: Backoff = Backoff(),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.node = node
+        self.name = node.metadata.name
+        self._server = server
+        self._bootstrap_token = bootstrap_token
+        self._credentials = credentials
+        self._telemetry = telemetry
+        self._backoff = backoff
+        self._rng = rng or random.Random()
+        self._outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
+        self.runtime = runtime_factory(self._report)
+        self.node_token: str | None = None
+        self.applied_generation = 0
+        self.interval_s = 1.0
+        self.connected = asyncio.Event()
+
+    def _report(self, state: agent_pb2.ReplicaState) -> None:
+        self._outbox.put_nowait(agent_pb2.AgentMessage(replica_state=state))
+
+    def _channel(self) -> grpc.aio.Channel:
+        if self._credentials is None:
+            return grpc.aio.insecure_channel(self._server, options=CHANNEL_OPTIONS)
+        return grpc.aio.secure_channel(self._server, self._credentials, options=CHANNEL_OPTIONS)
+
+    async def run(self) -> None:
+        """Forever: connect, serve the stream, and after any failure back off and retry."""
+        attempt = 0
+        while True:
+            try:
+                async with self._channel() as channel:
+                    stub = agent_pb2_grpc.AgentServiceStub(channel)
+                    if self.node_token is None:
+                        joined = await stub.Join(
+                            agent_pb2.JoinRequest(
+                                bootstrap_token=self._bootstrap_token, node=self.node
+                            ),
+                            timeout=10,
+                        )
+                        self.node_token = joined.node_token
+                    attempt = 0
+                    await self._stream(stub)
+            except StreamClosed:
+                log.debug("%s: server closed the stream", self.name)
+            except grpc.aio.AioRpcError as e:
+                if e.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND):
+                    self.node_token = None  # the server forgot us or rotated keys: join again
+                if e.code() in (
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    grpc.StatusCode.PERMISSION_DENIED,
+                ):
+                    log.error("%s: %s", self.name, e.details())
+                else:
+                    log.debug("%s: stream ended: %s", self.name, e.code().name)
+            except asyncio.InvalidStateError:
+                log.debug("%s: stream finished while writing", self.name)
+            except Exception:  # the link must outlive anything the network does
+                log.exception("%s: unexpected error; reconnecting", self.name)
+            finally:
+                self.connected.clear()
+            await asyncio.sleep(self._backoff.delay_s(attempt, self._rng))
+            attempt += 1
+
+    async def _stream(self, stub: agent_pb2_grpc.AgentServiceStub) -> None:
+        call = stub.Connect(metadata=(("authorization", f"Bearer {self.node_token}"),))
+        await call.write(
+            agent_pb2.AgentMessage(
+                hello=agent_pb2.Hello(
+                    node_name=self.name,
+                    agent_version=__version__,
+                    replicas=self.runtime.states(),
+                    applied_generation=self.applied_generation,
+                )
+            )
+        )
+        while not self._outbox.empty():  # states superseded by the Hello's snapshot
+            self._outbox.get_nowait()
+        reader = asyncio.create_task(self._read(call))
+        try:
+            await self._write(call, reader)
+        finally:
+            reader.cancel()
+            call.cancel()
+
+    async def _write(self, call: grpc.aio.StreamStreamCall, reader: asyncio.Task[None]) -> None:
+        seq = 0
+        loop = asyncio.get_running_loop()
+        next_beat = loop.time()
+        while not reader.done():
+            timeout = max(0.0, next_beat - loop.time())
+            try:
+                message = await asyncio.wait_for(self._outbox.get(), timeout)
+            except TimeoutError:
+                seq += 1
+                heartbeat = self._telemetry(self.runtime)
+                heartbeat.seq = seq
+                message = agent_pb2.AgentMessage(heartbeat=heartbeat)
+                next_beat = loop.time() + self.interval_s
+            await call.write(message)
+        reader.result()
+
+    async def _read(self, call: grpc.aio.StreamStreamCall) -> None:
+        while True:
+            message = await call.read()
+            if message is grpc.aio.EOF:
+                raise StreamClosed
+            kind = message.WhichOneof("body")
+            if kind == "settings":
+                if message.settings.heartbeat_interval_ms:
+                    self.interval_s = message.settings.heartbeat_interval_ms / 1000
+                self.connected.set()
+            elif kind == "command":
+                self._apply(message.command)
+
+    def _apply(self, command: agent_pb2.Command) -> None:
+        if command.generation <= self.applied_generation:
+            return  # a replay: already applied
+        action = command.WhichOneof("action")
+        if action == "deploy":
+            self.runtime.deploy(command.deploy.replica, command.generation)
+        elif action == "undeploy":
+            self.runtime.undeploy(command.undeploy.name, command.generation)
+        self.applied_generation = command.generation

@@ -1,0 +1,30 @@
+"""What runs replicas on a node: one small interface, several drivers.
+
+The agent's connection talks only to this interface; the hollow driver
+simulates replicas for demos and scale tests, real drivers start processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from tokenplane.v1 import agent_pb2, resources_pb2
+
+StateListener = Callable[[agent_pb2.ReplicaState], None]
+
+
+class Runtime(Protocol):
+    def deploy(self, replica: resources_pb2.Replica, generation: int) -> None:
+        """Starts the replica unless it already runs. Idempotent."""
+
+    def undeploy(self, name: str, generation: int) -> None:
+        """Stops the replica if it runs. Idempotent."""
+
+    def states(self) -> list[agent_pb2.ReplicaState]:
+        """What actually runs here now, for the Hello after a (re)connect."""
+        ...
+
+    def usage(self) -> tuple[dict[str, int], float]:
+        """GPUs in use by model, and the IT power the replicas draw (kW)."""
+        ...

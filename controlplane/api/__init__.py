@@ -1,0 +1,1 @@
+"""gRPC servers: the Fleet API (tpctl, operators) and the Agent API (node agents)."""

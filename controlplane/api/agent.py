@@ -1,0 +1,201 @@
+"""The Agent API: Join, and one Connect stream per node.
+
+The stream is the node's liveness: it opens with a Hello, then carries
+heartbeats (telemetry, written straight into the inventory's columns) and
+replica states up, and settings and commands down. When it ends, for any
+reason, the node is NotReady at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import grpc
+
+from controlplane import __version__
+from controlplane.api.auth import Authenticator
+from controlplane.api.status import code_of, unary
+from controlplane.errors import Invalid, NotFound
+from controlplane.inventory import InventoryTable, Transition
+from controlplane.objects import ObjectStore
+from controlplane.resources import Node, parse_manifest
+from controlplane.resources.codec import message_dict
+from tokenplane.v1 import agent_pb2, agent_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+TransitionHandler = Callable[[Transition], None]
+ReplicaStateHandler = Callable[[str, agent_pb2.ReplicaState], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class Session:
+    """One connected agent: where its commands go, and the generation they carry."""
+
+    node: str
+    context: grpc.aio.ServicerContext
+    generation: int
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def send(self, message: agent_pb2.ControlMessage) -> None:
+        async with self.write_lock:
+            await self.context.write(message)
+
+
+class AgentHub:
+    """Connected agents by node name; the reconciler sends commands through it."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, Session] = {}
+
+    def connected(self, node: str) -> bool:
+        return node in self.sessions
+
+    async def command(self, node: str, build: Callable[[int], agent_pb2.Command]) -> int | None:
+        """Sends the node its next command; returns its generation, None if not connected."""
+        session = self.sessions.get(node)
+        if session is None:
+            return None
+        session.generation += 1
+        command = build(session.generation)
+        try:
+            await session.send(agent_pb2.ControlMessage(command=command))
+        except Exception:  # the stream died under us; liveness will notice
+            log.warning("could not send command to %s", node)
+            return None
+        return session.generation
+
+    async def broadcast(self, message: agent_pb2.ControlMessage) -> None:
+        for session in list(self.sessions.values()):
+            try:
+                await session.send(message)
+            except Exception:
+                log.debug("broadcast to %s failed", session.node)
+
+
+class AgentService(agent_pb2_grpc.AgentServiceServicer):
+    def __init__(
+        self,
+        *,
+        objects: ObjectStore,
+        table: InventoryTable,
+        auth: Authenticator,
+        hub: AgentHub,
+        on_transition: TransitionHandler,
+        on_replica_state: ReplicaStateHandler,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._objects = objects
+        self._table = table
+        self._auth = auth
+        self._hub = hub
+        self._on_transition = on_transition
+        self._on_replica_state = on_replica_state
+        self._clock = clock
+
+    @unary
+    async def Join(
+        self, request: agent_pb2.JoinRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.JoinResponse:
+        self._auth.check_bootstrap(request.bootstrap_token)
+        if not request.HasField("node"):
+            raise Invalid("node: required; send the node's manifest")
+        joining = parse_manifest(message_dict(request.node), "node")
+        if not isinstance(joining, Node):
+            raise Invalid(f"node.kind: must be Node, got {joining.kind}")
+        stored = await self._register(joining)
+        self._table.upsert(stored)
+        return agent_pb2.JoinResponse(
+            node_name=stored.name,
+            node_token=self._auth.node_token(stored.name),
+            node_uid=stored.metadata.uid,
+        )
+
+    async def _register(self, joining: Node) -> Node:
+        """The agent owns what the node is; the operator owns cordon state and extra labels."""
+
+        def merge(current: Node) -> Node | None:
+            spec = joining.spec.model_copy(update={"unschedulable": current.spec.unschedulable})
+            labels = {**current.metadata.labels, **joining.metadata.labels}
+            if spec == current.spec and labels == current.metadata.labels:
+                return None
+            current.spec, current.metadata.labels = spec, labels
+            return current
+
+        if await self._objects.get("Node", joining.name) is None:
+            try:
+                return await self._objects.create(joining)
+            except Exception:  # lost a race with a concurrent Join of the same node
+                pass
+        return await self._objects.update("Node", joining.name, merge)
+
+    async def Connect(
+        self,
+        request_iterator: AsyncIterator[agent_pb2.AgentMessage],
+        context: grpc.aio.ServicerContext,
+    ) -> None:
+        try:
+            name = self._auth.node_of(context.invocation_metadata())
+            first = await context.read()
+            if first is grpc.aio.EOF or not first.HasField("hello"):
+                raise Invalid("the first message on a Connect stream must be a Hello")
+            if first.hello.node_name != name:
+                raise Invalid(
+                    f"hello.nodeName: {first.hello.node_name!r} is not this node ({name})"
+                )
+            node = await self._objects.get("Node", name)
+            if node is None:
+                raise NotFound("Node", name)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as e:
+            await context.abort(code_of(e), str(e))
+        await self._serve(name, node, first.hello, context)
+
+    async def _serve(
+        self, name: str, node: Node, hello: agent_pb2.Hello, context: grpc.aio.ServicerContext
+    ) -> None:
+        table = self._table
+        slot = table.upsert(node)
+        session = Session(name, context, generation=hello.applied_generation)
+        previous = self._hub.sessions.get(name)
+        if previous is not None:
+            session.generation = max(session.generation, previous.generation)
+        self._hub.sessions[name] = session
+        await session.send(
+            agent_pb2.ControlMessage(
+                settings=agent_pb2.Settings(
+                    heartbeat_interval_ms=round(table.interval_s * 1000),
+                    server_version=__version__,
+                )
+            )
+        )
+        self._emit(table.connect(slot, self._clock()))
+        for state in hello.replicas:
+            await self._on_replica_state(name, state)
+        clock, emit = self._clock, self._emit
+        try:
+            while True:
+                message = await context.read()
+                if message is grpc.aio.EOF:
+                    break
+                kind = message.WhichOneof("body")
+                if kind == "heartbeat":
+                    if (t := table.heartbeat(slot, message.heartbeat, clock())) is not None:
+                        emit(t)
+                elif kind == "replica_state":
+                    await self._on_replica_state(name, message.replica_state)
+        except (asyncio.CancelledError, grpc.aio.AioRpcError):
+            pass  # the peer went away or keepalive found it dead: same as EOF
+        finally:
+            if self._hub.sessions.get(name) is session:
+                del self._hub.sessions[name]
+                self._emit(table.disconnect(slot))
+
+    def _emit(self, transition: Transition | None) -> None:
+        if transition is not None:
+            self._on_transition(transition)

@@ -1,0 +1,211 @@
+"""The Fleet API that tpctl speaks: resources in and out, watches, cordon and drain."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+
+import grpc
+
+from controlplane import __version__
+from controlplane.api.auth import Authenticator, Role
+from controlplane.api.status import streaming, unary
+from controlplane.errors import Invalid
+from controlplane.inventory import InventoryTable
+from controlplane.inventory.view import with_live_status
+from controlplane.objects import ApplyResult, Change, ObjectStore, Resource
+from controlplane.resources import KINDS, Node
+from controlplane.resources.codec import ONEOF_FIELD, from_resource, to_message, to_resource
+from controlplane.resources.selector import LabelSelector, parse_selector
+from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc
+from tokenplane.v1 import resources_pb2 as pb
+
+_APPLY_RESULTS = {
+    ApplyResult.CREATED: fleet_pb2.APPLY_RESULT_CREATED,
+    ApplyResult.CONFIGURED: fleet_pb2.APPLY_RESULT_CONFIGURED,
+    ApplyResult.UNCHANGED: fleet_pb2.APPLY_RESULT_UNCHANGED,
+}
+_WATCH_TYPES = {
+    Change.ADDED: fleet_pb2.WATCH_EVENT_TYPE_ADDED,
+    Change.MODIFIED: fleet_pb2.WATCH_EVENT_TYPE_MODIFIED,
+    Change.DELETED: fleet_pb2.WATCH_EVENT_TYPE_DELETED,
+}
+# Who may write what: deployments are an operator's daily work; nodes and replicas
+# are the system's own records, changed by hand only by an admin.
+_WRITE_ROLE = {"ModelDeployment": Role.OPERATOR, "Node": Role.ADMIN, "Replica": Role.ADMIN}
+
+Drainer = Callable[[str, float], Awaitable[list[str]]]
+
+
+def _kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise Invalid(f"kind: unknown kind {kind!r}; one of {', '.join(KINDS)}")
+    return kind
+
+
+class FleetService(fleet_pb2_grpc.FleetServiceServicer):
+    def __init__(
+        self,
+        *,
+        objects: ObjectStore,
+        table: InventoryTable,
+        auth: Authenticator,
+        drain: Drainer,
+        on_cordon: Callable[[str, bool], None],
+    ) -> None:
+        self._objects = objects
+        self._table = table
+        self._auth = auth
+        self._drain = drain
+        self._on_cordon = on_cordon
+
+    def _header(self, revision: int) -> fleet_pb2.ResponseHeader:
+        return fleet_pb2.ResponseHeader(revision=revision, server_version=__version__)
+
+    def _live(self, resource: Resource) -> Resource:
+        if isinstance(resource, Node):
+            return with_live_status(
+                resource, self._table, wall_now=datetime.now(UTC), mono_now_s=time.monotonic()
+            )
+        return resource
+
+    @unary
+    async def Apply(
+        self, request: fleet_pb2.ApplyRequest, context: grpc.aio.ServicerContext
+    ) -> fleet_pb2.ApplyResponse:
+        resource = from_resource(request.resource)
+        self._auth.authorize(context.invocation_metadata(), _WRITE_ROLE[resource.kind])
+        stored, result = await self._objects.apply(resource, dry_run=request.dry_run)
+        if isinstance(stored, Node) and not request.dry_run:
+            self._table.upsert(stored)
+        return fleet_pb2.ApplyResponse(
+            header=self._header(int(stored.metadata.resource_version or 0)),
+            resource=to_resource(stored),
+            result=_APPLY_RESULTS[result],
+        )
+
+    @unary
+    async def Get(
+        self, request: fleet_pb2.GetRequest, context: grpc.aio.ServicerContext
+    ) -> fleet_pb2.GetResponse:
+        self._auth.authorize(context.invocation_metadata(), Role.VIEWER)
+        resource = await self._objects.must_get(_kind(request.kind), request.name)
+        return fleet_pb2.GetResponse(
+            header=self._header(int(resource.metadata.resource_version)),
+            resource=to_resource(self._live(resource)),
+        )
+
+    @unary
+    async def List(
+        self, request: fleet_pb2.ListRequest, context: grpc.aio.ServicerContext
+    ) -> fleet_pb2.ListResponse:
+        self._auth.authorize(context.invocation_metadata(), Role.VIEWER)
+        selector = _selector(request.label_selector)
+        items, revision = await self._objects.list(_kind(request.kind), selector)
+        return fleet_pb2.ListResponse(
+            header=self._header(revision), items=[to_resource(self._live(r)) for r in items]
+        )
+
+    @unary
+    async def Delete(
+        self, request: fleet_pb2.DeleteRequest, context: grpc.aio.ServicerContext
+    ) -> fleet_pb2.DeleteResponse:
+        kind = _kind(request.kind)
+        self._auth.authorize(context.invocation_metadata(), _WRITE_ROLE[kind])
+        deleted = await self._objects.delete(kind, request.name, request.resource_version)
+        return fleet_pb2.DeleteResponse(
+            header=self._header(int(deleted.metadata.resource_version)),
+            resource=to_resource(deleted),
+        )
+
+    @streaming
+    async def Watch(
+        self, request: fleet_pb2.WatchRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[fleet_pb2.WatchResponse]:
+        self._auth.authorize(context.invocation_metadata(), Role.VIEWER)
+        kind = _kind(request.kind)
+        selector = _selector(request.label_selector)
+        start = int(request.resource_version) + 1 if request.resource_version else None
+        async for event in self._objects.watch(kind, start_revision=start, selector=selector):
+            if event.resource is None:
+                gone = pb.Resource(**{ONEOF_FIELD[kind]: {"metadata": {"name": event.name}}})
+            else:
+                gone = to_resource(self._live(event.resource))
+            yield fleet_pb2.WatchResponse(
+                header=self._header(event.revision),
+                type=_WATCH_TYPES[event.change],
+                resource=gone,
+            )
+
+    async def _set_unschedulable(
+        self, request: fleet_pb2.CordonRequest, context: grpc.aio.ServicerContext, value: bool
+    ) -> fleet_pb2.CordonResponse:
+        self._auth.authorize(context.invocation_metadata(), Role.OPERATOR)
+
+        def cordon(node: Node) -> Node | None:
+            if node.spec.unschedulable == value:
+                return None
+            node.spec.unschedulable = value
+            return node
+
+        node = await self._objects.update("Node", request.name, cordon)
+        self._on_cordon(request.name, value)
+        return fleet_pb2.CordonResponse(
+            header=self._header(int(node.metadata.resource_version)),
+            node=to_message(self._live(node)),
+        )
+
+    @unary
+    async def Cordon(
+        self, request: fleet_pb2.CordonRequest, context: grpc.aio.ServicerContext
+    ) -> fleet_pb2.CordonResponse:
+        return await self._set_unschedulable(request, context, True)
+
+    @unary
+    async def Uncordon(
+        self, request: fleet_pb2.CordonRequest, context: grpc.aio.ServicerContext
+    ) -> fleet_pb2.CordonResponse:
+        return await self._set_unschedulable(request, context, False)
+
+    @unary
+    async def Drain(
+        self, request: fleet_pb2.DrainRequest, context: grpc.aio.ServicerContext
+    ) -> fleet_pb2.DrainResponse:
+        cordoned = await self._set_unschedulable(
+            fleet_pb2.CordonRequest(name=request.name), context, True
+        )
+        moved = await self._drain(request.name, request.timeout_s or 300.0)
+        return fleet_pb2.DrainResponse(header=cordoned.header, node=cordoned.node, moved=moved)
+
+    @streaming
+    async def Events(
+        self, request: fleet_pb2.EventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[fleet_pb2.EventsResponse]:
+        self._auth.authorize(context.invocation_metadata(), Role.VIEWER)
+        events, revision = await self._objects.list_events(request.kind, request.name)
+        if request.limit:
+            events = events[-request.limit :]
+        for event in events:
+            yield fleet_pb2.EventsResponse(event=to_message(event))
+        if not request.watch:
+            return
+        async for event in self._objects.watch_events(revision + 1):
+            involved = event.involved_object
+            if (request.kind and involved.kind != request.kind) or (
+                request.name and involved.name != request.name
+            ):
+                continue
+            yield fleet_pb2.EventsResponse(event=to_message(event))
+
+
+def _selector(text: str) -> LabelSelector | None:
+    if not text:
+        return None
+    try:
+        return parse_selector(text)
+    except ValueError as e:
+        raise Invalid(str(e)) from None
+
+
+__all__ = ["FleetService"]

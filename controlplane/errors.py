@@ -1,0 +1,43 @@
+"""Errors of the control plane's core, each with the gRPC status it maps to.
+
+The core raises these; the API layer turns them into status codes in one place
+(controlplane/api/status.py), so that no servicer picks codes by hand.
+"""
+
+from __future__ import annotations
+
+
+class ControlPlaneError(Exception):
+    """Base: the message is shown to the user as is."""
+
+
+class NotFound(ControlPlaneError):
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(f'{kind} "{name}" not found')
+
+
+class AlreadyExists(ControlPlaneError):
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(f'{kind} "{name}" already exists')
+
+
+class StaleVersion(ControlPlaneError):
+    """An update named a resourceVersion that is no longer current."""
+
+    def __init__(self, kind: str, name: str, given: str, current: str) -> None:
+        super().__init__(
+            f'{kind} "{name}" was modified: resourceVersion {given} is stale (now {current}); '
+            "get the object again and re-apply your change"
+        )
+
+
+class Invalid(ControlPlaneError):
+    """A request that names a bad field; the message says which and why."""
+
+
+class Unauthenticated(ControlPlaneError):
+    pass
+
+
+class Forbidden(ControlPlaneError):
+    pass

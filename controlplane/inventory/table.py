@@ -1,0 +1,221 @@
+"""The live inventory: one row per node, one NumPy column per figure.
+
+Heartbeats write single cells (microseconds each, no allocation), the liveness
+sweep and the scheduler read whole columns. Nothing here is persisted: after a
+restart the table refills as agents reconnect, which is why the store holds only
+registrations and cordon state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from controlplane.inventory import liveness
+from controlplane.inventory.snapshot import TIERS, FleetSnapshot, NodeTaint
+from controlplane.resources import Node
+from tokenplane.v1 import agent_pb2
+
+_FLOAT_COLUMNS = (
+    "lat",
+    "lon",
+    "budget_kw",
+    "it_draw_kw",
+    "renewable_kw",
+    "carbon_g_per_kwh",
+    "price_per_kwh",
+    "last_heartbeat_s",
+    "heartbeat_interval_s",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A node's Ready condition changed, and why (for the event and the condition)."""
+
+    name: str
+    ready: bool
+    reason: str
+
+
+class InventoryTable:
+    def __init__(self, *, interval_s: float, capacity: int = 256) -> None:
+        self._interval_s = interval_s
+        self._slots: dict[str, int] = {}
+        self._names: list[str] = []
+        self._gpu_models: list[str] = []
+        self._gpu_index: dict[str, int] = {}
+        self._taints: dict[int, tuple[NodeTaint, ...]] = {}
+        self._energy_source: dict[int, str] = {}
+        self.revision = 0
+        self._alloc(capacity, gpu_models=4)
+
+    def _alloc(self, rows: int, gpu_models: int) -> None:
+        def grow(old: np.ndarray | None, shape: tuple[int, ...], dtype: type, fill: object = 0):
+            new = np.full(shape, fill, dtype=dtype)
+            if old is not None:
+                new[tuple(slice(0, s) for s in old.shape)] = old
+            return new
+
+        get = self.__dict__.get
+        self._capacity, self._gpu_capacity = rows, gpu_models
+        for col in _FLOAT_COLUMNS:
+            setattr(self, col, grow(get(col), (rows,), np.float64))
+        self.connected = grow(get("connected"), (rows,), np.bool_, False)
+        self.ready = grow(get("ready"), (rows,), np.bool_, False)
+        self.unschedulable = grow(get("unschedulable"), (rows,), np.bool_, False)
+        self.tier = grow(get("tier"), (rows,), np.int8)
+        self.region = grow(get("region"), (rows,), np.dtype("<U32"), "")
+        self.country = grow(get("country"), (rows,), np.dtype("<U2"), "")
+        self.gpu_memory_gb = grow(get("gpu_memory_gb"), (rows, gpu_models), np.float64)
+        self.gpus_total = grow(get("gpus_total"), (rows, gpu_models), np.int32)
+        self.gpus_free = grow(get("gpus_free"), (rows, gpu_models), np.int32)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._slots
+
+    def slot(self, name: str) -> int:
+        return self._slots[name]
+
+    @property
+    def interval_s(self) -> float:
+        """The heartbeat interval agents are told to use now."""
+        return self._interval_s
+
+    def _gpu_column(self, model: str) -> int:
+        col = self._gpu_index.get(model)
+        if col is None:
+            col = len(self._gpu_models)
+            if col == self._gpu_capacity:
+                self._alloc(self._capacity, self._gpu_capacity * 2)
+            self._gpu_models.append(model)
+            self._gpu_index[model] = col
+        return col
+
+    def upsert(self, node: Node) -> int:
+        """Adds or refreshes a node's static figures from its spec; returns its row."""
+        slot = self._slots.get(node.name)
+        if slot is None:
+            slot = len(self._names)
+            if slot == self._capacity:
+                self._alloc(self._capacity * 2, self._gpu_capacity)
+            self._slots[node.name] = slot
+            self._names.append(node.name)
+        spec = node.spec
+        self.tier[slot] = TIERS.index(spec.tier)
+        self.region[slot] = spec.location.region
+        self.country[slot] = spec.location.country
+        self.lat[slot], self.lon[slot] = spec.location.lat, spec.location.lon
+        self.unschedulable[slot] = spec.unschedulable
+        if self.budget_kw[slot] == 0:
+            self.budget_kw[slot] = spec.power.budget_kw
+        self.gpus_total[slot] = 0
+        for gpu in spec.capacity.gpus:
+            col = self._gpu_column(gpu.model)
+            self.gpus_total[slot, col] = gpu.count
+            self.gpu_memory_gb[slot, col] = gpu.memory_gb
+            if not self.connected[slot]:
+                self.gpus_free[slot, col] = gpu.count
+        if spec.taints:
+            self._taints[slot] = tuple(NodeTaint(t.key, t.value, t.effect) for t in spec.taints)
+        else:
+            self._taints.pop(slot, None)
+        self.revision += 1
+        return slot
+
+    def set_unschedulable(self, name: str, value: bool) -> None:
+        if name in self._slots:
+            self.unschedulable[self._slots[name]] = value
+            self.revision += 1
+
+    def connect(self, slot: int, now_s: float) -> Transition | None:
+        """The node's stream opened (its Hello arrived): it is alive as of now."""
+        self.connected[slot] = True
+        self.last_heartbeat_s[slot] = now_s
+        self.heartbeat_interval_s[slot] = self._interval_s
+        return self._set_ready(slot, True, "StreamConnected")
+
+    def disconnect(self, slot: int) -> Transition | None:
+        self.connected[slot] = False
+        return self._set_ready(slot, False, "StreamClosed")
+
+    def heartbeat(self, slot: int, hb: agent_pb2.Heartbeat, now_s: float) -> Transition | None:
+        """The hot path: a few cell writes per message, no allocation beyond a GPU lookup."""
+        self.last_heartbeat_s[slot] = now_s
+        self.it_draw_kw[slot] = hb.it_draw_kw
+        if hb.budget_kw:
+            self.budget_kw[slot] = hb.budget_kw
+        self.renewable_kw[slot] = hb.renewable_kw
+        self.carbon_g_per_kwh[slot] = hb.carbon_g_per_kwh
+        self.price_per_kwh[slot] = hb.price_per_kwh
+        for gpu in hb.gpus:
+            col = self._gpu_index.get(gpu.model)
+            if col is None:
+                col = self._gpu_column(gpu.model)
+                self.gpu_memory_gb[slot, col] = gpu.memory_gb
+            self.gpus_total[slot, col] = gpu.total
+            self.gpus_free[slot, col] = gpu.free
+        if hb.energy_source:
+            self._energy_source[slot] = hb.energy_source
+        if hb.HasField("location"):
+            self.lat[slot], self.lon[slot] = hb.location.lat, hb.location.lon
+        self.revision += 1
+        if not self.ready[slot] and self.connected[slot]:
+            return self._set_ready(slot, True, "HeartbeatResumed")
+        return None
+
+    def expire(self, now_s: float) -> list[Transition]:
+        """Marks NotReady every live node that missed its heartbeats; returns the changes."""
+        n = len(self._names)
+        stale = liveness.expired(
+            now_s, self.last_heartbeat_s[:n], self.heartbeat_interval_s[:n], self.ready[:n]
+        )
+        rows: Iterable[int] = np.flatnonzero(stale)
+        return [t for slot in rows if (t := self._set_ready(int(slot), False, "HeartbeatMissed"))]
+
+    def set_intervals(self, interval_s: float) -> None:
+        self._interval_s = interval_s
+        self.heartbeat_interval_s[: len(self._names)] = interval_s
+
+    def _set_ready(self, slot: int, ready: bool, reason: str) -> Transition | None:
+        if self.ready[slot] == ready:
+            return None
+        self.ready[slot] = ready
+        self.revision += 1
+        return Transition(self._names[slot], ready, reason)
+
+    def energy_source(self, slot: int) -> str:
+        return self._energy_source.get(slot, "")
+
+    def gpu_models(self) -> tuple[str, ...]:
+        return tuple(self._gpu_models)
+
+    def snapshot(self) -> FleetSnapshot:
+        """A consistent copy of the live rows, for the scheduler."""
+        n, g = len(self._names), len(self._gpu_models)
+        return FleetSnapshot(
+            names=np.array(self._names, dtype=np.str_),
+            ready=self.ready[:n].copy(),
+            unschedulable=self.unschedulable[:n].copy(),
+            tier=self.tier[:n].copy(),
+            region=self.region[:n].copy(),
+            country=self.country[:n].copy(),
+            lat=self.lat[:n].copy(),
+            lon=self.lon[:n].copy(),
+            gpu_models=tuple(self._gpu_models),
+            gpu_memory_gb=self.gpu_memory_gb[:n, :g].copy(),
+            gpus_total=self.gpus_total[:n, :g].copy(),
+            gpus_free=self.gpus_free[:n, :g].copy(),
+            budget_kw=self.budget_kw[:n].copy(),
+            it_draw_kw=self.it_draw_kw[:n].copy(),
+            renewable_kw=self.renewable_kw[:n].copy(),
+            carbon_g_per_kwh=self.carbon_g_per_kwh[:n].copy(),
+            price_per_kwh=self.price_per_kwh[:n].copy(),
+            taints=dict(self._taints),
+            revision=self.revision,
+        )

@@ -1,0 +1,64 @@
+"""A Node as the Fleet API shows it: the stored object with its live figures filled in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from controlplane.inventory.table import InventoryTable
+from controlplane.resources import Condition, EnergyStatus, GpuStatus, Node, NodeStatus
+
+
+def ready_condition(ready: bool, reason: str, since: str) -> Condition:
+    return Condition(
+        type="Ready",
+        status="True" if ready else "False",
+        reason=reason,
+        message="agent stream up, heartbeats fresh" if ready else "agent not reachable",
+        last_transition_time=since,
+    )
+
+
+def with_live_status(
+    node: Node, table: InventoryTable, *, wall_now: datetime, mono_now_s: float
+) -> Node:
+    """Overlays the inventory's live figures on a stored node; unknown nodes keep their status."""
+    if node.name not in table:
+        return node
+    slot = table.slot(node.name)
+    stored = node.status or NodeStatus()
+    age_s = mono_now_s - float(table.last_heartbeat_s[slot])
+    last_seen = (wall_now - timedelta(seconds=age_s)).astimezone(UTC)
+    conditions = [c for c in stored.conditions if c.type != "Ready"]
+    ready = next((c for c in stored.conditions if c.type == "Ready"), None)
+    is_ready = bool(table.ready[slot])
+    if ready is None or (ready.status == "True") != is_ready:
+        ready = ready_condition(is_ready, "Connected" if is_ready else "NotConnected", "")
+    models = table.gpu_models()
+    gpus = [
+        GpuStatus(
+            model=model,
+            memory_gb=float(table.gpu_memory_gb[slot, col]),
+            total=int(table.gpus_total[slot, col]),
+            free=int(table.gpus_free[slot, col]),
+        )
+        for col, model in enumerate(models)
+        if table.gpus_total[slot, col] > 0
+    ]
+    status = stored.model_copy(
+        update={
+            "conditions": [ready, *conditions],
+            "last_heartbeat_time": last_seen.isoformat(timespec="seconds").replace("+00:00", "Z")
+            if table.last_heartbeat_s[slot]
+            else stored.last_heartbeat_time,
+            "energy": EnergyStatus(
+                it_draw_kw=float(table.it_draw_kw[slot]),
+                budget_kw=float(table.budget_kw[slot]),
+                renewable_kw=float(table.renewable_kw[slot]),
+                carbon_g_per_kwh=float(table.carbon_g_per_kwh[slot]),
+                price_per_kwh=float(table.price_per_kwh[slot]),
+                source=table.energy_source(slot),
+            ),
+            "gpus": gpus,
+        }
+    )
+    return node.model_copy(update={"status": status})

@@ -1,0 +1,256 @@
+"""Typed resources over the key-value store: the API server's registry.
+
+Keys are `/tokenplane/<plural>/<name>`; values are the manifest as JSON without
+its resourceVersion, which is the key's mod revision, so it can never disagree
+with the store. Every write is a compare-and-swap on that revision: two writers
+racing on one object cannot both win, and a user who applies with a stale
+resourceVersion is told so instead of overwriting someone else's change.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from controlplane.errors import AlreadyExists, NotFound, StaleVersion
+from controlplane.resources import KINDS, Event, ModelDeployment, Node, ObjectMeta, Replica
+from controlplane.resources.event import ObjectReference
+from controlplane.resources.selector import LabelSelector
+from controlplane.store import Conflict, EventType, KeyValue, Store
+
+Resource = Node | ModelDeployment | Replica
+R = TypeVar("R", Node, ModelDeployment, Replica)
+
+PLURALS = {"Node": "nodes", "ModelDeployment": "modeldeployments", "Replica": "replicas"}
+ROOT = "/tokenplane/"
+EVENTS_PREFIX = f"{ROOT}events/"
+EVENT_TTL_S = 3600.0
+
+
+class ApplyResult(enum.Enum):
+    CREATED = "created"
+    CONFIGURED = "configured"
+    UNCHANGED = "unchanged"
+
+
+class Change(enum.Enum):
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    change: Change
+    name: str
+    resource: Resource | None  # None when DELETED: the store keeps no tombstone
+    revision: int
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def key_of(kind: str, name: str) -> str:
+    return f"{ROOT}{PLURALS[kind]}/{name}"
+
+
+def prefix_of(kind: str) -> str:
+    return f"{ROOT}{PLURALS[kind]}/"
+
+
+def _encode(resource: Resource | Event) -> bytes:
+    data = resource.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["metadata"].pop("resourceVersion", None)
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _decode(kv: KeyValue, model: type[R]) -> R:
+    resource = model.model_validate_json(kv.value)
+    resource.metadata.resource_version = str(kv.mod_revision)
+    return resource
+
+
+def _same_desired_state(a: Resource, b: Resource) -> bool:
+    return (
+        a.spec == b.spec
+        and a.metadata.labels == b.metadata.labels
+        and a.metadata.annotations == b.metadata.annotations
+    )
+
+
+class ObjectStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._event_lease: tuple[int, float] | None = None
+
+    async def get(self, kind: str, name: str) -> Resource | None:
+        kv = await self.store.get(key_of(kind, name))
+        return _decode(kv, KINDS[kind]) if kv else None
+
+    async def must_get(self, kind: str, name: str) -> Resource:
+        resource = await self.get(kind, name)
+        if resource is None:
+            raise NotFound(kind, name)
+        return resource
+
+    async def list(
+        self, kind: str, selector: LabelSelector | None = None
+    ) -> tuple[list[Resource], int]:
+        kvs, revision = await self.store.list(prefix_of(kind))
+        items = [_decode(kv, KINDS[kind]) for kv in kvs]
+        if selector is not None:
+            items = [r for r in items if selector(r.metadata.labels)]
+        return items, revision
+
+    async def create(self, resource: R) -> R:
+        meta = resource.metadata
+        meta.uid = meta.uid or str(uuid.uuid4())
+        meta.creation_timestamp = meta.creation_timestamp or now_rfc3339()
+        meta.generation = 1
+        try:
+            revision = await self.store.put(
+                key_of(resource.kind, meta.name), _encode(resource), expect_mod_revision=0
+            )
+        except Conflict:
+            raise AlreadyExists(resource.kind, meta.name) from None
+        meta.resource_version = str(revision)
+        return resource
+
+    async def apply(self, resource: R, *, dry_run: bool = False) -> tuple[R, ApplyResult]:
+        """Creates or updates the desired state (spec, labels, annotations); keeps status."""
+        current = await self.get(resource.kind, resource.name)
+        given = resource.metadata.resource_version
+        if current is None:
+            if given:
+                raise NotFound(resource.kind, resource.name)
+            resource.status = (
+                type(resource).model_fields["status"].get_default(call_default_factory=True)
+            )
+            return (resource if dry_run else await self.create(resource)), ApplyResult.CREATED
+        if given and given != current.metadata.resource_version:
+            raise StaleVersion(
+                resource.kind, resource.name, given, current.metadata.resource_version
+            )
+        if _same_desired_state(current, resource):
+            return current, ApplyResult.UNCHANGED
+        updated = current.model_copy(deep=True)
+        if updated.spec != resource.spec:
+            updated.metadata.generation += 1
+        updated.spec = resource.spec
+        updated.metadata.labels = resource.metadata.labels
+        updated.metadata.annotations = resource.metadata.annotations
+        if dry_run:
+            return updated, ApplyResult.CONFIGURED
+        return await self._replace(current, updated), ApplyResult.CONFIGURED
+
+    async def _replace(self, current: R, updated: R) -> R:
+        try:
+            revision = await self.store.put(
+                key_of(updated.kind, updated.name),
+                _encode(updated),
+                expect_mod_revision=int(current.metadata.resource_version),
+            )
+        except Conflict as e:
+            raise StaleVersion(
+                updated.kind,
+                updated.name,
+                current.metadata.resource_version,
+                str(e.actual_revision),
+            ) from None
+        updated.metadata.resource_version = str(revision)
+        return updated
+
+    async def update(self, kind: str, name: str, mutate: Callable[[R], R | None]) -> R:
+        """Read-modify-write with retries on conflict; `mutate` returns None for "no change".
+
+        `mutate` gets a private copy and may be called more than once.
+        """
+        while True:
+            current = await self.must_get(kind, name)
+            updated = mutate(current.model_copy(deep=True))  # type: ignore[arg-type]
+            if updated is None:
+                return current  # type: ignore[return-value]
+            try:
+                return await self._replace(current, updated)  # type: ignore[arg-type]
+            except StaleVersion:
+                continue
+
+    async def delete(self, kind: str, name: str, resource_version: str = "") -> Resource:
+        current = await self.must_get(kind, name)
+        expect = int(resource_version or current.metadata.resource_version)
+        try:
+            await self.store.delete(key_of(kind, name), expect_mod_revision=expect)
+        except Conflict as e:
+            raise StaleVersion(kind, name, str(expect), str(e.actual_revision)) from None
+        return current
+
+    async def watch(
+        self,
+        kind: str,
+        *,
+        start_revision: int | None = None,
+        selector: LabelSelector | None = None,
+    ) -> AsyncIterator[WatchEvent]:
+        model = KINDS[kind]
+        async for event in self.store.watch(prefix_of(kind), start_revision=start_revision):
+            name = event.kv.key.rsplit("/", 1)[-1]
+            if event.type is EventType.DELETE:
+                yield WatchEvent(Change.DELETED, name, None, event.kv.mod_revision)
+                continue
+            resource = _decode(event.kv, model)
+            if selector is not None and not selector(resource.metadata.labels):
+                continue
+            change = Change.ADDED if event.kv.version == 1 else Change.MODIFIED
+            yield WatchEvent(change, name, resource, event.kv.mod_revision)
+
+    async def record_event(
+        self,
+        involved: ObjectReference,
+        reason: str,
+        message: str,
+        *,
+        type_: str = "Normal",
+        source: str = "",
+    ) -> Event:
+        """Events expire after an hour, as in Kubernetes: they explain, they are not state."""
+        stamp = time.time_ns()
+        name = f"{involved.name}.{stamp:x}"
+        event = Event(
+            metadata=ObjectMeta(name=name, creation_timestamp=now_rfc3339()),
+            involved_object=involved,
+            type=type_,
+            reason=reason,
+            message=message,  # type: ignore[arg-type]
+            time=now_rfc3339(),
+            source=source,
+        )
+        key = f"{EVENTS_PREFIX}{involved.kind}/{name}"
+        await self.store.put(key, _encode(event), lease=await self._events_lease())
+        return event
+
+    async def _events_lease(self) -> int:
+        """One lease per half hour of events, so that each event lives 30-60 minutes."""
+        now = time.monotonic()
+        if self._event_lease is None or now - self._event_lease[1] > EVENT_TTL_S / 2:
+            self._event_lease = (await self.store.grant_lease(EVENT_TTL_S), now)
+        return self._event_lease[0]
+
+    async def list_events(self, kind: str = "", name: str = "") -> tuple[list[Event], int]:
+        prefix = f"{EVENTS_PREFIX}{kind}/" if kind else EVENTS_PREFIX
+        kvs, revision = await self.store.list(prefix)
+        events = [Event.model_validate_json(kv.value) for kv in kvs]
+        if name:
+            events = [e for e in events if e.involved_object.name == name]
+        return sorted(events, key=lambda e: e.metadata.name.rsplit(".", 1)[-1]), revision
+
+    async def watch_events(self, start_revision: int) -> AsyncIterator[Event]:
+        async for event in self.store.watch(EVENTS_PREFIX, start_revision=start_revision):
+            if event.type is EventType.PUT:
+                yield Event.model_validate_json(event.kv.value)

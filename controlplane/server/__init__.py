@@ -1,0 +1,1 @@
+"""The control-plane process: configuration, wiring, and the loops that keep it current."""

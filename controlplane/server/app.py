@@ -1,0 +1,261 @@
+"""Wires the control plane together and runs its loops.
+
+Everything with a side effect (the store, the gRPC server, clocks, Ray) is
+created here and handed to the parts, which is what lets tests and benchmarks
+build the same pieces around real processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from controlplane.api.agent import AgentHub, AgentService
+from controlplane.api.auth import Authenticator, load_api_tokens, new_token
+from controlplane.api.fleet import FleetService
+from controlplane.inventory import InventoryTable, Transition, liveness
+from controlplane.inventory.view import ready_condition
+from controlplane.objects import ObjectStore, now_rfc3339
+from controlplane.resources import Node, NodeStatus
+from controlplane.resources.event import ObjectReference
+from controlplane.server.config import ServerConfig
+from controlplane.store import Conflict, EtcdTLS, Store, open_store
+from tokenplane.v1 import agent_pb2, agent_pb2_grpc, fleet_pb2, fleet_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SECRETS = "/tokenplane/secrets/"
+SWEEP_INTERVAL_S = 0.25
+FLUSH_INTERVAL_S = 0.5
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+# Liveness from HTTP/2 keepalive pings, answered inside gRPC's C core (MEASURED.md):
+# ping_timeout_ms is what makes a frozen peer detectable; the min-interval and
+# strike settings let agents ping every second without being sent GOAWAY.
+GRPC_SERVER_OPTIONS = [
+    ("grpc.keepalive_time_ms", 1000),
+    ("grpc.keepalive_timeout_ms", 1000),
+    ("grpc.http2.ping_timeout_ms", 1000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 500),
+    ("grpc.http2.max_ping_strikes", 0),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.server.max_pending_requests", 20000),
+    ("grpc.server.max_pending_requests_hard_limit", 40000),
+    ("grpc.so_reuseport", 0),
+]
+
+
+async def _shared_secret(store: Store, name: str) -> str:
+    """A secret every control-plane replica shares: created once, create-only."""
+    key = SECRETS + name
+    with contextlib.suppress(Conflict):
+        await store.put(key, new_token().encode(), expect_mod_revision=0)
+    kv = await store.get(key)
+    assert kv is not None
+    return kv.value.decode()
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+class ConditionRecorder:
+    """Persists Ready transitions and records their events, off the stream's path.
+
+    Heartbeats never reach the store; a transition does, so that after a
+    restart `tpctl get nodes` shows each node's last known condition. Writes of
+    the condition are coalesced per node (only the latest matters); every
+    transition still gets its event.
+    """
+
+    def __init__(self, objects: ObjectStore) -> None:
+        self._objects = objects
+        self._latest: dict[str, tuple[Transition, str]] = {}
+        self._events: list[Transition] = []
+
+    def add(self, transition: Transition) -> None:
+        self._latest[transition.name] = (transition, now_rfc3339())
+        self._events.append(transition)
+
+    async def flush(self) -> None:
+        latest, self._latest = self._latest, {}
+        events, self._events = self._events, []
+        for name, (t, since) in latest.items():
+
+            def set_ready(node: Node, t: Transition = t, since: str = since) -> Node:
+                status = node.status or NodeStatus()
+                others = [c for c in status.conditions if c.type != "Ready"]
+                status.conditions = [ready_condition(t.ready, t.reason, since), *others]
+                node.status = status
+                return node
+
+            try:
+                await self._objects.update("Node", name, set_ready)
+            except Exception:
+                log.exception("could not persist the Ready condition of %s", name)
+        for t in events:
+            try:
+                await self._objects.record_event(
+                    ObjectReference(kind="Node", name=t.name),
+                    "NodeReady" if t.ready else "NodeNotReady",
+                    f"node {t.name} is {'Ready' if t.ready else 'NotReady'}: {t.reason}",
+                    type_="Normal" if t.ready else "Warning",
+                    source="inventory",
+                )
+            except Exception:
+                log.exception("could not record an event for %s", t.name)
+
+
+class ControlPlane:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.table = InventoryTable(interval_s=config.heartbeat_interval_s)
+        self.hub = AgentHub()
+        self.health = health.aio.HealthServicer()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        config = self.config
+        etcd_tls = (
+            EtcdTLS(
+                str(config.etcd_ca_file),
+                str(config.etcd_cert_file) if config.etcd_cert_file else None,
+                str(config.etcd_key_file) if config.etcd_key_file else None,
+            )
+            if config.etcd_ca_file
+            else None
+        )
+        self.store = open_store(config.store, tls=etcd_tls)
+        self.objects = ObjectStore(self.store)
+        self.recorder = ConditionRecorder(self.objects)
+        self.auth = await self._authenticator()
+        await self._load_nodes()
+        self.server = grpc.aio.server(options=GRPC_SERVER_OPTIONS)
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(
+            AgentService(
+                objects=self.objects,
+                table=self.table,
+                auth=self.auth,
+                hub=self.hub,
+                on_transition=self.recorder.add,
+                on_replica_state=self._replica_state,
+            ),
+            self.server,
+        )
+        fleet_pb2_grpc.add_FleetServiceServicer_to_server(
+            FleetService(
+                objects=self.objects,
+                table=self.table,
+                auth=self.auth,
+                drain=self._drain,
+                on_cordon=self.table.set_unschedulable,
+            ),
+            self.server,
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        services = (
+            agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
+            fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(services, self.server)
+        self.port = self._bind()
+        await self.server.start()
+        for service in ("", *services[:2]):
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self._tasks += [
+            asyncio.create_task(self._sweep_loop(), name="liveness-sweep"),
+            asyncio.create_task(self._flush_loop(), name="condition-flush"),
+        ]
+        log.info("serving on %s (store %s)", self.address, config.store.split("?")[0])
+
+    @property
+    def address(self) -> str:
+        host = self.config.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    def _bind(self) -> int:
+        config = self.config
+        if not config.tls:
+            return self.server.add_insecure_port(config.listen)
+        assert config.tls_cert_file and config.tls_key_file
+        ca = config.tls_client_ca_file.read_bytes() if config.tls_client_ca_file else None
+        credentials = grpc.ssl_server_credentials(
+            [(config.tls_key_file.read_bytes(), config.tls_cert_file.read_bytes())],
+            root_certificates=ca,
+            require_client_auth=ca is not None,
+        )
+        return self.server.add_secure_port(config.listen, credentials)
+
+    async def _authenticator(self) -> Authenticator:
+        config = self.config
+        if config.bootstrap_token_file:
+            bootstrap = config.bootstrap_token_file.read_text().strip()
+        else:
+            bootstrap = await _shared_secret(self.store, "bootstrap-token")
+            _write_private(config.state_dir / "bootstrap-token", bootstrap + "\n")
+        return Authenticator(
+            api_tokens=load_api_tokens(config.api_tokens_file) if config.api_tokens_file else None,
+            bootstrap_token=bootstrap,
+            node_key=(await _shared_secret(self.store, "node-token-key")).encode(),
+        )
+
+    async def _load_nodes(self) -> None:
+        """Registered nodes enter the table NotReady; their agents' streams make them Ready."""
+        nodes, _ = await self.objects.list("Node")
+        for node in nodes:
+            assert isinstance(node, Node)
+            self.table.upsert(node)
+
+    async def _replica_state(self, node: str, state: agent_pb2.ReplicaState) -> None:
+        log.debug("replica %s on %s is %s", state.name, node, state.phase)
+
+    async def _drain(self, node: str, timeout_s: float) -> list[str]:
+        return []
+
+    async def _sweep_loop(self) -> None:
+        """Expires silent nodes and retunes the heartbeat interval to the fleet's size."""
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            for transition in self.table.expire(time.monotonic()):
+                self.recorder.add(transition)
+            wanted = liveness.heartbeat_interval_s(
+                len(self.hub.sessions),
+                base_s=self.config.heartbeat_interval_s,
+                max_rate_per_s=self.config.max_heartbeat_rate,
+            )
+            if liveness.interval_changed(self.table.interval_s, wanted):
+                self.table.set_intervals(wanted)
+                await self.hub.broadcast(
+                    agent_pb2.ControlMessage(
+                        settings=agent_pb2.Settings(heartbeat_interval_ms=round(wanted * 1000))
+                    )
+                )
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            await self.recorder.flush()
+
+    async def stop(self, grace_s: float = 2.0) -> None:
+        await self.health.enter_graceful_shutdown()
+        for task in self._tasks:
+            task.cancel()
+        await self.server.stop(grace_s)
+        await self.recorder.flush()
+        await self.store.close()

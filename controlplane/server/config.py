@@ -1,0 +1,63 @@
+"""The server's configuration, validated once at start-up with errors that name the flag."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+
+
+def is_loopback(address: str) -> bool:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ServerConfig(BaseModel):
+    listen: str = "127.0.0.1:7070"
+    store: str
+    state_dir: Path
+    heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    max_heartbeat_rate: float = Field(default=4000.0, gt=0)
+    allow_insecure: bool = False
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    bootstrap_token_file: Path | None = None
+    api_tokens_file: Path | None = None
+    etcd_ca_file: Path | None = None
+    etcd_cert_file: Path | None = None
+    etcd_key_file: Path | None = None
+    ray_address: str | None = None
+    scheduler: str = Field(default="ray", pattern="^(ray|inline)$")
+    metrics_listen: str | None = None
+    leader_elect: bool = False
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
+
+    @model_validator(mode="after")
+    def _secure_by_default(self) -> ServerConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("--tls-cert-file and --tls-key-file go together")
+        if not self.tls and not is_loopback(self.listen) and not self.allow_insecure:
+            raise ValueError(
+                f"--listen {self.listen}: plaintext is only served on loopback; "
+                "give --tls-cert-file/--tls-key-file, or --allow-insecure to accept the risk"
+            )
+        if (
+            self.api_tokens_file is None
+            and not is_loopback(self.listen)
+            and not self.allow_insecure
+        ):
+            raise ValueError(
+                f"--listen {self.listen}: without --api-tokens-file every caller is admin; "
+                "that is only allowed on loopback"
+            )
+        return self

@@ -1,0 +1,151 @@
+"""`tokenplane-server`: the control plane's command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from controlplane import __version__
+from controlplane.server.config import ServerConfig
+
+DEFAULT_STATE_DIR = Path.home() / ".local" / "state" / "tokenplane"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": self.formatTime(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def setup_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+
+
+async def serve(config: ServerConfig) -> None:
+    from controlplane.server.app import ControlPlane
+
+    plane = ControlPlane(config)
+    await plane.start()
+    print(f"tokenplane-server {__version__} listening on {plane.address}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await plane.stop()
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--listen", default="127.0.0.1:7070", help="Address of the Agent and Fleet APIs.")
+@click.option(
+    "--store",
+    default=None,
+    help="sqlite:///PATH or etcd://HOST:PORT[,HOST:PORT] "
+    "(etcds:// for TLS). Default: sqlite in --state-dir.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_STATE_DIR,
+    envvar="TOKENPLANE_STATE_DIR",
+    help="Local files: embedded store, bootstrap token.",
+)
+@click.option(
+    "--heartbeat-interval",
+    "heartbeat_interval_s",
+    type=float,
+    default=1.0,
+    help="Seconds between heartbeats for a small fleet; grows with the fleet.",
+)
+@click.option(
+    "--max-heartbeat-rate",
+    type=float,
+    default=4000.0,
+    help="Heartbeats per second the server asks for at most, fleet-wide.",
+)
+@click.option("--allow-insecure", is_flag=True, help="Serve plaintext beyond loopback.")
+@click.option("--tls-cert-file", type=click.Path(exists=True, path_type=Path))
+@click.option("--tls-key-file", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--tls-client-ca-file",
+    type=click.Path(exists=True, path_type=Path),
+    help="Require client certificates signed by this CA (mTLS).",
+)
+@click.option(
+    "--bootstrap-token-file",
+    type=click.Path(exists=True, path_type=Path),
+    help="Token agents join with. Default: generated, kept in the store, "
+    "written to STATE_DIR/bootstrap-token.",
+)
+@click.option(
+    "--api-tokens-file",
+    type=click.Path(exists=True, path_type=Path),
+    help="YAML list of {name, token, role: viewer|operator|admin} for the Fleet API.",
+)
+@click.option("--etcd-ca-file", type=click.Path(exists=True, path_type=Path))
+@click.option("--etcd-cert-file", type=click.Path(exists=True, path_type=Path))
+@click.option("--etcd-key-file", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--ray-address", default=None, help="Ray cluster for the scheduler; default: start local Ray."
+)
+@click.option(
+    "--scheduler",
+    type=click.Choice(["ray", "inline"]),
+    default="ray",
+    help="Run placement in a Ray actor, or inline in this process.",
+)
+@click.option("--metrics-listen", default=None, help="Address for Prometheus /metrics.")
+@click.option(
+    "--leader-elect", is_flag=True, help="Run as one of several replicas; only the leader serves."
+)
+@click.option(
+    "--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"])
+)
+@click.option("--log-format", default="text", type=click.Choice(["text", "json"]))
+@click.version_option(__version__, prog_name="tokenplane-server")
+def main(log_level: str, log_format: str, store: str | None, **options: object) -> None:
+    """Run the tokenplane control plane.
+
+    \b
+    Examples:
+      tokenplane-server                                 # embedded store, loopback only
+      tokenplane-server --store etcd://10.0.0.5:2379 --listen 0.0.0.0:7070 \\
+          --tls-cert-file tls.crt --tls-key-file tls.key --api-tokens-file tokens.yaml
+    """
+    setup_logging(log_level, log_format)
+    state_dir = Path(str(options["state_dir"]))
+    try:
+        config = ServerConfig(
+            store=store or f"sqlite:///{state_dir.resolve()}/tokenplane.db", **options
+        )  # type: ignore[arg-type]
+    except ValidationError as e:
+        for err in e.errors():
+            flag = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else ""
+            click.echo(
+                f"error: {flag} {err['msg'].removeprefix('Value error, ')}".strip(), err=True
+            )
+        sys.exit(2)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config))

@@ -1,0 +1,101 @@
+"""The live table: heartbeats into columns, liveness transitions, snapshots."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from controlplane.inventory import InventoryTable, liveness
+from controlplane.resources import load_manifests
+from tests.support.processes import write_fleet
+from tokenplane.v1 import agent_pb2
+
+
+def _table(tmp_path, n: int = 3) -> InventoryTable:  # type: ignore[no-untyped-def]
+    table = InventoryTable(interval_s=1.0, capacity=2)  # small, so that it must grow
+    for node in load_manifests(write_fleet(tmp_path / "f.yaml", n).read_text()):
+        table.upsert(node)  # type: ignore[arg-type]
+    return table
+
+
+def _beat(**kw: object) -> agent_pb2.Heartbeat:
+    return agent_pb2.Heartbeat(**kw)  # type: ignore[arg-type]
+
+
+def test_nodes_enter_not_ready_and_stream_makes_them_ready(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    table = _table(tmp_path)
+    assert len(table) == 3 and not table.ready[:3].any()
+    t = table.connect(table.slot("node-1"), now_s=10.0)
+    assert t is not None and t.ready and t.name == "node-1" and t.reason == "StreamConnected"
+    assert table.connect(table.slot("node-1"), now_s=10.5) is None  # no change, no transition
+
+
+def test_heartbeat_writes_the_columns_scheduler_reads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    table = _table(tmp_path)
+    slot = table.slot("node-2")
+    table.connect(slot, 0.0)
+    table.heartbeat(
+        slot,
+        _beat(
+            it_draw_kw=5,
+            budget_kw=18,
+            renewable_kw=3,
+            carbon_g_per_kwh=420,
+            price_per_kwh=0.3,
+            gpus=[
+                agent_pb2.GpuUsage(model="L4", total=4, free=1),
+                agent_pb2.GpuUsage(model="H100", memory_gb=80, total=8, free=8),
+            ],
+        ),
+        1.0,
+    )
+    snap = table.snapshot()
+    assert snap.gpu_models == ("L4", "H100")
+    row = list(snap.names).index("node-2")
+    assert snap.gpus_free[row].tolist() == [1, 8]
+    assert snap.gpus_free[0].tolist() == [4, 0]  # others keep their spec capacity
+    assert snap.headroom_kw[row] == 13
+    assert snap.carbon_g_per_kwh[row] == 420
+    assert snap.ready[row] and not snap.ready[0]
+
+
+def test_silent_node_expires_after_three_intervals(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    table = _table(tmp_path)
+    for name in ("node-0", "node-1"):
+        table.connect(table.slot(name), 0.0)
+    table.heartbeat(table.slot("node-1"), _beat(), 2.5)
+    assert table.expire(2.9) == []
+    expired = table.expire(3.1)
+    assert [(t.name, t.ready, t.reason) for t in expired] == [("node-0", False, "HeartbeatMissed")]
+    back = table.heartbeat(table.slot("node-0"), _beat(), 3.2)
+    assert back is not None and back.ready and back.reason == "HeartbeatResumed"
+
+
+def test_closed_stream_is_not_ready_at_once_and_heartbeats_do_not_revive_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    table = _table(tmp_path)
+    slot = table.slot("node-0")
+    table.connect(slot, 0.0)
+    t = table.disconnect(slot)
+    assert t is not None and not t.ready and t.reason == "StreamClosed"
+    assert table.heartbeat(slot, _beat(), 0.1) is None and not table.ready[slot]
+
+
+def test_snapshot_is_a_copy(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    table = _table(tmp_path)
+    snap = table.snapshot()
+    table.connect(0, 0.0)
+    table.heartbeat(0, _beat(carbon_g_per_kwh=999), 0.0)
+    assert not snap.ready[0] and snap.carbon_g_per_kwh[0] != 999
+    assert snap.revision < table.revision
+
+
+def test_interval_grows_with_the_fleet_never_below_base() -> None:
+    assert liveness.heartbeat_interval_s(100, base_s=1.0, max_rate_per_s=4000) == 1.0
+    assert liveness.heartbeat_interval_s(20_000, base_s=1.0, max_rate_per_s=4000) == 5.0
+    assert not liveness.interval_changed(1.0, 1.1)
+    assert liveness.interval_changed(1.0, 2.5)
+
+
+def test_expired_is_vectorised() -> None:
+    last = np.array([0.0, 5.0, 9.0])
+    alive = np.array([True, True, False])
+    assert liveness.expired(10.0, last, np.ones(3), alive).tolist() == [True, True, False]

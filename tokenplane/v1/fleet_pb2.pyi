@@ -1,0 +1,177 @@
+from tokenplane.v1 import resources_pb2 as _resources_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ApplyResult(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    APPLY_RESULT_UNSPECIFIED: _ClassVar[ApplyResult]
+    APPLY_RESULT_CREATED: _ClassVar[ApplyResult]
+    APPLY_RESULT_CONFIGURED: _ClassVar[ApplyResult]
+    APPLY_RESULT_UNCHANGED: _ClassVar[ApplyResult]
+
+class WatchEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WATCH_EVENT_TYPE_UNSPECIFIED: _ClassVar[WatchEventType]
+    WATCH_EVENT_TYPE_ADDED: _ClassVar[WatchEventType]
+    WATCH_EVENT_TYPE_MODIFIED: _ClassVar[WatchEventType]
+    WATCH_EVENT_TYPE_DELETED: _ClassVar[WatchEventType]
+APPLY_RESULT_UNSPECIFIED: ApplyResult
+APPLY_RESULT_CREATED: ApplyResult
+APPLY_RESULT_CONFIGURED: ApplyResult
+APPLY_RESULT_UNCHANGED: ApplyResult
+WATCH_EVENT_TYPE_UNSPECIFIED: WatchEventType
+WATCH_EVENT_TYPE_ADDED: WatchEventType
+WATCH_EVENT_TYPE_MODIFIED: WatchEventType
+WATCH_EVENT_TYPE_DELETED: WatchEventType
+
+class ResponseHeader(_message.Message):
+    __slots__ = ("revision", "server_version")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    server_version: str
+    def __init__(self, revision: _Optional[int] = ..., server_version: _Optional[str] = ...) -> None: ...
+
+class ApplyRequest(_message.Message):
+    __slots__ = ("resource", "dry_run")
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    resource: _resources_pb2.Resource
+    dry_run: bool
+    def __init__(self, resource: _Optional[_Union[_resources_pb2.Resource, _Mapping]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class ApplyResponse(_message.Message):
+    __slots__ = ("header", "resource", "result")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    header: ResponseHeader
+    resource: _resources_pb2.Resource
+    result: ApplyResult
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., resource: _Optional[_Union[_resources_pb2.Resource, _Mapping]] = ..., result: _Optional[_Union[ApplyResult, str]] = ...) -> None: ...
+
+class GetRequest(_message.Message):
+    __slots__ = ("kind", "name")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    name: str
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class GetResponse(_message.Message):
+    __slots__ = ("header", "resource")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    header: ResponseHeader
+    resource: _resources_pb2.Resource
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., resource: _Optional[_Union[_resources_pb2.Resource, _Mapping]] = ...) -> None: ...
+
+class ListRequest(_message.Message):
+    __slots__ = ("kind", "label_selector")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    LABEL_SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    label_selector: str
+    def __init__(self, kind: _Optional[str] = ..., label_selector: _Optional[str] = ...) -> None: ...
+
+class ListResponse(_message.Message):
+    __slots__ = ("header", "items")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    header: ResponseHeader
+    items: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Resource]
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., items: _Optional[_Iterable[_Union[_resources_pb2.Resource, _Mapping]]] = ...) -> None: ...
+
+class DeleteRequest(_message.Message):
+    __slots__ = ("kind", "name", "resource_version")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    name: str
+    resource_version: str
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., resource_version: _Optional[str] = ...) -> None: ...
+
+class DeleteResponse(_message.Message):
+    __slots__ = ("header", "resource")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    header: ResponseHeader
+    resource: _resources_pb2.Resource
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., resource: _Optional[_Union[_resources_pb2.Resource, _Mapping]] = ...) -> None: ...
+
+class WatchRequest(_message.Message):
+    __slots__ = ("kind", "label_selector", "resource_version")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    LABEL_SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    label_selector: str
+    resource_version: str
+    def __init__(self, kind: _Optional[str] = ..., label_selector: _Optional[str] = ..., resource_version: _Optional[str] = ...) -> None: ...
+
+class WatchResponse(_message.Message):
+    __slots__ = ("header", "type", "resource")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    header: ResponseHeader
+    type: WatchEventType
+    resource: _resources_pb2.Resource
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., type: _Optional[_Union[WatchEventType, str]] = ..., resource: _Optional[_Union[_resources_pb2.Resource, _Mapping]] = ...) -> None: ...
+
+class CordonRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class CordonResponse(_message.Message):
+    __slots__ = ("header", "node")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    header: ResponseHeader
+    node: _resources_pb2.Node
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., node: _Optional[_Union[_resources_pb2.Node, _Mapping]] = ...) -> None: ...
+
+class DrainRequest(_message.Message):
+    __slots__ = ("name", "timeout_s")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    timeout_s: float
+    def __init__(self, name: _Optional[str] = ..., timeout_s: _Optional[float] = ...) -> None: ...
+
+class DrainResponse(_message.Message):
+    __slots__ = ("header", "node", "moved")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    MOVED_FIELD_NUMBER: _ClassVar[int]
+    header: ResponseHeader
+    node: _resources_pb2.Node
+    moved: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., node: _Optional[_Union[_resources_pb2.Node, _Mapping]] = ..., moved: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class EventsRequest(_message.Message):
+    __slots__ = ("kind", "name", "watch", "limit")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WATCH_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    name: str
+    watch: bool
+    limit: int
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., watch: _Optional[bool] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class EventsResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: _resources_pb2.Event
+    def __init__(self, event: _Optional[_Union[_resources_pb2.Event, _Mapping]] = ...) -> None: ...
