@@ -41,3 +41,7 @@ class Unauthenticated(ControlPlaneError):
 
 class Forbidden(ControlPlaneError):
     pass
+
+
+class Timeout(ControlPlaneError):
+    """An operation the caller waits for did not finish in the time given."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import grpc
 
@@ -29,7 +30,14 @@ from tokenplane.v1 import agent_pb2, agent_pb2_grpc
 log = logging.getLogger(__name__)
 
 TransitionHandler = Callable[[Transition], None]
-ReplicaStateHandler = Callable[[str, agent_pb2.ReplicaState], Awaitable[None]]
+
+
+class AgentObserver(Protocol):
+    """What the reconciler hears from agents."""
+
+    async def on_hello(self, node: str, states: Sequence[agent_pb2.ReplicaState]) -> None: ...
+
+    async def on_replica_state(self, node: str, state: agent_pb2.ReplicaState) -> None: ...
 
 
 @dataclass(eq=False)
@@ -86,7 +94,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         auth: Authenticator,
         hub: AgentHub,
         on_transition: TransitionHandler,
-        on_replica_state: ReplicaStateHandler,
+        observer: AgentObserver,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._objects = objects
@@ -94,7 +102,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         self._auth = auth
         self._hub = hub
         self._on_transition = on_transition
-        self._on_replica_state = on_replica_state
+        self._observer = observer
         self._clock = clock
 
     @unary
@@ -175,8 +183,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             )
         )
         self._emit(table.connect(slot, self._clock()))
-        for state in hello.replicas:
-            await self._on_replica_state(name, state)
+        await self._observer.on_hello(name, hello.replicas)
         clock, emit = self._clock, self._emit
         try:
             while True:
@@ -188,7 +195,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                     if (t := table.heartbeat(slot, message.heartbeat, clock())) is not None:
                         emit(t)
                 elif kind == "replica_state":
-                    await self._on_replica_state(name, message.replica_state)
+                    await self._observer.on_replica_state(name, message.replica_state)
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass  # the peer went away or keepalive found it dead: same as EOF
         finally:

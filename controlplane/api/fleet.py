@@ -53,12 +53,14 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         auth: Authenticator,
         drain: Drainer,
         on_cordon: Callable[[str, bool], None],
+        on_change: Callable[[], None],
     ) -> None:
         self._objects = objects
         self._table = table
         self._auth = auth
         self._drain = drain
         self._on_cordon = on_cordon
+        self._on_change = on_change
 
     def _header(self, revision: int) -> fleet_pb2.ResponseHeader:
         return fleet_pb2.ResponseHeader(revision=revision, server_version=__version__)
@@ -77,8 +79,10 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         resource = from_resource(request.resource)
         self._auth.authorize(context.invocation_metadata(), _WRITE_ROLE[resource.kind])
         stored, result = await self._objects.apply(resource, dry_run=request.dry_run)
-        if isinstance(stored, Node) and not request.dry_run:
-            self._table.upsert(stored)
+        if not request.dry_run:
+            if isinstance(stored, Node):
+                self._table.upsert(stored)
+            self._on_change()
         return fleet_pb2.ApplyResponse(
             header=self._header(int(stored.metadata.resource_version or 0)),
             resource=to_resource(stored),
@@ -114,6 +118,7 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         kind = _kind(request.kind)
         self._auth.authorize(context.invocation_metadata(), _WRITE_ROLE[kind])
         deleted = await self._objects.delete(kind, request.name, request.resource_version)
+        self._on_change()
         return fleet_pb2.DeleteResponse(
             header=self._header(int(deleted.metadata.resource_version)),
             resource=to_resource(deleted),
@@ -151,6 +156,7 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
 
         node = await self._objects.update("Node", request.name, cordon)
         self._on_cordon(request.name, value)
+        self._on_change()
         return fleet_pb2.CordonResponse(
             header=self._header(int(node.metadata.resource_version)),
             node=to_message(self._live(node)),

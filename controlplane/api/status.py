@@ -16,6 +16,7 @@ from controlplane.errors import (
     Invalid,
     NotFound,
     StaleVersion,
+    Timeout,
     Unauthenticated,
 )
 from controlplane.resources import ManifestError
@@ -32,6 +33,7 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (Forbidden, grpc.StatusCode.PERMISSION_DENIED),
     (StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (Timeout, grpc.StatusCode.DEADLINE_EXCEEDED),
     (ControlPlaneError, grpc.StatusCode.FAILED_PRECONDITION),
 ]
 

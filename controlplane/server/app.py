@@ -24,6 +24,8 @@ from controlplane.api.fleet import FleetService
 from controlplane.inventory import InventoryTable, Transition, liveness
 from controlplane.inventory.view import ready_condition
 from controlplane.objects import ObjectStore, now_rfc3339
+from controlplane.reconciler.controller import Reconciler, ReconcilerConfig
+from controlplane.reconciler.placer import InlinePlacer, Placer
 from controlplane.resources import Node, NodeStatus
 from controlplane.resources.event import ObjectReference
 from controlplane.server.config import ServerConfig
@@ -144,6 +146,18 @@ class ControlPlane:
         self.recorder = ConditionRecorder(self.objects)
         self.auth = await self._authenticator()
         await self._load_nodes()
+        self.placer = await self._placer()
+        self.reconciler = Reconciler(
+            objects=self.objects,
+            table=self.table,
+            hub=self.hub,
+            placer=self.placer,
+            config=ReconcilerConfig(
+                replan_interval_s=config.replan_interval_s,
+                max_moves_per_replan=config.max_moves_per_replan,
+                max_concurrent_moves=config.max_concurrent_moves,
+            ),
+        )
         self.server = grpc.aio.server(options=GRPC_SERVER_OPTIONS)
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
             AgentService(
@@ -151,8 +165,8 @@ class ControlPlane:
                 table=self.table,
                 auth=self.auth,
                 hub=self.hub,
-                on_transition=self.recorder.add,
-                on_replica_state=self._replica_state,
+                on_transition=self._transition,
+                observer=self.reconciler,
             ),
             self.server,
         )
@@ -161,8 +175,9 @@ class ControlPlane:
                 objects=self.objects,
                 table=self.table,
                 auth=self.auth,
-                drain=self._drain,
+                drain=self.reconciler.drain,
                 on_cordon=self.table.set_unschedulable,
+                on_change=self.reconciler.wake,
             ),
             self.server,
         )
@@ -181,6 +196,7 @@ class ControlPlane:
         self._tasks += [
             asyncio.create_task(self._sweep_loop(), name="liveness-sweep"),
             asyncio.create_task(self._flush_loop(), name="condition-flush"),
+            asyncio.create_task(self.reconciler.run(), name="reconciler"),
         ]
         log.info("serving on %s (store %s)", self.address, config.store.split("?")[0])
 
@@ -222,18 +238,24 @@ class ControlPlane:
             assert isinstance(node, Node)
             self.table.upsert(node)
 
-    async def _replica_state(self, node: str, state: agent_pb2.ReplicaState) -> None:
-        log.debug("replica %s on %s is %s", state.name, node, state.phase)
+    async def _placer(self) -> Placer:
+        if self.config.scheduler == "inline":
+            return InlinePlacer()
+        from controlplane.reconciler.ray_placer import RayPlacer
 
-    async def _drain(self, node: str, timeout_s: float) -> list[str]:
-        return []
+        return await RayPlacer.start(self.config.ray_address)
+
+    def _transition(self, transition: Transition) -> None:
+        self.recorder.add(transition)
+        if not transition.ready:
+            self.reconciler.wake()  # re-place its replicas now, not at the next tick
 
     async def _sweep_loop(self) -> None:
         """Expires silent nodes and retunes the heartbeat interval to the fleet's size."""
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             for transition in self.table.expire(time.monotonic()):
-                self.recorder.add(transition)
+                self._transition(transition)
             wanted = liveness.heartbeat_interval_s(
                 len(self.hub.sessions),
                 base_s=self.config.heartbeat_interval_s,
@@ -258,4 +280,5 @@ class ControlPlane:
             task.cancel()
         await self.server.stop(grace_s)
         await self.recorder.flush()
+        await self.placer.close()
         await self.store.close()

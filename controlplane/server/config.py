@@ -37,6 +37,9 @@ class ServerConfig(BaseModel):
     scheduler: str = Field(default="ray", pattern="^(ray|inline)$")
     metrics_listen: str | None = None
     leader_elect: bool = False
+    replan_interval_s: float = Field(default=10.0, gt=0)
+    max_moves_per_replan: int = Field(default=5, ge=0)
+    max_concurrent_moves: int = Field(default=5, ge=1)
 
     @property
     def tls(self) -> bool:

@@ -115,6 +115,25 @@ async def serve(config: ServerConfig) -> None:
     default="ray",
     help="Run placement in a Ray actor, or inline in this process.",
 )
+@click.option(
+    "--replan-interval",
+    "replan_interval_s",
+    type=float,
+    default=10.0,
+    help="Seconds between re-plans that follow the energy.",
+)
+@click.option(
+    "--max-moves-per-replan",
+    type=int,
+    default=5,
+    help="Optional replica moves per re-plan (forced moves are not capped).",
+)
+@click.option(
+    "--max-concurrent-moves",
+    type=int,
+    default=5,
+    help="Make-before-break moves in flight at once (drain, re-plan).",
+)
 @click.option("--metrics-listen", default=None, help="Address for Prometheus /metrics.")
 @click.option(
     "--leader-elect", is_flag=True, help="Run as one of several replicas; only the leader serves."

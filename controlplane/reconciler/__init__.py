@@ -1,0 +1,1 @@
+"""Desired state against actual: places, deploys, moves and stops replicas."""
