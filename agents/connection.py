@@ -31,6 +31,9 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.enable_retries", 0),
+    # With several control-plane addresses ("ipv4:a:p,b:p"), each retry tries the
+    # next: standbys refuse, so the agent soon lands on the leader.
+    ("grpc.lb_policy_name", "round_robin"),
 ]
 
 Telemetry = Callable[[Runtime], agent_pb2.Heartbeat]
@@ -45,7 +48,7 @@ class Backoff:
     """Exponential backoff with full jitter, so that a fleet does not reconnect in step."""
 
     initial_s: float = 0.5
-    max_s: float = 30.0
+    max_s: float = 10.0
 
     def delay_s(self, attempt: int, rng: random.Random) -> float:
         return rng.uniform(0, min(self.max_s, self.initial_s * 2**attempt))
@@ -63,6 +66,8 @@ class NodeLink:
         credentials: grpc.ChannelCredentials | None = None,
         backoff: Backoff = Backoff(),
         rng: random.Random | None = None,
+        applied_generation: int = 0,
+        on_applied: Callable[[int], None] | None = None,
     ) -> None:
         self.node = node
         self.name = node.metadata.name
@@ -75,7 +80,10 @@ class NodeLink:
         self._outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
         self.runtime = runtime_factory(self._report)
         self.node_token: str | None = None
-        self.applied_generation = 0
+        # Restored from the agent's local state, so that a restarted agent ignores the
+        # server's replays of commands it applied before; `on_applied` persists it.
+        self.applied_generation = applied_generation
+        self._on_applied = on_applied
         self.interval_s = 1.0
         self.connected = asyncio.Event()
 
@@ -185,3 +193,5 @@ class NodeLink:
         elif action == "undeploy":
             self.runtime.undeploy(command.undeploy.name, command.generation)
         self.applied_generation = command.generation
+        if self._on_applied is not None:
+            self._on_applied(command.generation)

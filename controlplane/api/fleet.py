@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import grpc
+from opentelemetry import trace
 
 from controlplane import __version__
 from controlplane.api.auth import Authenticator, Role
@@ -31,6 +32,8 @@ _WATCH_TYPES = {
     Change.MODIFIED: fleet_pb2.WATCH_EVENT_TYPE_MODIFIED,
     Change.DELETED: fleet_pb2.WATCH_EVENT_TYPE_DELETED,
 }
+_tracer = trace.get_tracer("tokenplane.api")
+
 # Who may write what: deployments are an operator's daily work; nodes and replicas
 # are the system's own records, changed by hand only by an admin.
 _WRITE_ROLE = {"ModelDeployment": Role.OPERATOR, "Node": Role.ADMIN, "Replica": Role.ADMIN}
@@ -78,7 +81,16 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
     ) -> fleet_pb2.ApplyResponse:
         resource = from_resource(request.resource)
         self._auth.authorize(context.invocation_metadata(), _WRITE_ROLE[resource.kind])
-        stored, result = await self._objects.apply(resource, dry_run=request.dry_run)
+        with _tracer.start_as_current_span(
+            "fleet.apply",
+            attributes={
+                "tokenplane.kind": resource.kind,
+                "tokenplane.name": resource.name,
+                "tokenplane.dry_run": request.dry_run,
+            },
+        ) as span:
+            stored, result = await self._objects.apply(resource, dry_run=request.dry_run)
+            span.set_attribute("tokenplane.result", result.value)
         if not request.dry_run:
             if isinstance(stored, Node):
                 self._table.upsert(stored)

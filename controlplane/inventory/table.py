@@ -50,6 +50,7 @@ class InventoryTable:
         self._taints: dict[int, tuple[NodeTaint, ...]] = {}
         self._energy_source: dict[int, str] = {}
         self.revision = 0
+        self.heartbeats = 0  # received in all; read by the metrics
         self._alloc(capacity, gpu_models=4)
 
     def _alloc(self, rows: int, gpu_models: int) -> None:
@@ -65,6 +66,7 @@ class InventoryTable:
             setattr(self, col, grow(get(col), (rows,), np.float64))
         self.connected = grow(get("connected"), (rows,), np.bool_, False)
         self.ready = grow(get("ready"), (rows,), np.bool_, False)
+        self.seen = grow(get("seen"), (rows,), np.bool_, False)  # connected since start
         self.unschedulable = grow(get("unschedulable"), (rows,), np.bool_, False)
         self.tier = grow(get("tier"), (rows,), np.int8)
         self.region = grow(get("region"), (rows,), np.dtype("<U32"), "")
@@ -136,6 +138,7 @@ class InventoryTable:
     def connect(self, slot: int, now_s: float) -> Transition | None:
         """The node's stream opened (its Hello arrived): it is alive as of now."""
         self.connected[slot] = True
+        self.seen[slot] = True
         self.last_heartbeat_s[slot] = now_s
         self.heartbeat_interval_s[slot] = self._interval_s
         return self._set_ready(slot, True, "StreamConnected")
@@ -146,6 +149,7 @@ class InventoryTable:
 
     def heartbeat(self, slot: int, hb: agent_pb2.Heartbeat, now_s: float) -> Transition | None:
         """The hot path: a few cell writes per message, no allocation beyond a GPU lookup."""
+        self.heartbeats += 1
         self.last_heartbeat_s[slot] = now_s
         self.it_draw_kw[slot] = hb.it_draw_kw
         if hb.budget_kw:

@@ -15,9 +15,11 @@ import contextlib
 import logging
 import secrets
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from opentelemetry import metrics, trace
 
 from controlplane.api.agent import AgentHub
 from controlplane.errors import NotFound, Timeout
@@ -52,6 +54,7 @@ from controlplane.scheduler.request import request_from_deployment
 from tokenplane.v1 import agent_pb2
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("tokenplane.scheduler")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,10 @@ class ReconcilerConfig:
     replan_interval_s: float = 10.0  # how often to follow the energy
     max_moves_per_replan: int = 5  # optional moves per re-plan (hysteresis does the rest)
     max_concurrent_moves: int = 5  # make-before-break moves in flight at once (drain, re-plan)
+    # After a restart or fail-over, nodes not yet reconnected are Unknown, not lost,
+    # for this long: their agents are on their way back (reconnect backoff), and
+    # their replicas still run. A node that stays away is lost after it.
+    node_grace_s: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -100,13 +107,23 @@ class Reconciler:
         self._wake = asyncio.Event()
         self._moves: dict[str, MoveRequest] = {}
         self._last_replan = clock()
+        self._started = clock()
         self.passes = 0
+        self.replicas_by_phase: dict[str, int] = {}
+        meter = metrics.get_meter("tokenplane.scheduler")
+        self._placement_s = meter.create_histogram(
+            "tokenplane_placement_duration",
+            unit="s",
+            description="Time to place one deployment's replicas, per replica",
+        )
+        self._placed = meter.create_counter("tokenplane_replicas_placed")
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
         """Forever; a failed pass is logged and retried on the next tick."""
+        self._started = self._last_replan = self._clock()  # leadership starts now
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._config.tick_s)
@@ -131,14 +148,15 @@ class Reconciler:
                 for r in orphans:
                     await self._terminate(r, "DeploymentDeleted")  # type: ignore[arg-type]
         snapshot = charge(self._table.snapshot(), self._bound(replicas))  # type: ignore[arg-type]
-        if self._clock() - self._last_replan >= self._config.replan_interval_s:
+        settled = self._clock() - self._started >= self._config.node_grace_s
+        if settled and self._clock() - self._last_replan >= self._config.replan_interval_s:
             self._last_replan = self._clock()
             await self._replan(snapshot, deployments, by_deployment)  # type: ignore[arg-type]
         jobs: list[tuple[ModelDeployment, PlaceJob, str | None]] = []
         for deployment in deployments:
             assert isinstance(deployment, ModelDeployment)
             jobs += await self._plan(deployment, by_deployment[deployment.name], snapshot)
-        results = await self._placer.place(snapshot, [job for _, job, _ in jobs]) if jobs else []
+        results = await self._place(snapshot, [job for _, job, _ in jobs]) if jobs else []
         outcome: dict[str, list[Placement] | Unschedulable] = {}
         for (deployment, job, replaces), result in zip(jobs, results, strict=True):
             await self._bind(deployment, job, result, replaces)
@@ -148,11 +166,35 @@ class Reconciler:
         by_deployment = defaultdict(list)
         for r in replicas:
             by_deployment[r.spec.deployment].append(r)  # type: ignore[union-attr]
+        self.replicas_by_phase = dict(Counter(r.status.phase for r in replicas))  # type: ignore[union-attr]
         for deployment in deployments:
             assert isinstance(deployment, ModelDeployment)
             await self._update_status(
                 deployment, by_deployment[deployment.name], outcome.get(deployment.name)
             )
+
+    async def _place(
+        self, snapshot: FleetSnapshot, jobs: list[PlaceJob]
+    ) -> list[list[Placement] | Unschedulable]:
+        """One placement call for the whole pass, traced and timed."""
+        replicas = sum(job.n_replicas for job in jobs)
+        with _tracer.start_as_current_span(
+            "scheduler.place",
+            attributes={
+                "tokenplane.nodes": len(snapshot),
+                "tokenplane.replicas": replicas,
+                "tokenplane.deployments": sorted({j.request.deployment for j in jobs}),
+            },
+        ) as span:
+            start = time.perf_counter()
+            results = await self._placer.place(snapshot, jobs)
+            elapsed = time.perf_counter() - start
+            placed = sum(len(r.placed) if isinstance(r, Unschedulable) else len(r) for r in results)
+            span.set_attribute("tokenplane.placed", placed)
+        if replicas:
+            self._placement_s.record(elapsed / replicas)
+        self._placed.add(placed)
+        return results
 
     def _bound(self, replicas: Sequence[Replica]) -> list[Bound]:
         return [
@@ -168,7 +210,12 @@ class Reconciler:
         ]
 
     def _ready(self, node: str) -> bool:
-        return node in self._table and bool(self._table.ready[self._table.slot(node)])
+        """Ready, or Unknown within the grace period after this replica took over."""
+        if node not in self._table:
+            return False
+        slot = self._table.slot(node)
+        in_grace = self._clock() - self._started < self._config.node_grace_s
+        return bool(self._table.ready[slot] or (in_grace and not self._table.seen[slot]))
 
     def _views(self, replicas: Sequence[Replica]) -> list[ReplicaView]:
         return [

@@ -8,11 +8,15 @@ nodes may take a replica (a hard constraint, with a reason constant that
 a pure function of a `PlacementContext`: the snapshot, the request, what was
 precomputed once for this deployment (the demand RTT vector), and the capacity
 this call has bound so far. Filters and scores say whether they depend on that
-bound capacity (`per_replica`), so the runner computes the others once per call.
+bound capacity (`per_replica`), so the runner computes the others once per call
+over the whole fleet, and then the per-replica ones only over `ctx.rows`, the
+nodes that passed all the others: the work per replica shrinks with the
+constraints.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +24,7 @@ from functools import cached_property
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from controlplane.inventory.snapshot import BoolArray, FleetSnapshot, FloatArray, IntArray
 from controlplane.scheduler.fleetindex import FleetIndex
@@ -81,19 +86,35 @@ class SpreadState:
         self.region_replicas[region] += count
 
 
+Rows = npt.NDArray[np.intp] | slice
+
+
 @dataclass
 class PlacementContext:
-    """Everything a filter or score may read, for one deployment in one call."""
+    """Everything a filter or score may read, for one deployment in one call.
+
+    Filters and scores compute over `rows` only: every node (a slice), or the
+    nodes that passed the call's static filters (an array of row numbers).
+    Whole-fleet arrays are indexed by absolute row; `rows` selects from them.
+    """
 
     index: FleetIndex
     request: PlacementRequest
     fleet: FleetState
     spread: SpreadState
     gpu_columns: tuple[int, ...]  # GPU columns the request may use (all if it names no model)
+    rows: Rows = dataclasses.field(default_factory=lambda: slice(None))
 
     @property
     def snapshot(self) -> FleetSnapshot:
         return self.index.snapshot
+
+    def narrowed(self, rows: npt.NDArray[np.intp]) -> PlacementContext:
+        """The same context over `rows` only, sharing its capacity and spread state."""
+        narrow = dataclasses.replace(self, rows=rows)
+        narrow.__dict__.update({k: v for k, v in self.__dict__.items()
+                                if k in ("rtt_ms", "gpu_memory_ok")})
+        return narrow
 
     @cached_property
     def rtt_ms(self) -> FloatArray:
@@ -118,7 +139,7 @@ class PlacementContext:
 class Filter(Protocol):
     """A hard constraint: which nodes may take one more replica of the request.
 
-    Contract: `__call__` returns a boolean mask over all N nodes (True = passes)
+    Contract: `__call__` returns a boolean mask over `ctx.rows` (True = passes)
     and does not modify the context. `reason` is the constant a rejected node is
     counted under. `per_replica` is True if the verdict can change as the call
     binds replicas (capacity), False if it depends only on the snapshot and the
@@ -142,13 +163,13 @@ class Filter(Protocol):
 class Score(Protocol):
     """A soft preference, in physical units, over all nodes.
 
-    Contract: `__call__` returns a float array over all N nodes in the unit the
+    Contract: `__call__` returns a float array over `ctx.rows` in the unit the
     name's module documents (ms, g/kWh, ...), and does not modify the context.
     `better` says which end is preferred. `bounds` gives the range that the
     runner maps onto [0, 1]: taken once per call, over the nodes feasible for its
-    first replica, so that all replicas of one call are weighed on one scale;
-    most scores return `min_max(values, feasible)`. `per_replica` is as for
-    filters.
+    first replica (`values` and `feasible` are over `ctx.rows`), so that all
+    replicas of one call are weighed on one scale; most scores return
+    `min_max(values, feasible)`. `per_replica` is as for filters.
     """
 
     @property

@@ -9,7 +9,7 @@ binds it on local copies of the capacity arrays so the next replica sees the
 GPUs and kW as taken. Everything that does not change between replicas (static
 filters, static scores, the demand RTT vector, the normalisation ranges) is
 computed once per call; what remains per replica is a handful of vector
-operations over N nodes.
+operations over the nodes that passed the static filters.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from controlplane.inventory.snapshot import BoolArray, FleetSnapshot, FloatArray
 from controlplane.resources import PlacementExplanation
@@ -176,22 +177,37 @@ def build_context(
 class Evaluator:
     """Runs one chain over one context, caching what does not change between replicas.
 
-    Call `feasible()` for each replica; call `fix_scales(mask)` once, with the
-    nodes feasible for the call's first replica, before the first `cost()`.
+    The first `feasible()` runs every filter over the whole fleet. With
+    `narrow`, it then keeps only the nodes that passed every static filter
+    (`rows`): the others' verdicts cannot change while the call binds replicas
+    on feasible nodes, so their rejections are counted once, and each later
+    `feasible()`, `cost()` and score runs over `rows` alone. Masks, costs and
+    positions are over `rows`; `row(i)` turns a position into a snapshot row.
+    Call `fix_scales(mask)` once, with the first verdict's mask, before `cost()`.
+    Re-planning, which binds and unbinds anywhere, uses `narrow=False`.
     """
 
-    def __init__(self, ctx: PlacementContext, chain: Chain) -> None:
+    def __init__(self, ctx: PlacementContext, chain: Chain, *, narrow: bool = True) -> None:
         self.ctx = ctx
         self.chain = chain
+        self._narrow = narrow
+        self._dynamic = tuple(f for f in chain.filters if f.per_replica)
         self._static_masks: dict[str, BoolArray] = {}
+        self._fixed_rejections: dict[str, int] = {}
+        self._rows: npt.NDArray[np.intp] | None = None
         weights = ctx.request.weights
-        self._weights = {s.name: float(weights.get(s.name, 0.0)) for s in chain.scores}
-        total = sum(self._weights.values())
-        self._share = {k: (w / total if total > 0 else 0.0) for k, w in self._weights.items()}
+        weight = {s.name: float(weights.get(s.name, 0.0)) for s in chain.scores}
+        total = sum(weight.values())
+        self._share = {k: (w / total if total > 0 else 0.0) for k, w in weight.items()}
         self._scales: dict[str, tuple[float, float]] = {}
         self._static_cost: FloatArray | None = None
 
+    def row(self, i: int) -> int:
+        """The snapshot row of position `i` in this evaluator's masks and costs."""
+        return i if self._rows is None else int(self._rows[i])
+
     def mask(self, f: Filter) -> BoolArray:
+        """The filter's verdict over the current rows (static verdicts computed once)."""
         if f.per_replica:
             return f(self.ctx)
         cached = self._static_masks.get(f.name)
@@ -199,13 +215,12 @@ class Evaluator:
             cached = self._static_masks[f.name] = f(self.ctx)
         return cached
 
-    def feasible(self) -> Feasibility:
-        """Apply the filters in chain order; a node is counted under the first that rejects it."""
-        n = len(self.ctx.snapshot)
+    def _apply(self, chain: tuple[Filter, ...], n: int) -> Feasibility:
+        """Filters in chain order over `n` rows; each rejection counted under the first."""
         alive = np.ones(n, dtype=np.bool_)
         left = n
         rejected: dict[str, int] = {}
-        for f in self.chain.filters:
+        for f in chain:
             if left == 0:
                 break
             alive &= self.mask(f)
@@ -215,9 +230,44 @@ class Evaluator:
             left = now
         return Feasibility(mask=alive, count=left, rejected=rejected)
 
+    def feasible(self) -> Feasibility:
+        """Which rows may take the next replica, and the rejections over the whole fleet."""
+        rows = self._rows
+        if rows is None:
+            verdict = self._apply(self.chain.filters, len(self.ctx.snapshot))
+            if not self._narrow or verdict.count == 0:
+                return verdict
+            rows = self._narrow_to_static(verdict)
+        verdict = self._apply(self._dynamic, len(rows))
+        rejected = dict(self._fixed_rejections)
+        for reason, n in verdict.rejected.items():
+            rejected[reason] = rejected.get(reason, 0) + n
+        return Feasibility(mask=verdict.mask, count=verdict.count,
+                           rejected=dict(sorted(rejected.items(), key=self._chain_order)))
+
+    def _chain_order(self, item: tuple[str, int]) -> int:
+        return next(i for i, f in enumerate(self.chain.filters) if f.reason == item[0])
+
+    def _narrow_to_static(self, verdict: Feasibility) -> npt.NDArray[np.intp]:
+        """Keep the rows that pass every static filter; freeze the others' rejections."""
+        passing = np.ones(len(self.ctx.snapshot), dtype=np.bool_)
+        for f in self.chain.filters:
+            if not f.per_replica:
+                passing &= self._static_masks[f.name]
+        rows = np.flatnonzero(passing)
+        self._static_masks = {k: m[rows] for k, m in self._static_masks.items()}
+        self.ctx = self.ctx.narrowed(rows)
+        self._rows = rows
+        among_rows = self._apply(self._dynamic, len(rows)).rejected
+        self._fixed_rejections = {
+            reason: n - among_rows.get(reason, 0)
+            for reason, n in verdict.rejected.items() if n > among_rows.get(reason, 0)
+        }
+        return rows
+
     def fix_scales(self, feasible: BoolArray) -> None:
-        """Take each weighted score's normalisation range over the `feasible` nodes."""
-        static = np.zeros(len(self.ctx.snapshot))
+        """Take each weighted score's normalisation range over the `feasible` rows."""
+        static = np.zeros(feasible.shape)
         for s in self.chain.scores:
             if self._share[s.name] == 0.0:
                 continue
@@ -238,7 +288,7 @@ class Evaluator:
         return dict(self._scales)
 
     def cost(self) -> FloatArray:
-        """Weighted mean of the normalised scores per node, in [0, 1]; lower is better."""
+        """Weighted mean of the normalised scores per row, in [0, 1]; lower is better."""
         if self._static_cost is None:
             raise RuntimeError("fix_scales() must be called before cost()")
         total = self._static_cost
@@ -249,7 +299,7 @@ class Evaluator:
         return total
 
     def explain(self, row: int, cost: float, verdict: Feasibility) -> PlacementExplanation:
-        """The figures of node `row` as they stood when it was chosen, and the rejections."""
+        """The figures of snapshot row `row` as they stand now, and the rejections."""
         ctx, snap = self.ctx, self.ctx.snapshot
         power_kw = ctx.request.power_kw
         draw = ctx.fleet.it_draw_kw[row : row + 1]
@@ -275,7 +325,7 @@ class Evaluator:
 
 
 def choose(cost: FloatArray, mask: BoolArray, rng: np.random.Generator) -> int:
-    """The feasible node of least cost; among equal ones, a seeded random pick."""
+    """Position of the feasible node of least cost; among equal ones, a seeded random pick."""
     masked = np.where(mask, cost, np.inf)
     best = masked.min()
     ties = np.flatnonzero(masked <= best + TIE_TOLERANCE)
@@ -345,8 +395,9 @@ def place(
         if i == 0:
             evaluator.fix_scales(verdict.mask)
         cost = evaluator.cost()
-        row = choose(cost, verdict.mask, rng)
-        explanation = evaluator.explain(row, float(cost[row]), verdict)
+        best = choose(cost, verdict.mask, rng)
+        row = evaluator.row(best)
+        explanation = evaluator.explain(row, float(cost[best]), verdict)
         placed.append(Placement(replica=i, row=row, node=explanation.node,
                                 explanation=explanation))
         bind(ctx, row)

@@ -162,7 +162,7 @@ def _load(
                                 existing=[r.node for r in dep.replicas], fleet=fleet)
         except UnknownRegionError:
             continue  # cannot be scored; `place` reports it
-        state = _Deployment(ctx, Evaluator(ctx, chain))
+        state = _Deployment(ctx, Evaluator(ctx, chain, narrow=False))
         rows = [index.row(r.node) for r in dep.replicas]
         current = np.zeros(len(index), dtype=np.bool_)
         current[[x for x in rows if x is not None]] = True

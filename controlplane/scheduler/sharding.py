@@ -89,7 +89,7 @@ def choose_regions(
         ctx = build_context(index, request, n_replicas, existing=existing, fleet=fleet)
     except UnknownRegionError:
         return {}
-    ev = Evaluator(ctx, chain or DEFAULT_CHAIN)
+    ev = Evaluator(ctx, chain or DEFAULT_CHAIN, narrow=False)
     verdict = ev.feasible()
     mask = verdict.mask & ~np.isin(index.region_code, index.region_of(exclude))
     if not mask.any():

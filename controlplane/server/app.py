@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from controlplane.api.agent import AgentHub, AgentService
 from controlplane.api.auth import Authenticator, load_api_tokens, new_token
 from controlplane.api.fleet import FleetService
+from controlplane.api.leader import LeaderOnly
 from controlplane.inventory import InventoryTable, Transition, liveness
 from controlplane.inventory.view import ready_condition
 from controlplane.objects import ObjectStore, now_rfc3339
@@ -29,12 +31,16 @@ from controlplane.reconciler.placer import InlinePlacer, Placer
 from controlplane.resources import Node, NodeStatus
 from controlplane.resources.event import ObjectReference
 from controlplane.server.config import ServerConfig
+from controlplane.server.podlabel import PodLabeler
+from controlplane.server.telemetry import observe_fleet, setup_telemetry
 from controlplane.store import Conflict, EtcdTLS, Store, open_store
+from controlplane.store.election import LeaderElection
 from tokenplane.v1 import agent_pb2, agent_pb2_grpc, fleet_pb2, fleet_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 SECRETS = "/tokenplane/secrets/"
+LEADER_KEY = "/tokenplane/leader"
 SWEEP_INTERVAL_S = 0.25
 FLUSH_INTERVAL_S = 0.5
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -128,7 +134,10 @@ class ControlPlane:
         self.hub = AgentHub()
         self.health = health.aio.HealthServicer()
         self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = asyncio.Event()
+        self.election: LeaderElection | None = None
+        self.labeler: PodLabeler | None = None
+        self.health_server: grpc.aio.Server | None = None
+        self.lost_leadership = asyncio.Event()
 
     async def start(self) -> None:
         config = self.config
@@ -145,7 +154,6 @@ class ControlPlane:
         self.objects = ObjectStore(self.store)
         self.recorder = ConditionRecorder(self.objects)
         self.auth = await self._authenticator()
-        await self._load_nodes()
         self.placer = await self._placer()
         self.reconciler = Reconciler(
             objects=self.objects,
@@ -156,9 +164,13 @@ class ControlPlane:
                 replan_interval_s=config.replan_interval_s,
                 max_moves_per_replan=config.max_moves_per_replan,
                 max_concurrent_moves=config.max_concurrent_moves,
+                node_grace_s=config.node_grace_s,
             ),
         )
-        self.server = grpc.aio.server(options=GRPC_SERVER_OPTIONS)
+        self.server = grpc.aio.server(
+            options=GRPC_SERVER_OPTIONS,
+            interceptors=[LeaderOnly(self.is_leader)] if config.leader_elect else None,
+        )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
             AgentService(
                 objects=self.objects,
@@ -189,16 +201,64 @@ class ControlPlane:
             reflection.SERVICE_NAME,
         )
         reflection.enable_server_reflection(services, self.server)
+        setup_telemetry(config.metrics_listen)
+        observe_fleet(self.table, lambda: self.reconciler.replicas_by_phase)
         self.port = self._bind()
+        self._api_services = services[:2]
+        for service in self._api_services:
+            await self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.start()
-        for service in ("", *services[:2]):
-            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        if config.health_listen:
+            self.health_server = grpc.aio.server()
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
+            self.health_server.add_insecure_port(config.health_listen)
+            await self.health_server.start()
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        if config.leader_label_pod:
+            self.labeler = PodLabeler(config.leader_label_pod)
+            await self.labeler.set(False)
+        if config.leader_elect:
+            self.election = LeaderElection(
+                self.store, LEADER_KEY, identity=f"{socket.gethostname()}/{self.address}"
+            )
+            self._tasks.append(asyncio.create_task(self._campaign(), name="leader-election"))
+        else:
+            await self._lead()
+        log.info("serving on %s (store %s)", self.address, config.store.split("?")[0])
+
+    def is_leader(self) -> bool:
+        return self.election is None or self.election.is_leader
+
+    async def _lead(self) -> None:
+        """Take over the fleet: the live loops start and the APIs report SERVING."""
+        await self._load_nodes()
         self._tasks += [
             asyncio.create_task(self._sweep_loop(), name="liveness-sweep"),
             asyncio.create_task(self._flush_loop(), name="condition-flush"),
             asyncio.create_task(self.reconciler.run(), name="reconciler"),
         ]
-        log.info("serving on %s (store %s)", self.address, config.store.split("?")[0])
+        for service in self._api_services:
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+
+    async def _campaign(self) -> None:
+        """Lead when elected; on losing the lease, stop, as kube-controller-manager does.
+
+        A fresh process (restarted by Kubernetes) campaigns with a clean state,
+        which is simpler and safer than un-leading a process that ran the loops.
+        """
+        assert self.election is not None
+        async with self.election:
+            await self.election.wait_until_leader()
+            log.info("elected leader as %s", self.election.identity)
+            await self._lead()
+            if self.labeler is not None:
+                await self.labeler.set(True)
+            while self.election.is_leader:
+                await asyncio.sleep(0.5)
+        log.error("lost the leadership; stopping")
+        if self.labeler is not None:
+            await self.labeler.set(False)
+        self.lost_leadership.set()
 
     @property
     def address(self) -> str:
@@ -278,6 +338,11 @@ class ControlPlane:
         await self.health.enter_graceful_shutdown()
         for task in self._tasks:
             task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.labeler is not None and self.is_leader():
+            await self.labeler.set(False)
+        if self.health_server is not None:
+            await self.health_server.stop(grace_s)
         await self.server.stop(grace_s)
         await self.recorder.flush()
         await self.placer.close()

@@ -36,10 +36,13 @@ class ServerConfig(BaseModel):
     ray_address: str | None = None
     scheduler: str = Field(default="ray", pattern="^(ray|inline)$")
     metrics_listen: str | None = None
+    health_listen: str | None = None
+    leader_label_pod: str | None = Field(default=None, pattern=r"^[^/]+/[^/]+$")
     leader_elect: bool = False
     replan_interval_s: float = Field(default=10.0, gt=0)
     max_moves_per_replan: int = Field(default=5, ge=0)
     max_concurrent_moves: int = Field(default=5, ge=1)
+    node_grace_s: float = Field(default=15.0, ge=0)
 
     @property
     def tls(self) -> bool:

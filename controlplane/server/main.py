@@ -52,8 +52,14 @@ async def serve(config: ServerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    stopped, lost = (
+        asyncio.ensure_future(stop.wait()),
+        asyncio.ensure_future(plane.lost_leadership.wait()),
+    )
+    await asyncio.wait([stopped, lost], return_when=asyncio.FIRST_COMPLETED)
     await plane.stop()
+    if lost.done():
+        sys.exit(1)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -133,6 +139,14 @@ async def serve(config: ServerConfig) -> None:
     type=int,
     default=5,
     help="Make-before-break moves in flight at once (drain, re-plan).",
+)
+@click.option(
+    "--node-grace-period",
+    "node_grace_s",
+    type=float,
+    default=15.0,
+    help="After a start or fail-over, seconds to wait for agents to reconnect "
+    "before their replicas are replaced.",
 )
 @click.option("--metrics-listen", default=None, help="Address for Prometheus /metrics.")
 @click.option(

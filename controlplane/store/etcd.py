@@ -5,16 +5,18 @@ Client takes one endpoint and has no TLS (see MEASURED.md). We use aetcd's
 generated v3 stubs (`aetcd.rpc`) on grpc.aio channels we build ourselves, so
 we get TLS, mTLS and several endpoints.
 
-Endpoints: one channel per endpoint, created lazily on the running loop. Each
-call goes to the preferred endpoint if its channel is connected or connects;
-if it cannot (refused, unreachable, in reconnect backoff), the next endpoint
-becomes preferred. Nothing has been sent then, so this failover is safe for
-every call. If a call fails with UNAVAILABLE or DEADLINE_EXCEEDED after it was
-sent, reads, lease grants and keepalives are retried on the next endpoint;
-writes are not (etcd may have applied one, and only the caller knows whether
-repeating it is safe): they raise StoreUnavailable, and so does everything
-once no endpoint answers. The channels reconnect on their own, with backoff
-capped at 2 s, so a restarted member is used again within seconds.
+Endpoints: one channel per endpoint (`host:port`, resolved by gRPC's DNS
+resolver), created lazily on the running loop. Each call goes to the
+preferred endpoint if its channel is connected or connects; if it cannot
+(refused, unreachable, TLS handshake failed, in reconnect backoff), the next
+endpoint becomes preferred. Nothing has been sent then, so this failover is
+safe for every call; if no endpoint connects, the call fails at once, unsent,
+as StoreUnavailable with gRPC's reason. If a call fails with UNAVAILABLE or
+DEADLINE_EXCEEDED after it was sent, reads, lease grants and keepalives are
+retried on the next endpoint; writes are not (etcd may have applied one, and
+only the caller knows whether repeating it is safe): they raise
+StoreUnavailable. The channels reconnect on their own, with backoff capped at
+2 s, so a restarted member is used again within seconds.
 
 Mapping, one call each: put with an expected revision is a Txn comparing the
 key's MOD revision (0: its CREATE revision, i.e. the key is absent), and on
@@ -31,7 +33,6 @@ Credentials never reach a log or an error message: errors name endpoints only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -139,7 +140,6 @@ class EtcdStore:
         self._connections: list[_Connection] | None = None
         self._preferred = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._watch_calls: set[grpc.aio.StreamStreamCall] = set()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -186,14 +186,18 @@ class EtcdStore:
         return True
 
     async def _connection(self) -> _Connection:
-        """The preferred connected endpoint, failing over in order; StoreUnavailable if none."""
+        """The preferred connected endpoint, failing over in order.
+
+        If none connects, the preferred one anyway: a call on it fails at once,
+        unsent, with gRPC's reason (refused, TLS handshake, ...) for the error.
+        """
         connections = self._bind()
         for step in range(len(connections)):
             index = (self._preferred + step) % len(connections)
             if await self._ready(connections[index].channel):
                 self._preferred = index
                 return connections[index]
-        raise self._unavailable("no endpoint accepts connections")
+        return connections[self._preferred]
 
     def _unavailable(self, why: str) -> StoreUnavailable:
         return StoreUnavailable(f"etcd unavailable at {','.join(self.endpoints)}: {why}")
@@ -219,27 +223,28 @@ class EtcdStore:
     ) -> T:
         """Send on a connected endpoint; on failure after sending, retry only if `retry`."""
         attempts = len(self.endpoints) if retry else 1
-        for attempt in range(attempts):
+        while True:
             connection = await self._connection()
             try:
                 return await send(connection)
             except grpc.aio.AioRpcError as e:
-                if e.code() not in _RETRYABLE or attempt == attempts - 1:
+                attempts -= 1
+                if e.code() not in _RETRYABLE or attempts == 0:
                     raise self._error(e) from e
                 self._preferred = (self._preferred + 1) % len(self.endpoints)
             except asyncio.CancelledError:
                 if (error := self._closed_error()) is not None:
                     raise error from None
                 raise
-        raise AssertionError("unreachable")
+
+    def _range(self, request: Any) -> Callable[[_Connection], Awaitable[Any]]:
+        return lambda connection: connection.kv.Range(request, timeout=self._timeout_s)
 
     # -- the Store protocol ---------------------------------------------------------------
 
     async def get(self, key: str) -> KeyValue | None:
         request = rpc.RangeRequest(key=encode_key(key))
-        response = await self._call(
-            lambda c: c.kv.Range(request, timeout=self._timeout_s), retry=True
-        )
+        response = await self._call(self._range(request), retry=True)
         return _kv(response.kvs[0]) if response.kvs else None
 
     async def list(self, prefix: str) -> tuple[list[KeyValue], int]:
@@ -249,9 +254,7 @@ class EtcdStore:
         revision = 0  # 0: latest; later pages read at the first page's revision
         while True:
             request = rpc.RangeRequest(key=start, range_end=end, limit=LIST_PAGE, revision=revision)
-            response = await self._call(
-                lambda c, r=request: c.kv.Range(r, timeout=self._timeout_s), retry=True
-            )
+            response = await self._call(self._range(request), retry=True)
             revision = revision or response.header.revision
             items.extend(_kv(kv) for kv in response.kvs)
             if not response.more:
@@ -312,7 +315,6 @@ class EtcdStore:
         while True:
             connection = await self._connection()
             call = connection.watch.Watch()
-            self._watch_calls.add(call)
             try:
                 create = rpc.WatchCreateRequest(
                     key=key, range_end=end, start_revision=next_revision or 0
@@ -330,8 +332,7 @@ class EtcdStore:
                         next_revision = next_revision or response.header.revision + 1
                     for event in response.events:
                         next_revision = event.kv.mod_revision + 1
-                        kv = _kv(event.kv)
-                        yield WatchEvent(_EVENT_TYPES[event.type], kv)
+                        yield WatchEvent(_EVENT_TYPES[event.type], _kv(event.kv))
                 failure: StoreError = self._unavailable("the watch stream ended")
             except grpc.aio.AioRpcError as e:
                 if e.code() not in _RETRYABLE:
@@ -343,7 +344,6 @@ class EtcdStore:
                 raise
             finally:
                 call.cancel()
-                self._watch_calls.discard(call)
             # The stream broke: resume where it stopped, on another endpoint if there is one.
             failures += 1
             if failures > len(self.endpoints):
@@ -386,17 +386,12 @@ class EtcdStore:
 
     async def revision(self) -> int:
         request = rpc.RangeRequest(key=b"\0", count_only=True)
-        response = await self._call(
-            lambda c: c.kv.Range(request, timeout=self._timeout_s), retry=True
-        )
+        response = await self._call(self._range(request), retry=True)
         return int(response.header.revision)
 
     async def close(self) -> None:
         if self._closed:
             return
-        self._closed = True
-        for call in self._watch_calls:
-            call.cancel()
+        self._closed = True  # before closing channels: their calls end in CancelledError
         for connection in self._connections or ():
-            with contextlib.suppress(Exception):
-                await connection.channel.close()
+            await connection.channel.close()

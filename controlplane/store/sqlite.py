@@ -289,7 +289,7 @@ class SqliteStore:
         self, key: bytes, expected: int | None
     ) -> tuple[int, int, int] | None:
         """The key's (create_revision, mod_revision, version), after checking `expected`."""
-        row = self._conn.execute(
+        row: tuple[int, int, int] | None = self._conn.execute(
             "SELECT create_revision, mod_revision, version FROM kv WHERE key = ?", (key,)
         ).fetchone()
         actual = row[1] if row else 0

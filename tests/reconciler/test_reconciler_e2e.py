@@ -94,6 +94,10 @@ class Fleet:
         return sorted(r.spec.node_name for r in self.replicas(deployment)
                       if r.status.phase == "Running")
 
+    def ready_replicas(self, deployment: str) -> int:
+        status = self.deployment(deployment).status
+        return status.ready_replicas if status else 0
+
     def ready_nodes(self) -> int:
         nodes = self.stub.List(fleet_pb2.ListRequest(kind="Node")).items
         return sum(any(c.type == "Ready" and c.status == "True"
@@ -134,8 +138,9 @@ def test_lands_on_the_renewable_site_not_the_equally_near_coal_one(fleet: Fleet)
     fleet.apply(deployment_yaml("chat-eu", 2, extra="  latencySloMs: 30\n"))
     wait_until(lambda: fleet.running_on("chat-eu") == ["fra-1", "fra-1"], 20,
                "both replicas Running in Frankfurt")
+    wait_until(lambda: fleet.ready_replicas("chat-eu") == 2, 10, "status shows 2/2 ready")
     status = fleet.deployment("chat-eu").status
-    assert status is not None and status.ready_replicas == 2 and status.desired_replicas == 2
+    assert status is not None and status.desired_replicas == 2
     why = status.replicas[0].placement
     assert why is not None and why.node == "fra-1"
     assert why.renewable_share > 0.9 and why.rtt_ms < 30
@@ -184,8 +189,7 @@ def test_drain_moves_every_replica_make_before_break(fleet: Fleet) -> None:
     assert all(r.spec.node_name != "fra-1" and r.status.phase == "Running" for r in after)
     node = fleet.stub.Get(fleet_pb2.GetRequest(kind="Node", name="fra-1")).resource.node
     assert node.spec.unschedulable
-    status = fleet.deployment("chat").status
-    assert status is not None and status.ready_replicas == 4
+    wait_until(lambda: fleet.ready_replicas("chat") == 4, 10, "status shows 4/4 ready")
 
 
 def test_a_deployment_that_cannot_fit_says_why(fleet: Fleet) -> None:

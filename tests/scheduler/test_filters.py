@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from controlplane.inventory.snapshot import NodeTaint
@@ -9,14 +11,14 @@ from controlplane.scheduler import filters
 from controlplane.scheduler.filters import gpus, latency_slo, power, privacy, residency, taints
 from controlplane.scheduler.filters import tier as tier_filter
 from controlplane.scheduler.fleetindex import FleetIndex
+from controlplane.scheduler.framework import PlacementContext
 from controlplane.scheduler.pipeline import build_context
 from controlplane.scheduler.request import Demand, PlacementRequest, Toleration
 from tests.scheduler.fleets import FakeNode, snapshot_of
 
 
-def ctx_for(nodes: list[FakeNode], **request: object):  # type: ignore[no-untyped-def]
-    return build_context(FleetIndex(snapshot_of(nodes)),
-                         PlacementRequest("d", **request), 1)  # type: ignore[arg-type]
+def ctx_for(nodes: list[FakeNode], **request: Any) -> PlacementContext:
+    return build_context(FleetIndex(snapshot_of(nodes)), PlacementRequest("d", **request), 1)
 
 
 def test_reasons_are_the_documented_constants() -> None:

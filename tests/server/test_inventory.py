@@ -17,6 +17,7 @@ import pytest
 
 from controlplane.resources import load_manifests
 from controlplane.resources.codec import from_resource, to_resource
+from tests.support.etcd import running_etcd
 from tests.support.processes import HollowFleet, ServerProcess, write_fleet
 from tokenplane.v1 import agent_pb2, agent_pb2_grpc, fleet_pb2, fleet_pb2_grpc
 
@@ -106,9 +107,21 @@ def test_frozen_agent_is_found_by_keepalive_and_comes_back(
         fleet.stop()
 
 
-def test_restart_keeps_everything_applied_and_nodes_reconnect(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "etcd"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    """The embedded default (None), or a real etcd server started for the test."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with running_etcd(tmp_path / "etcd") as etcd:
+        yield f"etcd://{etcd.endpoint}"
+
+
+def test_restart_keeps_everything_applied_and_nodes_reconnect(
+    tmp_path: Path, store_url: str | None
+) -> None:
     state = tmp_path / "state"
-    server = ServerProcess(state)
+    server = ServerProcess(state, store=store_url)
     fleet = HollowFleet(write_fleet(tmp_path / "fleet.yaml", 10), server.address, server.token_file)
     address = server.address
     try:
@@ -119,7 +132,7 @@ def test_restart_keeps_everything_applied_and_nodes_reconnect(tmp_path: Path) ->
             wait_until(lambda: ready_counts(stub) == (10, 10), 20, "10 nodes Ready")
             stub.Cordon(fleet_pb2.CordonRequest(name="node-3"))
         server.kill()  # a crash, not a clean stop
-        server = ServerProcess(state, listen=address)
+        server = ServerProcess(state, store=store_url, listen=address)
         with fleet_stub(address) as stub:
             got = from_resource(
                 stub.Get(fleet_pb2.GetRequest(kind="ModelDeployment", name="llama-eu")).resource

@@ -17,11 +17,13 @@ tests are quick.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -45,6 +47,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: let Linux kill etcd if the test process dies first."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def find_etcd() -> str:
     """Path of the etcd binary, or EtcdNotInstalled saying how to install it."""
     path = ETCD_BIN if os.access(ETCD_BIN, os.X_OK) else shutil.which("etcd")
@@ -54,7 +62,7 @@ def find_etcd() -> str:
 
 
 @dataclass(frozen=True)
-class TestPKI:
+class EtcdPKI:
     """A CA, a server pair for 127.0.0.1/localhost, and a client pair, as PEM files."""
 
     ca_file: Path
@@ -64,7 +72,7 @@ class TestPKI:
     client_key: Path
 
 
-def make_pki(directory: Path) -> TestPKI:
+def make_pki(directory: Path) -> EtcdPKI:
     """Make a throwaway CA and server and client certificates under `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
 
@@ -83,7 +91,7 @@ def make_pki(directory: Path) -> TestPKI:
         openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
                 "-CAcreateserial", "-out", f"{name}.crt", "-days", "2",
                 "-extfile", f"{name}.ext")
-    return TestPKI(
+    return EtcdPKI(
         ca_file=directory / "ca.crt",
         server_cert=directory / "server.crt",
         server_key=directory / "server.key",
@@ -99,7 +107,7 @@ class EtcdServer:
     clients expect it, with the same data.
     """
 
-    def __init__(self, base_dir: Path, *, name: str = "test", tls: TestPKI | None = None) -> None:
+    def __init__(self, base_dir: Path, *, name: str = "test", tls: EtcdPKI | None = None) -> None:
         self.binary = find_etcd()
         self.name = name
         self.tls = tls
@@ -157,7 +165,8 @@ class EtcdServer:
             raise RuntimeError("etcd is already running")
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                self._command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self._command(), stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -207,7 +216,7 @@ class EtcdServer:
 
 
 @contextmanager
-def running_etcd(base_dir: Path, *, tls: TestPKI | None = None) -> Iterator[EtcdServer]:
+def running_etcd(base_dir: Path, *, tls: EtcdPKI | None = None) -> Iterator[EtcdServer]:
     """A started EtcdServer with its files under `base_dir`, killed on exit."""
     base_dir.mkdir(parents=True, exist_ok=True)
     with EtcdServer(base_dir, tls=tls) as server:

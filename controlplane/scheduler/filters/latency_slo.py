@@ -34,5 +34,5 @@ class LatencySlo:
 
     def __call__(self, ctx: PlacementContext) -> BoolArray:
         if ctx.request.latency_slo_ms is None:
-            return np.ones(len(ctx.snapshot), dtype=np.bool_)
-        return latency_slo_mask(ctx.rtt_ms, ctx.request.latency_slo_ms)
+            return np.ones(len(ctx.snapshot.names[ctx.rows]), dtype=np.bool_)
+        return latency_slo_mask(ctx.rtt_ms[ctx.rows], ctx.request.latency_slo_ms)

@@ -52,4 +52,5 @@ class Taints:
     evicts = False
 
     def __call__(self, ctx: PlacementContext) -> BoolArray:
-        return taints_mask(len(ctx.snapshot), ctx.index.taint_groups, ctx.request.tolerations)
+        mask = taints_mask(len(ctx.snapshot), ctx.index.taint_groups, ctx.request.tolerations)
+        return mask[ctx.rows]

@@ -38,14 +38,15 @@ class Carbon:
     per_replica = True
 
     def __call__(self, ctx: PlacementContext) -> FloatArray:
-        snap = ctx.snapshot
+        snap, rows = ctx.snapshot, ctx.rows
         return marginal_carbon_g_per_kwh(
-            snap.carbon_g_per_kwh, snap.renewable_kw, ctx.fleet.it_draw_kw, ctx.request.power_kw
+            snap.carbon_g_per_kwh[rows], snap.renewable_kw[rows], ctx.fleet.it_draw_kw[rows],
+            ctx.request.power_kw,
         )
 
     def bounds(
         self, ctx: PlacementContext, values: FloatArray, feasible: BoolArray
     ) -> tuple[float, float]:
         lo, _ = min_max(values, feasible)
-        _, hi = min_max(ctx.snapshot.carbon_g_per_kwh, feasible)
+        _, hi = min_max(ctx.snapshot.carbon_g_per_kwh[ctx.rows], feasible)
         return lo, hi

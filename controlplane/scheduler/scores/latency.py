@@ -19,7 +19,7 @@ class Latency:
     per_replica = False
 
     def __call__(self, ctx: PlacementContext) -> FloatArray:
-        return ctx.rtt_ms
+        return ctx.rtt_ms[ctx.rows]
 
     def bounds(
         self, ctx: PlacementContext, values: FloatArray, feasible: BoolArray

@@ -17,7 +17,7 @@ class Price:
     per_replica = False
 
     def __call__(self, ctx: PlacementContext) -> FloatArray:
-        return ctx.snapshot.price_per_kwh
+        return ctx.snapshot.price_per_kwh[ctx.rows]
 
     def bounds(
         self, ctx: PlacementContext, values: FloatArray, feasible: BoolArray

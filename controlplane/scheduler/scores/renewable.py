@@ -29,7 +29,7 @@ def renewable_share(
     surplus = surplus_kw(renewable_kw, it_draw_kw)
     if power_kw <= 0:
         return (surplus > 0).astype(np.float64)
-    return np.minimum(surplus / power_kw, 1.0)
+    return np.minimum(surplus, power_kw) / power_kw
 
 
 class Renewable:
@@ -39,7 +39,8 @@ class Renewable:
 
     def __call__(self, ctx: PlacementContext) -> FloatArray:
         return renewable_share(
-            ctx.snapshot.renewable_kw, ctx.fleet.it_draw_kw, ctx.request.power_kw
+            ctx.snapshot.renewable_kw[ctx.rows], ctx.fleet.it_draw_kw[ctx.rows],
+            ctx.request.power_kw,
         )
 
     def bounds(

@@ -35,9 +35,10 @@ class Spread:
     per_replica = True
 
     def __call__(self, ctx: PlacementContext) -> FloatArray:
-        s = ctx.spread
+        s, rows = ctx.spread, ctx.rows
         return spread_share(
-            s.node_replicas, s.region_replicas[ctx.index.region_code], s.total_replicas
+            s.node_replicas[rows], s.region_replicas[ctx.index.region_code[rows]],
+            s.total_replicas,
         )
 
     def bounds(

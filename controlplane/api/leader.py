@@ -1,0 +1,49 @@
+"""Only the leader serves: a gRPC interceptor that turns standbys away.
+
+With `--leader-elect`, every replica runs the gRPC server (so health probes and
+reflection answer) but only the elected one serves the Agent and Fleet APIs; a
+standby answers UNAVAILABLE, which agents and tpctl retry, and the Kubernetes
+Service sends traffic only to the ready (leading) pod.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+GUARDED_PREFIX = "/tokenplane.v1."
+
+
+class LeaderOnly(grpc.aio.ServerInterceptor):
+    def __init__(self, is_leader: Callable[[], bool]) -> None:
+        self._is_leader = is_leader
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if not details.method.startswith(GUARDED_PREFIX) or self._is_leader():
+            return handler
+        return _refusal(handler, "this control-plane replica is a standby; retry for the leader")
+
+
+def _refusal(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as `handler` that refuses the call."""
+
+    async def refuse(request: object, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, message)
+
+    kwargs = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(refuse, **kwargs)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(refuse, **kwargs)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(refuse, **kwargs)
+    return grpc.unary_unary_rpc_method_handler(refuse, **kwargs)

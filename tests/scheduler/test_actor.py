@@ -1,0 +1,71 @@
+"""The scheduler in real (local) Ray: snapshots by object reference, one actor or sharded."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from controlplane.scheduler import (
+    DeploymentReplicas,
+    Placement,
+    PlacementRequest,
+    RemoteScheduler,
+    RunningReplica,
+    ShardedScheduler,
+    Unschedulable,
+    place,
+    replan,
+)
+from controlplane.scheduler.framework import FleetState
+from controlplane.scheduler.request import Demand
+from tests.scheduler.fleets import random_fleet, snapshot_of
+
+pytestmark = pytest.mark.usefixtures("ray_session")
+
+REQUEST = PlacementRequest("chat", gpus=1, gpu_model="H100", power_kw=2,
+                           demand=(Demand("fra", 1.0, 50.1, 8.7),), latency_slo_ms=60)
+
+
+def rows(result: list[Placement] | Unschedulable) -> list[int]:
+    return [p.row for p in (result.placed if isinstance(result, Unschedulable) else result)]
+
+
+def test_actor_places_as_the_pure_pipeline_does() -> None:
+    snap = snapshot_of(random_fleet(80, seed=7))
+    scheduler = RemoteScheduler(num_cpus=0.5)
+    scheduler.set_snapshot(snap)
+    fleet = FleetState.from_snapshot(snap)
+    for _ in range(3):  # the actor keeps what it bound until the next snapshot, as `fleet` does
+        remote = scheduler.place(REQUEST, 4, seed=11)
+        local = place(snap, REQUEST, 4, seed=11, fleet=fleet)
+        assert rows(remote) == rows(local)
+        assert remote == local
+    scheduler.set_snapshot(snap)  # a new snapshot forgets the assumed binds
+    assert rows(scheduler.place(REQUEST, 4, seed=11)) == rows(place(snap, REQUEST, 4, seed=11))
+    running = DeploymentReplicas(REQUEST, (RunningReplica("chat-0", "node-000"),))
+    assert scheduler.replan([running], max_moves=3) == replan(snap, [running], max_moves=3)
+
+
+def test_sharded_scheduler_chooses_regions_then_places_within_capacity() -> None:
+    nodes = random_fleet(120, seed=8)
+    snap = snapshot_of(nodes)
+    scheduler = ShardedScheduler(2, num_cpus=0.5)
+    scheduler.set_snapshot(snap)
+    spread = PlacementRequest("batch", gpus=1, gpu_model="H100", power_kw=2)
+    result = scheduler.place(spread, 12)
+    assert isinstance(result, list)
+    assert [p.replica for p in result] == list(range(12))
+    assert len({snap.region[p.row] for p in result}) >= 3  # spread over regions and shards
+    for row, count in Counter(p.row for p in result).items():
+        node = nodes[row]
+        assert str(snap.names[row]) == node.name
+        assert count * 2 <= node.budget_kw - node.it_draw_kw and node.ready
+        assert count <= node.gpus_free["H100"]
+    huge = scheduler.place(spread, 10_000)
+    assert isinstance(huge, Unschedulable)
+    assert huge.missing == 10_000 - len(huge.placed) > 0
+    assert huge.message.startswith("0/120 nodes available: ")
+    assert isinstance(scheduler.place(spread, 1), Unschedulable)  # promised capacity stays taken
+    scheduler.set_snapshot(snap)
+    assert isinstance(scheduler.place(spread, 1), list)
