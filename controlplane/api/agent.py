@@ -9,6 +9,7 @@ reason, the node is NotReady at once.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -20,7 +21,7 @@ import grpc
 from controlplane import __version__
 from controlplane.api.auth import Authenticator
 from controlplane.api.status import code_of, unary
-from controlplane.errors import Invalid, NotFound
+from controlplane.errors import ControlPlaneError, Invalid, NotFound, Timeout
 from controlplane.inventory import InventoryTable, Transition
 from controlplane.objects import ObjectStore
 from controlplane.resources import Node, parse_manifest
@@ -59,6 +60,38 @@ class AgentHub:
 
     def __init__(self) -> None:
         self.sessions: dict[str, Session] = {}
+        self._log_requests: dict[int, asyncio.Future[agent_pb2.LogReply]] = {}
+        self._next_request = itertools.count(1)
+
+    async def logs(self, node: str, replica: str, tail_lines: int, timeout_s: float = 10) -> str:
+        """The tail of a replica's log, asked of its agent over the stream."""
+        session = self.sessions.get(node)
+        if session is None:
+            raise ControlPlaneError(f"node {node} is not connected; its agent holds the log")
+        request_id = next(self._next_request)
+        reply = asyncio.get_running_loop().create_future()
+        self._log_requests[request_id] = reply
+        try:
+            await session.send(
+                agent_pb2.ControlMessage(
+                    log_request=agent_pb2.LogRequest(
+                        request_id=request_id, replica=replica, tail_lines=tail_lines
+                    )
+                )
+            )
+            answer = await asyncio.wait_for(reply, timeout_s)
+        except TimeoutError:
+            raise Timeout(f"node {node} did not send the log within {timeout_s:.0f}s") from None
+        finally:
+            self._log_requests.pop(request_id, None)
+        if answer.error:
+            raise ControlPlaneError(f"node {node}: {answer.error}")
+        return answer.text
+
+    def log_reply(self, reply: agent_pb2.LogReply) -> None:
+        waiting = self._log_requests.get(reply.request_id)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(reply)
 
     def connected(self, node: str) -> bool:
         return node in self.sessions
@@ -196,6 +229,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                         emit(t)
                 elif kind == "replica_state":
                     await self._observer.on_replica_state(name, message.replica_state)
+                elif kind == "log_reply":
+                    self._hub.log_reply(message.log_reply)
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass  # the peer went away or keepalive found it dead: same as EOF
         finally:

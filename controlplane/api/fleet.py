@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 import grpc
 from opentelemetry import trace
@@ -16,7 +17,7 @@ from controlplane.errors import Invalid
 from controlplane.inventory import InventoryTable
 from controlplane.inventory.view import with_live_status
 from controlplane.objects import ApplyResult, Change, ObjectStore, Resource
-from controlplane.resources import KINDS, Node
+from controlplane.resources import KINDS, Node, Replica
 from controlplane.resources.codec import ONEOF_FIELD, from_resource, to_message, to_resource
 from controlplane.resources.selector import LabelSelector, parse_selector
 from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc
@@ -57,6 +58,7 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         drain: Drainer,
         on_cordon: Callable[[str, bool], None],
         on_change: Callable[[], None],
+        logs: _Logs,
     ) -> None:
         self._objects = objects
         self._table = table
@@ -64,6 +66,7 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         self._drain = drain
         self._on_cordon = on_cordon
         self._on_change = on_change
+        self._logs = logs
 
     def _header(self, revision: int) -> fleet_pb2.ResponseHeader:
         return fleet_pb2.ResponseHeader(revision=revision, server_version=__version__)
@@ -196,6 +199,17 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         moved = await self._drain(request.name, request.timeout_s or 300.0)
         return fleet_pb2.DrainResponse(header=cordoned.header, node=cordoned.node, moved=moved)
 
+    @unary
+    async def ReplicaLogs(
+        self, request: fleet_pb2.ReplicaLogsRequest, context: grpc.aio.ServicerContext
+    ) -> fleet_pb2.ReplicaLogsResponse:
+        self._auth.authorize(context.invocation_metadata(), Role.VIEWER)
+        replica = await self._objects.must_get("Replica", request.name)
+        assert isinstance(replica, Replica)
+        node = replica.spec.node_name
+        text = await self._logs.logs(node, replica.name, request.tail_lines)
+        return fleet_pb2.ReplicaLogsResponse(node=node, text=text)
+
     @streaming
     async def Events(
         self, request: fleet_pb2.EventsRequest, context: grpc.aio.ServicerContext
@@ -215,6 +229,10 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
             ):
                 continue
             yield fleet_pb2.EventsResponse(event=to_message(event))
+
+
+class _Logs(Protocol):
+    async def logs(self, node: str, replica: str, tail_lines: int) -> str: ...
 
 
 def _selector(text: str) -> LabelSelector | None:

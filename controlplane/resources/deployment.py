@@ -65,7 +65,7 @@ class EnergyPolicy(Model):
     renewable_weight: float = Field(default=0.5, ge=0)
     price_weight: float = Field(default=0.25, ge=0)
     spread_weight: float = Field(default=0.5, ge=0)
-    move_threshold: float = Field(default=0.15, ge=0)
+    move_threshold: float = Field(default=0.05, ge=0)
 
 
 class ModelDeploymentSpec(Model):

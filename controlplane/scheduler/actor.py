@@ -15,12 +15,14 @@ references; the client classes here block and belong in a worker thread.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
-from controlplane.inventory.snapshot import FleetSnapshot, IntArray
+from controlplane.inventory.snapshot import FleetSnapshot
 from controlplane.scheduler.fleetindex import FleetIndex
 from controlplane.scheduler.framework import FleetState
 from controlplane.scheduler.pipeline import (
@@ -35,6 +37,7 @@ from controlplane.scheduler.request import PlacementRequest
 from controlplane.scheduler.sharding import balance_regions, choose_regions, take_rows
 
 if TYPE_CHECKING:
+    from ray import ObjectRef
     from ray.actor import ActorHandle
 
 DEFAULT_NUM_CPUS = 2
@@ -51,10 +54,10 @@ def connect_ray(address: str | None = None, *, num_cpus: int = DEFAULT_NUM_CPUS)
     if ray.is_initialized():
         return
     if address:
-        ray.init(address=address, logging_level="WARNING")
+        ray.init(address=address, logging_level=logging.WARNING)
     else:
         ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 logging_level="WARNING")
+                 logging_level=logging.WARNING)
 
 
 class SchedulerActor:
@@ -100,14 +103,17 @@ class SchedulerActor:
         return scale_down(index.snapshot, deployment, n, index=index)
 
 
-def start_scheduler(*, num_cpus: float = 1.0, name: str | None = None) -> ActorHandle:
+def start_scheduler(
+    *, num_cpus: float = 1.0, name: str | None = None
+) -> ActorHandle[SchedulerActor]:
     """Create a SchedulerActor in the connected Ray (see `connect_ray`)."""
     import ray
 
     options: dict[str, Any] = {"num_cpus": num_cpus}
     if name:
         options["name"] = name
-    return ray.remote(SchedulerActor).options(**options).remote()
+    handle = ray.remote(SchedulerActor).options(**options).remote()
+    return cast("ActorHandle[SchedulerActor]", handle)
 
 
 class RemoteScheduler:
@@ -143,20 +149,26 @@ class RemoteScheduler:
         moves: list[Move] = ray.get(self.actor.replan.remote(deployments, max_moves, seed))
         return moves
 
+    def scale_down(self, deployment: DeploymentReplicas, n: int) -> list[str]:
+        import ray
+
+        names: list[str] = ray.get(self.actor.scale_down.remote(deployment, n))
+        return names
+
 
 class ShardedScheduler:
     """Several SchedulerActors, each over some regions; a top-level step chooses regions first.
 
     Placements carry rows of the whole snapshot; their explanations count the
-    nodes of the shard that placed them. Re-planning runs over the whole
-    snapshot, in this process.
+    nodes of the shard that placed them. Re-planning and scaling down run over
+    the whole snapshot, in this process.
     """
 
     def __init__(self, n_shards: int, *, num_cpus: float = 1.0) -> None:
         self._actors = [start_scheduler(num_cpus=num_cpus) for _ in range(n_shards)]
         self._index: FleetIndex | None = None
         self._fleet: FleetState | None = None
-        self._shard_rows: list[IntArray] = []
+        self._shard_rows: list[npt.NDArray[np.intp]] = []
         self._shard_of: dict[str, int] = {}
 
     def set_snapshot(
@@ -168,7 +180,8 @@ class ShardedScheduler:
         self._index = FleetIndex(snapshot, region_coords=region_coords)
         self._fleet = FleetState.from_snapshot(snapshot)
         groups = balance_regions(snapshot, len(self._actors))
-        self._shard_rows, self._shard_of, pending = [], {}, []
+        self._shard_rows, self._shard_of = [], {}
+        pending: list[ObjectRef[int]] = []
         for k, regions in enumerate(groups):
             rows = np.flatnonzero(np.isin(snapshot.region, regions))
             self._shard_rows.append(rows)
@@ -211,7 +224,8 @@ class ShardedScheduler:
                 )
                 for k, regions in by_shard.items()
             }
-            for k, result in zip(calls, ray.get(list(calls.values())), strict=True):
+            results: list[list[Placement] | Unschedulable] = ray.get(list(calls.values()))
+            for k, result in zip(calls, results, strict=True):
                 if isinstance(result, Unschedulable):
                     exhausted.update(by_shard[k])
                     shard_placed = list(result.placed)
@@ -258,3 +272,7 @@ class ShardedScheduler:
     ) -> list[Move]:
         index, _ = self._current()
         return replan(index.snapshot, deployments, max_moves=max_moves, seed=seed, index=index)
+
+    def scale_down(self, deployment: DeploymentReplicas, n: int) -> list[str]:
+        index, _ = self._current()
+        return scale_down(index.snapshot, deployment, n, index=index)

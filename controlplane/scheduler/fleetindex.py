@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from controlplane.inventory.snapshot import FleetSnapshot, FloatArray, IntArray, NodeTaint
 from controlplane.scheduler import geo
@@ -103,7 +105,9 @@ class FleetIndex:
             self._rtt_cache.popitem(last=False)
         return vector
 
-    def _apply_measured(self, rtt: FloatArray, demand: tuple[Demand, ...]) -> None:
+    def _apply_measured(
+        self, rtt: npt.NDArray[np.floating[Any]], demand: tuple[Demand, ...]
+    ) -> None:
         column = {d.name: j for j, d in enumerate(demand)}
         for (node, point), ms in self._measured.items():
             row, col = self.row(node), column.get(point)

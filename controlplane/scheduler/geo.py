@@ -13,8 +13,10 @@ here and good to about 0.1 km.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from controlplane.inventory.snapshot import FloatArray, IntArray
 from controlplane.scheduler.request import Demand
@@ -43,7 +45,7 @@ def great_circle_km(
     return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))))
 
 
-def rtt_ms_from_km(km: FloatArray | float) -> FloatArray:
+def rtt_ms_from_km(km: npt.NDArray[np.floating[Any]] | float) -> npt.NDArray[np.floating[Any]]:
     """Round-trip time over fibre along an inflated route: 2 * 2.1 * km / 204 km per ms."""
     return np.asarray(2 * ROUTE_INFLATION * np.asarray(km) / FIBRE_KM_PER_MS)
 
@@ -55,7 +57,9 @@ def unit_vectors(lat: FloatArray, lon: FloatArray) -> FloatArray:
     return np.stack([cos_p * np.cos(lam), cos_p * np.sin(lam), np.sin(p)], axis=-1)
 
 
-def distance_matrix_km(a_xyz: FloatArray, b_xyz: FloatArray) -> FloatArray:
+def distance_matrix_km(
+    a_xyz: npt.NDArray[np.floating[Any]], b_xyz: npt.NDArray[np.floating[Any]]
+) -> npt.NDArray[np.floating[Any]]:
     """Great-circle km between every row of `a_xyz` (N, 3) and of `b_xyz` (D, 3): (N, D).
 
     Computed in the dtype of `a_xyz`.
@@ -97,7 +101,9 @@ def resolve_demand(
     return lat, lon, np.array([d.weight for d in demand], dtype=np.float64)
 
 
-def expected_rtt_ms(rtt_matrix_ms: FloatArray, weight: FloatArray) -> FloatArray:
+def expected_rtt_ms(
+    rtt_matrix_ms: npt.NDArray[np.floating[Any]], weight: FloatArray
+) -> FloatArray:
     """Demand-weighted mean RTT from each node, (N, D) * (D,) -> (N,); no demand gives zeros."""
     total = float(weight.sum())
     if rtt_matrix_ms.shape[1] == 0 or total <= 0:

@@ -71,7 +71,8 @@ def build_chain(registry: Registry | None = None) -> Chain:
     1. Node state (`ready`, `cordon`): one boolean column each, and a node that
        cannot run anything is best reported as such, whatever else is wrong.
     2. The request's constraints (`tier`, `privacy`, `residency`, `taints`): static
-       for the call, computed once; taints last, since it loops over tainted rows.
+       for the call, computed once; taints last, the only one with a Python loop
+       (over the fleet's distinct sets of taints).
     3. Capacity (`gpus`, `power`): the only filters recomputed for every replica,
        because each bound replica uses GPUs and kW.
     4. `latency_slo` last: it needs the deployment's demand RTT vector, the most
@@ -341,10 +342,11 @@ def bind(ctx: PlacementContext, row: int) -> int | None:
     return column
 
 
-def unschedulable(
+def _unschedulable(
     total_nodes: int, verdict: Feasibility | None, placed: list[Placement], missing: int,
     message: str = "",
 ) -> Unschedulable:
+    """The result of a call that ran out of feasible nodes (or could not start)."""
     rejected = verdict.rejected if verdict else {}
     return Unschedulable(
         placed=tuple(placed),
@@ -384,14 +386,14 @@ def place(
     try:
         ctx = build_context(index, request, n_replicas, existing=existing, fleet=fleet)
     except UnknownRegionError as err:
-        return unschedulable(len(snapshot), None, [], n_replicas, message=str(err))
+        return _unschedulable(len(snapshot), None, [], n_replicas, message=str(err))
     evaluator = Evaluator(ctx, chain or DEFAULT_CHAIN)
     rng = np.random.default_rng(default_seed(request) if seed is None else seed)
     placed: list[Placement] = []
     for i in range(n_replicas):
         verdict = evaluator.feasible()
         if verdict.count == 0:
-            return unschedulable(len(snapshot), verdict, placed, n_replicas - i)
+            return _unschedulable(len(snapshot), verdict, placed, n_replicas - i)
         if i == 0:
             evaluator.fix_scales(verdict.mask)
         cost = evaluator.cost()

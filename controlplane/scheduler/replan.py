@@ -127,7 +127,7 @@ def _best_option(r: _Replica, rng: np.random.Generator) -> _Option:
             mask[r.row] = False
         if not mask.any():
             return _Option(None, 0.0, None)
-        cost = ev.cost()
+        cost = ev.cost()  # not narrowed: positions are rows
         dest = choose(cost, mask, rng)
         here = float(cost[r.row]) if r.row is not None else float(cost[dest])
         return _Option(dest, here - float(cost[dest]), ev.explain(dest, float(cost[dest]),
@@ -140,7 +140,9 @@ def _apply(r: _Replica, option: _Option, reason: str) -> Move:
     ctx = r.deployment.ctx
     _take_out(r)
     to_node = None
-    if option.dest is not None:
+    if option.dest is None:
+        r.row = r.column = None
+    else:
         r.column = bind(ctx, option.dest)
         r.row, to_node = option.dest, str(ctx.snapshot.names[option.dest])
     move = Move(

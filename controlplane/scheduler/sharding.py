@@ -13,8 +13,10 @@ share among its own nodes with the full pipeline.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from controlplane.inventory.snapshot import FleetSnapshot, IntArray
 from controlplane.scheduler.fleetindex import FleetIndex
@@ -24,7 +26,7 @@ from controlplane.scheduler.pipeline import DEFAULT_CHAIN, Chain, Evaluator, bui
 from controlplane.scheduler.request import PlacementRequest
 
 
-def take_rows(snapshot: FleetSnapshot, rows: IntArray) -> FleetSnapshot:
+def take_rows(snapshot: FleetSnapshot, rows: npt.NDArray[np.integer[Any]]) -> FleetSnapshot:
     """The snapshot restricted to `rows` (in that order), taints renumbered."""
     new_row = {int(old): new for new, old in enumerate(rows)}
     return FleetSnapshot(

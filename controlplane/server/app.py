@@ -190,6 +190,7 @@ class ControlPlane:
                 drain=self.reconciler.drain,
                 on_cordon=self.table.set_unschedulable,
                 on_change=self.reconciler.wake,
+                logs=self.hub,
             ),
             self.server,
         )

@@ -16,6 +16,7 @@ from controlplane.scheduler import (
     Unschedulable,
     place,
     replan,
+    scale_down,
 )
 from controlplane.scheduler.framework import FleetState
 from controlplane.scheduler.request import Demand
@@ -43,8 +44,10 @@ def test_actor_places_as_the_pure_pipeline_does() -> None:
         assert remote == local
     scheduler.set_snapshot(snap)  # a new snapshot forgets the assumed binds
     assert rows(scheduler.place(REQUEST, 4, seed=11)) == rows(place(snap, REQUEST, 4, seed=11))
-    running = DeploymentReplicas(REQUEST, (RunningReplica("chat-0", "node-000"),))
+    running = DeploymentReplicas(REQUEST, (RunningReplica("chat-0", "node-000"),
+                                           RunningReplica("chat-1", "node-001")))
     assert scheduler.replan([running], max_moves=3) == replan(snap, [running], max_moves=3)
+    assert scheduler.scale_down(running, 1) == scale_down(snap, running, 1)
 
 
 def test_sharded_scheduler_chooses_regions_then_places_within_capacity() -> None:

@@ -17,8 +17,8 @@ from controlplane.inventory.snapshot import TIERS, NodeTaint
 from controlplane.scheduler import FleetIndex, PlacementRequest, Unschedulable, place
 from controlplane.scheduler.filters.taints import tolerated
 from controlplane.scheduler.framework import FleetState
-from controlplane.scheduler.pipeline import DEFAULT_CHAIN, Evaluator, bind, build_context, choose
 from controlplane.scheduler.geo import great_circle_km, rtt_ms_from_km
+from controlplane.scheduler.pipeline import DEFAULT_CHAIN, Evaluator, bind, build_context, choose
 from controlplane.scheduler.replan import DeploymentReplicas, RunningReplica, replan
 from controlplane.scheduler.request import Demand, Toleration
 from tests.scheduler.fleets import REGIONS, FakeNode, snapshot_of
@@ -70,8 +70,9 @@ def expected_rtt_ms(node: FakeNode, request: PlacementRequest) -> float:
     if not request.demand:
         return 0.0
     w = np.array([d.weight for d in request.demand])
-    rtt = [float(rtt_ms_from_km(great_circle_km(node.lat, node.lon, d.lat, d.lon)))
-           for d in request.demand]
+    points = [(d.lat, d.lon) for d in request.demand if d.lat is not None and d.lon is not None]
+    rtt = [float(rtt_ms_from_km(great_circle_km(node.lat, node.lon, lat, lon)))
+           for lat, lon in points]
     return float(np.dot(rtt, w / w.sum()))
 
 

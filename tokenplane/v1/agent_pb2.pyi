@@ -26,14 +26,16 @@ class JoinResponse(_message.Message):
     def __init__(self, node_name: _Optional[str] = ..., node_token: _Optional[str] = ..., node_uid: _Optional[str] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "heartbeat", "replica_state")
+    __slots__ = ("hello", "heartbeat", "replica_state", "log_reply")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     REPLICA_STATE_FIELD_NUMBER: _ClassVar[int]
+    LOG_REPLY_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     heartbeat: Heartbeat
     replica_state: ReplicaState
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., replica_state: _Optional[_Union[ReplicaState, _Mapping]] = ...) -> None: ...
+    log_reply: LogReply
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., replica_state: _Optional[_Union[ReplicaState, _Mapping]] = ..., log_reply: _Optional[_Union[LogReply, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("node_name", "agent_version", "replicas", "applied_generation")
@@ -98,12 +100,14 @@ class ReplicaState(_message.Message):
     def __init__(self, name: _Optional[str] = ..., deployment: _Optional[str] = ..., phase: _Optional[str] = ..., endpoint: _Optional[str] = ..., message: _Optional[str] = ..., generation: _Optional[int] = ...) -> None: ...
 
 class ControlMessage(_message.Message):
-    __slots__ = ("settings", "command")
+    __slots__ = ("settings", "command", "log_request")
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
+    LOG_REQUEST_FIELD_NUMBER: _ClassVar[int]
     settings: Settings
     command: Command
-    def __init__(self, settings: _Optional[_Union[Settings, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ...) -> None: ...
+    log_request: LogRequest
+    def __init__(self, settings: _Optional[_Union[Settings, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ..., log_request: _Optional[_Union[LogRequest, _Mapping]] = ...) -> None: ...
 
 class Settings(_message.Message):
     __slots__ = ("heartbeat_interval_ms", "server_version")
@@ -134,3 +138,23 @@ class UndeployReplica(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class LogRequest(_message.Message):
+    __slots__ = ("request_id", "replica", "tail_lines")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
+    TAIL_LINES_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    replica: str
+    tail_lines: int
+    def __init__(self, request_id: _Optional[int] = ..., replica: _Optional[str] = ..., tail_lines: _Optional[int] = ...) -> None: ...
+
+class LogReply(_message.Message):
+    __slots__ = ("request_id", "text", "error")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    text: str
+    error: str
+    def __init__(self, request_id: _Optional[int] = ..., text: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...

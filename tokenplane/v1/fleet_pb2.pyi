@@ -175,3 +175,19 @@ class EventsResponse(_message.Message):
     EVENT_FIELD_NUMBER: _ClassVar[int]
     event: _resources_pb2.Event
     def __init__(self, event: _Optional[_Union[_resources_pb2.Event, _Mapping]] = ...) -> None: ...
+
+class ReplicaLogsRequest(_message.Message):
+    __slots__ = ("name", "tail_lines")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TAIL_LINES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    tail_lines: int
+    def __init__(self, name: _Optional[str] = ..., tail_lines: _Optional[int] = ...) -> None: ...
+
+class ReplicaLogsResponse(_message.Message):
+    __slots__ = ("node", "text")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    text: str
+    def __init__(self, node: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...

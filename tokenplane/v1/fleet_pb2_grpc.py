@@ -79,6 +79,11 @@ class FleetServiceStub:
                 request_serializer=tokenplane_dot_v1_dot_fleet__pb2.EventsRequest.SerializeToString,
                 response_deserializer=tokenplane_dot_v1_dot_fleet__pb2.EventsResponse.FromString,
                 _registered_method=True)
+        self.ReplicaLogs = channel.unary_unary(
+                '/tokenplane.v1.FleetService/ReplicaLogs',
+                request_serializer=tokenplane_dot_v1_dot_fleet__pb2.ReplicaLogsRequest.SerializeToString,
+                response_deserializer=tokenplane_dot_v1_dot_fleet__pb2.ReplicaLogsResponse.FromString,
+                _registered_method=True)
 
 
 class FleetServiceServicer:
@@ -149,6 +154,13 @@ class FleetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReplicaLogs(self, request, context):
+        """The tail of a replica's log, fetched from its node's agent. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FleetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -196,6 +208,11 @@ def add_FleetServiceServicer_to_server(servicer, server):
                     servicer.Events,
                     request_deserializer=tokenplane_dot_v1_dot_fleet__pb2.EventsRequest.FromString,
                     response_serializer=tokenplane_dot_v1_dot_fleet__pb2.EventsResponse.SerializeToString,
+            ),
+            'ReplicaLogs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplicaLogs,
+                    request_deserializer=tokenplane_dot_v1_dot_fleet__pb2.ReplicaLogsRequest.FromString,
+                    response_serializer=tokenplane_dot_v1_dot_fleet__pb2.ReplicaLogsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -441,6 +458,33 @@ class FleetService:
             '/tokenplane.v1.FleetService/Events',
             tokenplane_dot_v1_dot_fleet__pb2.EventsRequest.SerializeToString,
             tokenplane_dot_v1_dot_fleet__pb2.EventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplicaLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tokenplane.v1.FleetService/ReplicaLogs',
+            tokenplane_dot_v1_dot_fleet__pb2.ReplicaLogsRequest.SerializeToString,
+            tokenplane_dot_v1_dot_fleet__pb2.ReplicaLogsResponse.FromString,
             options,
             channel_credentials,
             insecure,
