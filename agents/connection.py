@@ -38,6 +38,9 @@ CHANNEL_OPTIONS = [
 
 Telemetry = Callable[[Runtime], agent_pb2.Heartbeat]
 
+DEFAULT_LOG_LINES = 100
+MAX_LOG_CHARS = 1 << 20  # well inside the 4 MiB message limit
+
 
 class StreamClosed(Exception):
     """The server ended the stream cleanly (e.g. it is shutting down)."""
@@ -86,6 +89,7 @@ class NodeLink:
         self._on_applied = on_applied
         self.interval_s = 1.0
         self.connected = asyncio.Event()
+        self._log_tasks: set[asyncio.Task[None]] = set()
 
     def _report(self, state: agent_pb2.ReplicaState) -> None:
         self._outbox.put_nowait(agent_pb2.AgentMessage(replica_state=state))
@@ -183,6 +187,23 @@ class NodeLink:
                 self.connected.set()
             elif kind == "command":
                 self._apply(message.command)
+            elif kind == "log_request":
+                task = asyncio.create_task(self._send_log(message.log_request))
+                self._log_tasks.add(task)
+                task.add_done_callback(self._log_tasks.discard)
+
+    async def _send_log(self, request: agent_pb2.LogRequest) -> None:
+        """Answers a log request from the runtime, without holding up the stream's reader."""
+        reply = agent_pb2.LogReply(request_id=request.request_id)
+        try:
+            text = await self.runtime.logs(request.replica, request.tail_lines or DEFAULT_LOG_LINES)
+            reply.text = text[-MAX_LOG_CHARS:]
+        except LookupError as e:
+            reply.error = str(e)
+        except Exception as e:  # the reply must go back whatever the runtime did
+            log.exception("%s: logs of %s", self.name, request.replica)
+            reply.error = f"cannot read the log: {e}"
+        self._outbox.put_nowait(agent_pb2.AgentMessage(log_reply=reply))
 
     def _apply(self, command: agent_pb2.Command) -> None:
         if command.generation <= self.applied_generation:

@@ -64,6 +64,11 @@ class HollowRuntime:
     def states(self) -> list[agent_pb2.ReplicaState]:
         return [self._state(sim) for sim in self._replicas.values()]
 
+    async def logs(self, name: str, lines: int) -> str:
+        if name not in self._replicas:
+            raise LookupError(f"no replica {name} on node {self._node}")
+        return f"hollow replica {name}: simulated, it writes no output\n"
+
     def usage(self) -> tuple[dict[str, int], float]:
         gpus: dict[str, int] = {}
         power_kw = 0.0

@@ -1,18 +1,26 @@
-"""`tokenplane-agent`: the node agent's command line."""
+"""`tokenplane-agent`: the node agent's command line (a real node, or a hollow fleet)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agents import __version__
 
+if TYPE_CHECKING:
+    import grpc
+
 DEFAULT_TOKEN_FILE = Path.home() / ".local" / "state" / "tokenplane" / "bootstrap-token"
+DEFAULT_STATE_DIR = Path.home() / ".local" / "state" / "tokenplane" / "agent"
 
 
 def _token(token: str | None, token_file: Path | None) -> str:
@@ -25,6 +33,53 @@ def _token(token: str | None, token_file: Path | None) -> str:
         raise click.UsageError(
             f"no bootstrap token: give --token or --token-file ({path}: {e.strerror})"
         ) from None
+
+
+def is_loopback(address: str) -> bool:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _credentials(
+    server: str,
+    ca_file: Path | None,
+    cert_file: Path | None,
+    key_file: Path | None,
+    insecure: bool,
+) -> grpc.ChannelCredentials | None:
+    """TLS (mutual, with --cert-file/--key-file) unless plaintext is safe or explicitly allowed."""
+    import grpc
+
+    if (cert_file is None) != (key_file is None):
+        raise click.UsageError("--cert-file and --key-file go together")
+    if ca_file is None and cert_file is None:
+        if not is_loopback(server) and not insecure:
+            raise click.UsageError(
+                f"--server {server}: plaintext only to a loopback server; "
+                "give --ca-file (and --cert-file/--key-file for mTLS), or --insecure"
+            )
+        return None
+    return grpc.ssl_channel_credentials(
+        root_certificates=ca_file.read_bytes() if ca_file else None,
+        private_key=key_file.read_bytes() if key_file else None,
+        certificate_chain=cert_file.read_bytes() if cert_file else None,
+    )
+
+
+async def _run_until_signalled(main: Coroutine[Any, Any, None]) -> None:
+    """Runs the agent until SIGTERM or SIGINT; the replicas are left running for the next agent."""
+    task = asyncio.ensure_future(main)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    logging.getLogger("agents").info("agent stopped; its replicas keep running")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -41,6 +96,36 @@ def _token(token: str | None, token_file: Path | None) -> str:
     envvar="TOKENPLANE_TOKEN_FILE",
     help=f"File holding the bootstrap token [default: {DEFAULT_TOKEN_FILE}].",
 )
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="TOKENPLANE_NODE_CONFIG",
+    help="The node config file: a Node manifest plus the agent's section (docs/agent.md).",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_STATE_DIR,
+    envvar="TOKENPLANE_AGENT_STATE_DIR",
+    help="Where the agent keeps what it runs (agent-state.json) and the replicas' logs.",
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA that signed the control plane's certificate (TLS).",
+)
+@click.option(
+    "--cert-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="This node's client certificate (mTLS).",
+)
+@click.option(
+    "--key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="This node's client key (mTLS).",
+)
+@click.option("--insecure", is_flag=True, help="Allow plaintext to a server beyond loopback.")
 @click.option("--hollow", is_flag=True, help="Simulate the nodes of --fleet in this process.")
 @click.option(
     "--fleet",
@@ -61,6 +146,12 @@ def main(
     server: str,
     token: str | None,
     token_file: Path | None,
+    config_file: Path | None,
+    state_dir: Path,
+    ca_file: Path | None,
+    cert_file: Path | None,
+    key_file: Path | None,
+    insecure: bool,
     hollow: bool,
     fleet: Path | None,
     startup_seconds: float,
@@ -70,6 +161,8 @@ def main(
 
     \b
     Examples:
+      tokenplane-agent --config node.yaml --server cp.example:7070 --token-file token \\
+          --ca-file ca.crt --cert-file node.crt --key-file node.key
       tokenplane-agent --hollow --fleet fleet.yaml --server 127.0.0.1:7070
     """
     logging.basicConfig(
@@ -78,7 +171,11 @@ def main(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not hollow:
-        raise click.UsageError("this version runs hollow fleets only: give --hollow --fleet FILE")
+        if config_file is None:
+            raise click.UsageError("give --config node.yaml (or --hollow --fleet FILE)")
+        credentials = _credentials(server, ca_file, cert_file, key_file, insecure)
+        _run_node(config_file, server, _token(token, token_file), state_dir, credentials)
+        return
     if fleet is None:
         raise click.UsageError("--hollow needs --fleet FILE")
     from agents.hollow import build_links, run_fleet
@@ -102,3 +199,37 @@ def main(
     click.echo(f"tokenplane-agent {__version__}: {len(links)} hollow nodes -> {server}", err=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_fleet(links))
+
+
+def _run_node(
+    config_file: Path,
+    server: str,
+    token: str,
+    state_dir: Path,
+    credentials: grpc.ChannelCredentials | None,
+) -> None:
+    from agents.config import ConfigError, load_config
+    from agents.node_agent import run_agent
+    from agents.state import StateError
+
+    try:
+        config = load_config(config_file)
+    except ConfigError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    click.echo(f"tokenplane-agent {__version__}: node {config.metadata.name} -> {server}", err=True)
+    try:
+        asyncio.run(
+            _run_until_signalled(
+                run_agent(
+                    config,
+                    server=server,
+                    bootstrap_token=token,
+                    state_dir=state_dir,
+                    credentials=credentials,
+                )
+            )
+        )
+    except (ConfigError, StateError) as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)

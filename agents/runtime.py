@@ -28,3 +28,7 @@ class Runtime(Protocol):
     def usage(self) -> tuple[dict[str, int], float]:
         """GPUs in use by model, and the IT power the replicas draw (kW)."""
         ...
+
+    async def logs(self, name: str, lines: int) -> str:
+        """The last `lines` lines of the replica's output; LookupError if it was never here."""
+        ...

@@ -11,6 +11,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -18,7 +19,7 @@ from controlplane.server.podlabel import PodLabeler
 
 
 class FakeKubeApi(BaseHTTPRequestHandler):
-    received: list[tuple[str, str, str, dict]] = []
+    received: ClassVar[list[tuple[str, str, str, dict]]] = []
 
     def do_PATCH(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
