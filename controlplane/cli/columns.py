@@ -1,0 +1,167 @@
+"""The table columns of each resource type: what a platform engineer reads at a glance.
+
+Beside kubectl's NAME/STATUS/AGE, a node shows where its power is and how clean
+it is, and a deployment where its replicas run, how far they are from their
+users and what their tokens cost in carbon. The arithmetic is in metrics.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from controlplane.cli import metrics
+from controlplane.cli.output import Column, age, fixed, percent
+from controlplane.resources import Event, ModelDeployment, Node, Replica
+
+MAX_NODES_SHOWN = 3
+
+
+def node_status(node: Node) -> str:
+    """kubectl's STATUS: Ready, NotReady or Unknown, and SchedulingDisabled when cordoned."""
+    conditions = node.status.conditions if node.status else []
+    ready = next((c.status for c in conditions if c.type == "Ready"), "Unknown")
+    text = {"True": "Ready", "False": "NotReady"}.get(ready, "Unknown")
+    return text + (",SchedulingDisabled" if node.spec.unschedulable else "")
+
+
+def _gpus(node: Node) -> str:
+    free, total = metrics.gpus_free_total(node)
+    return f"{'?' if free is None else free}/{total}"
+
+
+def _power(node: Node) -> str:
+    energy = metrics.node_energy(node)
+    budget = energy.budget_kw if energy and energy.budget_kw else node.spec.power.budget_kw
+    draw = f"{energy.it_draw_kw:.1f}" if energy else "?"
+    return f"{draw}/{budget:.0f}"
+
+
+def _energy(attr: str) -> Callable[[Node], float | None]:
+    def value(node: Node) -> float | None:
+        energy = metrics.node_energy(node)
+        return getattr(energy, attr) if energy else None
+
+    return value
+
+
+def _renewable(node: Node) -> float | None:
+    energy = metrics.node_energy(node)
+    return metrics.renewable_share(energy) if energy else None
+
+
+def _gpu_models(node: Node) -> str:
+    return ",".join(f"{g.model}x{g.count}" for g in node.spec.capacity.gpus)
+
+
+NODE_COLUMNS: list[Column[Node]] = [
+    Column("NAME", lambda n: n.name),
+    Column("STATUS", node_status),
+    Column("TIER", lambda n: n.spec.tier),
+    Column("REGION", lambda n: n.spec.location.region),
+    Column("COUNTRY", lambda n: n.spec.location.country, wide=True),
+    Column("GPUS(free/total)", _gpus),
+    Column("GPU-MODELS", _gpu_models, wide=True),
+    Column("POWER(kW)", _power),
+    Column("RENEWABLE", _renewable, percent),
+    Column("CARBON(g/kWh)", _energy("carbon_g_per_kwh"), fixed(0)),
+    Column("PRICE(/kWh)", _energy("price_per_kwh"), fixed(3), wide=True),
+    Column("HEARTBEAT", lambda n: age(n.status.last_heartbeat_time) if n.status else None,
+           wide=True),
+    Column("AGENT", lambda n: n.status.agent_version if n.status else None, wide=True),
+    Column("AGE", lambda n: age(n.metadata.creation_timestamp)),
+]
+
+
+def ready(deployment: ModelDeployment) -> str:
+    status = deployment.status
+    return f"{status.ready_replicas if status else 0}/{deployment.spec.replicas}"
+
+
+def replica_nodes(deployment: ModelDeployment, *, limit: int | None = MAX_NODES_SHOWN) -> str:
+    """Where the replicas run: node names, the first few and a count of the rest."""
+    replicas = deployment.status.replicas if deployment.status else []
+    names = sorted({r.node for r in replicas if r.node})
+    if limit is None or len(names) <= limit:
+        return ",".join(names)
+    return ",".join(names[:limit]) + f"+{len(names) - limit}"
+
+
+def _model(deployment: ModelDeployment) -> str:
+    model = deployment.spec.model
+    return f"{model.name}:{model.version}" if model.version else model.name
+
+
+def _per_replica(deployment: ModelDeployment) -> str:
+    resources = deployment.spec.resources
+    gpus = f"{resources.gpus}x{resources.gpu_model}" if resources.gpu_model else str(resources.gpus)
+    return f"{gpus},{resources.power_kw:g}kW" if resources.power_kw else gpus
+
+
+def _constraints(deployment: ModelDeployment) -> str:
+    placement = deployment.spec.placement
+    parts = [*placement.tiers, *placement.regions, *placement.countries]
+    if placement.privacy:
+        parts.append(placement.privacy)
+    return ",".join(parts)
+
+
+DEPLOYMENT_COLUMNS: list[Column[ModelDeployment]] = [
+    Column("NAME", lambda d: d.name),
+    Column("MODEL", _model),
+    Column("READY", ready),
+    Column("NODES", replica_nodes),
+    Column("RTT-P95(ms)", metrics.rtt_p95_ms, fixed(1)),
+    Column("CARBON(g/Mtok)", metrics.carbon_g_per_million_tokens, fixed(1)),
+    Column("CARBON(g/kWh)", metrics.mean_carbon_g_per_kwh, fixed(0), wide=True),
+    Column("RUNTIME", lambda d: d.spec.model.runtime, wide=True),
+    Column("PER-REPLICA", _per_replica, wide=True),
+    Column("SLO(ms)", lambda d: d.spec.latency_slo_ms, fixed(0), wide=True),
+    Column("CONSTRAINTS", _constraints, wide=True),
+    Column("AGE", lambda d: age(d.metadata.creation_timestamp)),
+]
+
+
+def _placement(attr: str, digits: int) -> Column[Replica]:
+    def value(replica: Replica) -> float | None:
+        placement = replica.status.placement
+        return getattr(placement, attr) if placement else None
+
+    header = {"rtt_ms": "RTT(ms)", "carbon_g_per_kwh": "CARBON(g/kWh)", "score": "SCORE"}[attr]
+    return Column(header, value, fixed(digits), wide=attr == "score")
+
+
+def _feasible(replica: Replica) -> str | None:
+    placement = replica.status.placement
+    return f"{placement.feasible_nodes}/{placement.total_nodes}" if placement else None
+
+
+REPLICA_COLUMNS: list[Column[Replica]] = [
+    Column("NAME", lambda r: r.name),
+    Column("DEPLOYMENT", lambda r: r.spec.deployment),
+    Column("NODE", lambda r: r.spec.node_name),
+    Column("PHASE", lambda r: r.status.phase),
+    _placement("rtt_ms", 1),
+    _placement("carbon_g_per_kwh", 0),
+    Column("MODEL", lambda r: r.spec.model.name, wide=True),
+    Column("ENDPOINT", lambda r: r.status.endpoint, wide=True),
+    _placement("score", 3),
+    Column("FEASIBLE", _feasible, wide=True),
+    Column("MESSAGE", lambda r: r.status.message, wide=True),
+    Column("AGE", lambda r: age(r.metadata.creation_timestamp)),
+]
+
+EVENT_COLUMNS: list[Column[Event]] = [
+    Column("LAST SEEN", lambda e: age(e.time or e.metadata.creation_timestamp)),
+    Column("TYPE", lambda e: e.type),
+    Column("REASON", lambda e: e.reason),
+    Column("OBJECT", lambda e: f"{e.involved_object.kind.lower()}/{e.involved_object.name}"),
+    Column("SOURCE", lambda e: e.source),
+    Column("MESSAGE", lambda e: e.message),
+]
+
+COLUMNS: dict[str, list[Column[Any]]] = {
+    "Node": NODE_COLUMNS,
+    "ModelDeployment": DEPLOYMENT_COLUMNS,
+    "Replica": REPLICA_COLUMNS,
+}

@@ -1,0 +1,66 @@
+"""`tpctl get`: list or fetch resources, in any output format, and watch them change."""
+
+from __future__ import annotations
+
+import click
+
+from controlplane.cli.params import (
+    GLOBAL_OPTIONS_EPILOG,
+    global_options,
+    output_option,
+    selector_option,
+    type_argument,
+)
+
+
+@click.command(epilog=GLOBAL_OPTIONS_EPILOG)
+@type_argument
+@output_option()
+@selector_option
+@click.option("-w", "--watch", is_flag=True,
+              help="After listing, print each change as it happens, until Ctrl-C.")
+@click.option("--watch-only", is_flag=True, help="Print changes only, not the list first.")
+@click.option("--output-watch-events", is_flag=True,
+              help="With --watch, show the kind of change: ADDED, MODIFIED or DELETED.")
+@global_options()
+@click.pass_context
+def get(ctx: click.Context, args: tuple[str, ...], output: str, selector: str, watch: bool,
+        watch_only: bool, output_watch_events: bool) -> None:
+    """Show nodes, deployments or replicas.
+
+    TYPE is nodes (no), deployments (deploy, md) or replicas (rep); give NAMEs,
+    or TYPE/NAME pairs as `-o name` prints them, to show only those.
+
+    \b
+    Nodes show tier, region, readiness, free/total GPUs, IT power draw/budget,
+    the share of that draw renewables cover, and grid carbon. Deployments show
+    ready/desired replicas, the nodes they run on, p95 RTT to their users and
+    gCO2 per million tokens (needs the tokenplane.io/tokens-per-second annotation).
+
+    \b
+    Examples:
+      tpctl get nodes
+      tpctl get nodes -o wide -l tier=factory
+      tpctl get node edge-7 -o yaml
+      tpctl get deploy -o json | jq '.items[].status.readyReplicas'
+      tpctl get deployments -o name
+      tpctl get nodes --watch
+    """
+    from controlplane.cli import listing
+    from controlplane.cli.client import connect
+    from controlplane.cli.kinds import split_args
+
+    pairs = split_args(args)
+    named = [p for p in pairs if p[1]]
+    if named and selector:
+        raise click.UsageError("give names or a --selector, not both")
+    watching = watch or watch_only
+    if watching and len({kind for kind, _ in pairs}) > 1:
+        raise click.UsageError("--watch follows one resource type at a time")
+    client = connect(ctx)
+    if watching:
+        kind = pairs[0][0]
+        listing.watch(client, kind, selector, {n for _, n in named}, output,
+                      print_list=not watch_only, with_events=output_watch_events)
+    else:
+        listing.show(client, pairs, selector, output)

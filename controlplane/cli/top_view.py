@@ -1,0 +1,95 @@
+"""`tpctl top`'s columns: live energy and GPU use, each with a raw value to sort by.
+
+Nodes: IT draw against budget, GPUs in use, renewable supply and the share of
+the draw it covers, grid carbon intensity, and the CO2 and cost per hour of the
+draw. Deployments: the same, summed over their serving replicas. Meanings and
+assumptions are in metrics.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from controlplane.cli import metrics
+from controlplane.cli.columns import ready
+from controlplane.cli.output import Column, fixed, percent
+from controlplane.resources import EnergyStatus, ModelDeployment, Node
+
+
+def _with_energy(
+    f: Callable[[EnergyStatus, Node], float | None],
+) -> Callable[[Node], float | None]:
+    """A column value that needs the node's live energy; unknown without it."""
+
+    def value(node: Node) -> float | None:
+        energy = metrics.node_energy(node)
+        return f(energy, node) if energy else None
+
+    return value
+
+
+def _budget(energy: EnergyStatus, node: Node) -> float:
+    return energy.budget_kw or node.spec.power.budget_kw
+
+
+def _gpu_use(node: Node) -> tuple[int, int] | None:
+    free, total = metrics.gpus_free_total(node)
+    return None if free is None else (total - free, total)
+
+
+def _gpu_share(node: Node) -> float | None:
+    use = _gpu_use(node)
+    return use[0] / use[1] if use and use[1] else None
+
+
+NODE_TOP: dict[str, Column[Node]] = {
+    "name": Column("NAME", lambda n: n.name),
+    "power": Column("POWER(kW)", _with_energy(lambda e, n: e.it_draw_kw), fixed(1)),
+    "power%": Column("POWER%", _with_energy(
+        lambda e, n: e.it_draw_kw / _budget(e, n) if _budget(e, n) else None), percent),
+    "gpu": Column("GPUS(used/total)", _gpu_use, lambda u: f"{u[0]}/{u[1]}"),
+    "gpu%": Column("GPU%", _gpu_share, percent),
+    "renewable": Column("RENEWABLE(kW)", _with_energy(lambda e, n: e.renewable_kw), fixed(1)),
+    "renewable%": Column("RENEWABLE%", _with_energy(lambda e, n: metrics.renewable_share(e)),
+                         percent),
+    "carbon": Column("CARBON(g/kWh)", _with_energy(lambda e, n: e.carbon_g_per_kwh), fixed(0)),
+    "co2": Column("CO2(kg/h)", _with_energy(lambda e, n: metrics.grid_co2_kg_per_h(e)), fixed(2)),
+    "cost": Column("COST(/h)", _with_energy(lambda e, n: e.it_draw_kw * e.price_per_kwh),
+                   fixed(2)),
+}
+
+
+def _serving_gpus(deployment: ModelDeployment) -> int:
+    return deployment.spec.resources.gpus * len(metrics.running(deployment))
+
+
+def _serving_carbon(deployment: ModelDeployment) -> float | None:
+    serving = metrics.running(deployment)
+    return sum(p.carbon_g_per_kwh for p in serving) / len(serving) if serving else None
+
+
+DEPLOYMENT_TOP: dict[str, Column[ModelDeployment]] = {
+    "name": Column("NAME", lambda d: d.name),
+    "ready": Column("READY", ready),
+    "gpu": Column("GPUS", _serving_gpus),
+    "power": Column("POWER(kW)", metrics.serving_power_kw, fixed(1)),
+    "carbon": Column("CARBON(g/kWh)", _serving_carbon, fixed(0)),
+    "co2": Column("CO2(kg/h)", metrics.serving_co2_kg_per_h, fixed(2)),
+    "carbon-per-token": Column("CARBON(g/Mtok)", metrics.carbon_g_per_million_tokens, fixed(1)),
+    "rtt": Column("RTT-P95(ms)", metrics.rtt_p95_ms, fixed(1)),
+}
+
+TOP_COLUMNS: dict[str, dict[str, Column[Any]]] = {
+    "Node": NODE_TOP,
+    "ModelDeployment": DEPLOYMENT_TOP,
+}
+
+
+def sort(items: list[Any], column: Column[Any]) -> list[Any]:
+    """Names A to Z; figures biggest first, unknown last."""
+    if column.header == "NAME":
+        return sorted(items, key=column.value)
+    known = [i for i in items if column.value(i) is not None]
+    unknown = [i for i in items if column.value(i) is None]
+    return sorted(known, key=column.value, reverse=True) + unknown

@@ -1,0 +1,1 @@
+"""End-to-end tests of tpctl, typed as a user would against a real server."""
