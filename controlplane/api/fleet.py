@@ -59,6 +59,7 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         on_cordon: Callable[[str, bool], None],
         on_change: Callable[[], None],
         logs: _Logs,
+        replicas_on: Callable[[str], list[str]],
     ) -> None:
         self._objects = objects
         self._table = table
@@ -67,6 +68,7 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         self._on_cordon = on_cordon
         self._on_change = on_change
         self._logs = logs
+        self._replicas_on = replicas_on
 
     def _header(self, revision: int) -> fleet_pb2.ResponseHeader:
         return fleet_pb2.ResponseHeader(revision=revision, server_version=__version__)
@@ -74,7 +76,11 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
     def _live(self, resource: Resource) -> Resource:
         if isinstance(resource, Node):
             return with_live_status(
-                resource, self._table, wall_now=datetime.now(UTC), mono_now_s=time.monotonic()
+                resource,
+                self._table,
+                wall_now=datetime.now(UTC),
+                mono_now_s=time.monotonic(),
+                replicas=self._replicas_on(resource.name),
             )
         return resource
 

@@ -19,7 +19,12 @@ def ready_condition(ready: bool, reason: str, since: str) -> Condition:
 
 
 def with_live_status(
-    node: Node, table: InventoryTable, *, wall_now: datetime, mono_now_s: float
+    node: Node,
+    table: InventoryTable,
+    *,
+    wall_now: datetime,
+    mono_now_s: float,
+    replicas: list[str] | None = None,
 ) -> Node:
     """Overlays the inventory's live figures on a stored node; unknown nodes keep their status."""
     if node.name not in table:
@@ -59,6 +64,7 @@ def with_live_status(
                 source=table.energy_source(slot),
             ),
             "gpus": gpus,
+            "replicas": replicas if replicas is not None else stored.replicas,
         }
     )
     return node.model_copy(update={"status": status})

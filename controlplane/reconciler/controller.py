@@ -110,6 +110,7 @@ class Reconciler:
         self._started = clock()
         self.passes = 0
         self.replicas_by_phase: dict[str, int] = {}
+        self._by_node: dict[str, list[str]] = {}
         meter = metrics.get_meter("tokenplane.scheduler")
         self._placement_s = meter.create_histogram(
             "tokenplane_placement_duration",
@@ -167,6 +168,10 @@ class Reconciler:
         for r in replicas:
             by_deployment[r.spec.deployment].append(r)  # type: ignore[union-attr]
         self.replicas_by_phase = dict(Counter(r.status.phase for r in replicas))  # type: ignore[union-attr]
+        by_node: dict[str, list[str]] = defaultdict(list)
+        for r in replicas:
+            by_node[r.spec.node_name].append(r.name)  # type: ignore[union-attr]
+        self._by_node = dict(by_node)
         for deployment in deployments:
             assert isinstance(deployment, ModelDeployment)
             await self._update_status(
@@ -195,6 +200,10 @@ class Reconciler:
             self._placement_s.record(elapsed / replicas)
         self._placed.add(placed)
         return results
+
+    def replicas_on(self, node: str) -> list[str]:
+        """The replicas bound to `node` as of the last pass (for the node's status)."""
+        return sorted(self._by_node.get(node, []))
 
     def _bound(self, replicas: Sequence[Replica]) -> list[Bound]:
         return [

@@ -191,6 +191,7 @@ class ControlPlane:
                 on_cordon=self.table.set_unschedulable,
                 on_change=self.reconciler.wake,
                 logs=self.hub,
+                replicas_on=self.reconciler.replicas_on,
             ),
             self.server,
         )

@@ -146,6 +146,8 @@ def test_lands_on_the_renewable_site_not_the_equally_near_coal_one(fleet: Fleet)
     assert why.renewable_share > 0.9 and why.rtt_ms < 30
     assert "3/3 nodes available" in why.message or "nodes available" in why.message
     assert any(e.startswith("Scheduled: ") and "fra-1" in e for e in fleet.events("chat-eu"))
+    node = fleet.stub.Get(fleet_pb2.GetRequest(kind="Node", name="fra-1")).resource.node
+    assert sorted(node.status.replicas) == sorted(r.name for r in fleet.replicas("chat-eu"))
 
 
 def test_residency_holds_even_when_the_allowed_site_is_worse(fleet: Fleet) -> None:
