@@ -109,6 +109,11 @@ class ObjectStore:
             items = [r for r in items if selector(r.metadata.labels)]
         return items, revision
 
+    async def list_of(self, model: type[R]) -> list[R]:
+        """Every stored object of one kind, typed: for the control plane's own loops."""
+        kvs, _ = await self.store.list(prefix_of(model.model_fields["kind"].default))
+        return [_decode(kv, model) for kv in kvs]
+
     async def create(self, resource: R) -> R:
         meta = resource.metadata
         meta.uid = meta.uid or str(uuid.uuid4())

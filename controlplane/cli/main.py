@@ -15,6 +15,11 @@ from controlplane.cli.params import global_options
 
 # (section, [(command, "module:attribute")])
 SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("Local Fleet Commands", [
+        ("up", "controlplane.cli.commands.up:up"),
+        ("down", "controlplane.cli.commands.down:down"),
+        ("report", "controlplane.cli.commands.report:report"),
+    ]),
     ("Basic Commands", [
         ("get", "controlplane.cli.commands.get:get"),
         ("describe", "controlplane.cli.commands.describe:describe"),

@@ -138,24 +138,21 @@ class Reconciler:
 
     async def reconcile(self) -> None:
         self.passes += 1
-        deployments, _ = await self._objects.list("ModelDeployment")
-        replicas, _ = await self._objects.list("Replica")
-        by_deployment: dict[str, list[Replica]] = defaultdict(list)
-        for r in replicas:
-            by_deployment[r.spec.deployment].append(r)  # type: ignore[union-attr]
+        deployments = await self._objects.list_of(ModelDeployment)
+        replicas = await self._objects.list_of(Replica)
+        by_deployment = _by_deployment(replicas)
         wanted = {d.name for d in deployments}
         for name, orphans in by_deployment.items():
             if name not in wanted:
                 for r in orphans:
-                    await self._terminate(r, "DeploymentDeleted")  # type: ignore[arg-type]
-        snapshot = charge(self._table.snapshot(), self._bound(replicas))  # type: ignore[arg-type]
+                    await self._terminate(r, "DeploymentDeleted")
+        snapshot = charge(self._table.snapshot(), self._bound(replicas))
         settled = self._clock() - self._started >= self._config.node_grace_s
         if settled and self._clock() - self._last_replan >= self._config.replan_interval_s:
             self._last_replan = self._clock()
-            await self._replan(snapshot, deployments, by_deployment)  # type: ignore[arg-type]
+            await self._replan(snapshot, deployments, by_deployment)
         jobs: list[tuple[ModelDeployment, PlaceJob, str | None]] = []
         for deployment in deployments:
-            assert isinstance(deployment, ModelDeployment)
             jobs += await self._plan(deployment, by_deployment[deployment.name], snapshot)
         results = await self._place(snapshot, [job for _, job, _ in jobs]) if jobs else []
         outcome: dict[str, list[Placement] | Unschedulable] = {}
@@ -163,17 +160,14 @@ class Reconciler:
             await self._bind(deployment, job, result, replaces)
             if replaces is None:
                 outcome[deployment.name] = result
-        replicas, _ = await self._objects.list("Replica")
-        by_deployment = defaultdict(list)
-        for r in replicas:
-            by_deployment[r.spec.deployment].append(r)  # type: ignore[union-attr]
-        self.replicas_by_phase = dict(Counter(r.status.phase for r in replicas))  # type: ignore[union-attr]
+        replicas = await self._objects.list_of(Replica)
+        by_deployment = _by_deployment(replicas)
+        self.replicas_by_phase = dict(Counter(r.status.phase for r in replicas))
         by_node: dict[str, list[str]] = defaultdict(list)
         for r in replicas:
-            by_node[r.spec.node_name].append(r.name)  # type: ignore[union-attr]
+            by_node[r.spec.node_name].append(r.name)
         self._by_node = dict(by_node)
         for deployment in deployments:
-            assert isinstance(deployment, ModelDeployment)
             await self._update_status(
                 deployment, by_deployment[deployment.name], outcome.get(deployment.name)
             )
@@ -525,15 +519,21 @@ class Reconciler:
         reported = {s.name for s in states}
         for state in states:
             await self.on_replica_state(node, state)
-        replicas, _ = await self._objects.list("Replica")
-        for r in replicas:
-            assert isinstance(r, Replica)
-            if r.spec.node_name == node and r.name not in reported:
+        for r in await self._bound_to(node):
+            if r.name not in reported:
                 if r.status.phase in ACTIVE_PHASES:
                     await self._deploy(r)  # it never got the command, or lost the replica
                 elif r.status.phase == "Terminating":
                     await self._delete(r)  # already gone there
         self.wake()
+
+    async def _bound_to(self, node: str) -> list[Replica]:
+        """The node's replicas: from the last pass's index (a fleet reconnecting after a
+        restart must not list every replica once per node), or the store before it."""
+        if not self.passes:
+            return [r for r in await self._objects.list_of(Replica) if r.spec.node_name == node]
+        found = [await self._objects.get("Replica", name) for name in self.replicas_on(node)]
+        return [r for r in found if isinstance(r, Replica) and r.spec.node_name == node]
 
     async def on_replica_state(self, node: str, state: agent_pb2.ReplicaState) -> None:
         replica = await self._objects.get("Replica", state.name)
@@ -567,29 +567,34 @@ class Reconciler:
 
     async def drain(self, node: str, timeout_s: float) -> list[str]:
         """Moves every replica off `node`, make-before-break; returns what moved where."""
-        replicas, _ = await self._objects.list("Replica")
         targets = [
             r.name
-            for r in replicas
-            if r.spec.node_name == node  # type: ignore[union-attr]
-            and r.status.phase in ACTIVE_PHASES
-        ]  # type: ignore[union-attr]
+            for r in await self._objects.list_of(Replica)
+            if r.spec.node_name == node and r.status.phase in ACTIVE_PHASES
+        ]
         for name in targets:
             self._moves.setdefault(name, MoveRequest("drain"))
         self.wake()
         deadline = self._clock() + timeout_s
         moved: list[str] = []
         while self._clock() < deadline:
-            replicas, _ = await self._objects.list("Replica")
-            left = {r.name for r in replicas if r.spec.node_name == node}  # type: ignore[union-attr]
+            replicas = await self._objects.list_of(Replica)
+            left = {r.name for r in replicas if r.spec.node_name == node}
             if not left & set(targets):
                 for r in replicas:
                     old = r.metadata.annotations.get(REPLACES)
                     if old in targets:
-                        moved.append(f"{old} -> {r.name}@{r.spec.node_name}")  # type: ignore[union-attr]
+                        moved.append(f"{old} -> {r.name}@{r.spec.node_name}")
                 return moved
             await asyncio.sleep(0.2)
         raise Timeout(f"drain of {node}: replicas still there after {timeout_s:.0f}s")
+
+
+def _by_deployment(replicas: Sequence[Replica]) -> dict[str, list[Replica]]:
+    grouped: dict[str, list[Replica]] = defaultdict(list)
+    for r in replicas:
+        grouped[r.spec.deployment].append(r)
+    return grouped
 
 
 def _same_status(a: ModelDeploymentStatus, b: ModelDeploymentStatus) -> bool:

@@ -1,0 +1,302 @@
+"""`tpctl up`: a whole tokenplane on this machine in one command, showing what it is for.
+
+The control plane on its embedded store with local Ray, a hollow fleet in real
+cities whose solar follows a (possibly fast) simulated clock, and sample
+deployments with demand from real populations; then the placements, and with
+--clock-speed the day passing. The steps are in controlplane/localfleet; this
+module shows them happening (rich progress on stderr) and prints the result.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from controlplane.cli.params import DURATION, GLOBAL_OPTIONS_EPILOG, global_options, globals_of
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.progress import Progress, TaskID
+
+    from controlplane.cli.client import FleetClient
+    from controlplane.localfleet.lifecycle import FleetFiles
+    from controlplane.localfleet.observe import FleetNow
+    from controlplane.localfleet.run import RunRecord
+
+POLL_S = 0.25
+WATCH_REFRESH_S = 1.0
+
+
+state_dir_option = click.option(
+    "--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Where the local fleet keeps its store, logs, samples and report "
+    "[env TOKENPLANE_STATE_DIR; default ~/.local/state/tokenplane/up].",
+)
+
+
+def resolve_state_dir(state_dir: Path | None) -> Path:
+    from controlplane.localfleet.run import default_state_dir
+
+    return (state_dir or default_state_dir()).expanduser().resolve()
+
+
+def _clock_start(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        start = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time such as 2026-06-21T17:00:00Z",
+            param_hint="--clock-start",
+        ) from None
+    return start if start.tzinfo else start.replace(tzinfo=UTC)
+
+
+@click.command(epilog=GLOBAL_OPTIONS_EPILOG)
+@click.option("--fleet", "fleet_file", type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), help="Your own fleet (docs/fleet-file.md) instead of the default "
+              "one, with its own ModelDeployments (none: no samples either).")
+@click.option("--nodes", type=click.IntRange(min=5), default=100, show_default=True,
+              help="Size of the default fleet: factories, cloud regions, edge nodes.")
+@click.option("--clock-speed", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Simulated seconds per real second: 3600 makes a day "
+              "pass in 24 s, the sun rising and setting across the time zones.")
+@click.option("--clock-start", metavar="ISO8601", help="Simulated time when the command "
+              "starts, e.g. 2026-06-21T17:00:00Z [default: now].")
+@click.option("-d", "--detach", is_flag=True, help="Return once everything runs; stop it "
+              "with tpctl down. Without it, tpctl up watches until Ctrl-C, then reports and "
+              "stops.")
+@state_dir_option
+@click.option("--listen", default="127.0.0.1:7070", show_default=True,
+              help="Address of the control plane (loopback; port 0 picks a free one).")
+@click.option("--scheduler", type=click.Choice(["ray", "inline"]), default="ray",
+              show_default=True, help="Placement in a local Ray actor, or inline.")
+@click.option("--timeout", "timeout_s", type=DURATION, default="120s", show_default=True,
+              help="How long to wait for every deployment to be Running.")
+@global_options()
+@click.pass_context
+def up(ctx: click.Context, fleet_file: Path | None, nodes: int, clock_speed: float,
+       clock_start: str | None, detach: bool, state_dir: Path | None, listen: str,
+       scheduler: str, timeout_s: float) -> None:
+    """Start a whole tokenplane on this machine: control plane, hollow fleet, sample models.
+
+    \b
+    The control plane runs on its embedded store with local Ray; the fleet is
+    hollow (simulated machines, real gRPC streams): token factories, cloud
+    regions and edge nodes in real cities, whose solar (pvlib, clear sky) and
+    grid carbon (published per country) are modelled at the simulated hour.
+    Sample deployments place models near their users on the cleanest power,
+    and move them, make-before-break, as the sun and the grid change. tpctl's
+    context `local` is pointed at it.
+
+    \b
+    Examples:
+      tpctl up                                     # real time, watch until Ctrl-C
+      tpctl up --clock-speed 3600 --detach         # a simulated day in 24 s
+      watch -n1 tpctl top nodes --sort-by renewable   # ... the sun moving
+      tpctl report                                 # carbon per token, SLO, moves
+      tpctl down                                   # stop it all
+      tpctl up --fleet my-fleet.yaml               # your own fleet (docs/fleet-file.md)
+    """
+    from controlplane.cli.config import default_config_path
+    from controlplane.cli.errors import CliError
+    from controlplane.localfleet import lifecycle
+    from controlplane.localfleet.launcher import LaunchError
+    from controlplane.resources import ManifestError
+
+    started = time.monotonic()
+    directory = resolve_state_dir(state_dir)
+    start = _clock_start(clock_start)
+    config_file = globals_of(ctx).config_file or default_config_path()
+    try:
+        files = (lifecycle.read_fleet_file(fleet_file) if fleet_file
+                 else lifecycle.default_files(nodes))
+    except ManifestError as e:
+        raise CliError(str(e)) from None
+    try:
+        record = _bring_up(directory, files, listen, scheduler, start, clock_speed,
+                           config_file, started, timeout_s)
+    except (LaunchError, lifecycle.AlreadyUp, CliError, TimeoutError) as e:
+        raise CliError(str(e).removeprefix("error: ")) from None
+    _print_up(record, directory, files)
+    if not detach:
+        _watch_then_down(record, directory)
+
+
+def _bring_up(directory: Path, files: FleetFiles, listen: str, scheduler: str,
+              start: datetime, clock_speed: float, config_file: Path, started: float,
+              timeout_s: float) -> RunRecord:
+    """Every step under a progress display; on failure, whatever started is stopped."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from controlplane.localfleet import lifecycle
+    from controlplane.localfleet.recorder import local_client
+    from controlplane.localfleet.run import RunRecord
+
+    lifecycle.prepare(directory, files)
+    tiers = ", ".join(f"{n} {tier}" for tier, n in sorted(files.tiers().items()))
+    record: RunRecord | None = None
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(), transient=False)
+    try:
+        with progress:
+            progress.add_task(f"Fleet written: {len(files.nodes)} nodes ({tiers})",
+                              total=1, completed=1)
+            task = progress.add_task("Starting the control plane (embedded store, local Ray)",
+                                     total=1)
+            server, address = lifecycle.start_server(directory, listen, scheduler, clock_speed)
+            record = RunRecord(
+                server=address, clock_start=start.isoformat(), clock_speed=clock_speed,
+                clock_epoch_s=time.time() - (time.monotonic() - started),
+                pids={"server": server.pid}, config_file=str(config_file),
+                nodes=len(files.nodes),
+            )
+            record.save(directory)
+            progress.update(task, completed=1,
+                            description=f"Control plane listening on {address}")
+            record.pids["agents"] = lifecycle.start_agents(directory, record).pid
+            record.pids["recorder"] = lifecycle.start_recorder(directory).pid
+            record.previous_context = lifecycle.use_context(config_file, address)
+            record.save(directory)
+            client = local_client(address)
+            nodes_task = progress.add_task("Hollow nodes Ready", total=len(files.nodes))
+            _wait(progress, nodes_task, None, client, record, directory,
+                  started + timeout_s, need_nodes=True)
+            lifecycle.apply(client, files.deployments)
+            replicas_task = progress.add_task(
+                f"Replicas Running ({len(files.deployments)} deployments)",
+                total=sum(d.spec.replicas for d in files.deployments))
+            _wait(progress, nodes_task, replicas_task, client, record, directory,
+                  started + timeout_s, need_nodes=False)
+    except BaseException:
+        if record is not None:
+            lifecycle.stop_processes(record)
+            lifecycle.forget_context(record)
+        raise
+    record.running_after_s = time.monotonic() - started
+    record.save(directory)
+    return record
+
+
+def _wait(progress: Progress, nodes_task: TaskID, replicas_task: TaskID | None,
+          client: FleetClient, record: RunRecord, directory: Path, deadline: float, *,
+          need_nodes: bool) -> None:
+    """Polls until every node is Ready (`need_nodes`) or every deployment is Running;
+    fails at once if a process of the fleet exits."""
+    from controlplane.localfleet import lifecycle
+
+    while True:
+        lifecycle.check_alive(record, directory)
+        state = lifecycle.poll(client)
+        progress.update(nodes_task, completed=state.nodes_ready)
+        if replicas_task is not None:
+            progress.update(replicas_task, completed=state.replicas_running)
+        if (state.nodes_ready >= state.nodes > 0) if need_nodes else state.done:
+            return
+        if time.monotonic() > deadline:
+            what = (f"{state.nodes_ready}/{state.nodes} nodes Ready" if need_nodes else
+                    f"{state.deployments_running}/{state.deployments} deployments Running")
+            raise TimeoutError(f"only {what} before --timeout; see the logs in the state dir "
+                               "and tpctl describe deployments")
+        time.sleep(POLL_S)
+
+
+def placements_table(sample: FleetNow) -> list[list[str]]:
+    """Deployment, replica, node, city, RTT, carbon and renewable share of each replica now."""
+    return [
+        [r.deployment, r.name, r.node, r.city, r.phase, f"{r.rtt_ms:.0f}",
+         f"{r.carbon_g_per_kwh:.0f}", f"{r.renewable_share * 100:.0f}%"]
+        for r in sample.replicas
+    ]
+
+
+PLACEMENT_HEADERS = ["DEPLOYMENT", "REPLICA", "NODE", "CITY", "PHASE", "RTT(ms)",
+                     "CARBON(g/kWh)", "RENEWABLE"]
+
+
+def _sim_time(sim_s: float) -> str:
+    return datetime.fromtimestamp(sim_s, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _observe(record: RunRecord) -> FleetNow:
+    from controlplane.localfleet.observe import observe
+    from controlplane.localfleet.recorder import local_client
+
+    return observe(local_client(record.server), wall_s=time.time(), sim_s=record.clock.now_s())
+
+
+def _print_up(record: RunRecord, directory: Path, files: FleetFiles) -> None:
+    from controlplane.cli.output import print_table
+
+    sample = _observe(record)
+    assert record.running_after_s is not None
+    click.echo(
+        f"\ntokenplane is up: {len(files.nodes)} hollow nodes, {len(files.deployments)} "
+        f"deployments Running after {record.running_after_s:.1f}s.\n"
+        f"  server      {record.server}   (tpctl context \"local\", now current)\n"
+        f"  state dir   {directory}   (logs/, samples.jsonl)\n"
+        f"  clock       {_sim_time(sample.sim_s)}, x{record.clock_speed:g}\n"
+    )
+    print_table(PLACEMENT_HEADERS, placements_table(sample))
+    click.echo(
+        "\nCarbon and renewable share are modelled (clear-sky solar, annual grid carbon); "
+        "tpctl describe node NAME says where each figure comes from.\n"
+        "Next: tpctl get deployments | tpctl top nodes --sort-by renewable | "
+        "tpctl describe deployment chat-eu | tpctl report | tpctl down"
+    )
+
+
+def _watch_view(record: RunRecord) -> RenderableType:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from controlplane.cli.errors import CliError
+
+    try:
+        sample = _observe(record)
+    except CliError as e:
+        return Text(f"cannot reach the server: {e.detail}")
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for header in PLACEMENT_HEADERS:
+        table.add_column(header, no_wrap=True)
+    for row in placements_table(sample):
+        table.add_row(*row)
+    share = sample.renewable_used_kw / sample.it_draw_kw if sample.it_draw_kw else 0.0
+    moves = sum(1 for r in sample.replicas if r.replaces)
+    head = Text(
+        f"{_sim_time(sample.sim_s)} (x{record.clock_speed:g})   nodes Ready "
+        f"{sample.nodes_ready}/{sample.nodes_total}   fleet draw {sample.it_draw_kw:,.0f} kW, "
+        f"{share:.0%} renewable   replicas that moved in: {moves}   Ctrl-C: report and stop",
+        style="bold",
+    )
+    return Group(head, table)
+
+
+def _watch_then_down(record: RunRecord, directory: Path) -> None:
+    from rich.console import Console
+    from rich.live import Live
+
+    console: Console = Console()
+    try:
+        with Live(_watch_view(record), console=console, refresh_per_second=2) as live:
+            while True:
+                time.sleep(WATCH_REFRESH_S)
+                live.update(_watch_view(record))
+    except KeyboardInterrupt:
+        pass
+    from controlplane.cli.commands.down import bring_down
+
+    bring_down(directory, report=True)

@@ -1,0 +1,133 @@
+"""One look at a running fleet through the Fleet API: what `up` shows, the recorder keeps, the
+report sums.
+
+Figures are live, not the scheduler's at placement time: a replica placed at
+noon on solar power is counted at grid carbon once the sun has set. Each
+replica's carbon is that of its site now, attributed: the grid's intensity
+times the share of the site's draw that its renewables do not cover (all IT
+power, PUE left out, as the scheduler counts it). Samples are plain dataclasses
+that round-trip through JSON, so the report can be made after the fleet is gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from controlplane.cli.client import FleetClient
+from controlplane.cli.metrics import declared_tokens_per_s, renewable_share
+from controlplane.localfleet.deployments import demand_share_now
+from controlplane.reconciler.plan import REPLACES
+from controlplane.resources import EnergyStatus, ModelDeployment, Node, Replica
+
+SERVING = "Running"
+
+
+@dataclass(frozen=True)
+class ReplicaNow:
+    deployment: str
+    name: str
+    node: str
+    city: str
+    phase: str
+    power_kw: float
+    rtt_ms: float  # the scheduler's demand-weighted RTT from this node
+    carbon_g_per_kwh: float  # attributed, now
+    renewable_share: float  # of the site's draw, now
+    replaces: str  # the replica this one moved in for (make-before-break), or ""
+
+
+@dataclass(frozen=True)
+class DeploymentNow:
+    name: str
+    desired: int
+    running: int
+    latency_slo_ms: float | None
+    tokens_per_s: float | None  # declared per replica
+    demand_now: float  # population weight x the daily shape at each point's local time
+
+
+@dataclass(frozen=True)
+class FleetNow:
+    wall_s: float
+    sim_s: float
+    nodes_total: int
+    nodes_ready: int
+    it_draw_kw: float
+    renewable_used_kw: float  # renewable supply that covers draw, summed over sites
+    over_budget: list[str]  # nodes drawing more than their budget
+    replicas: list[ReplicaNow]
+    deployments: list[DeploymentNow] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FleetNow:
+        return cls(
+            **{
+                **data,
+                "replicas": [ReplicaNow(**r) for r in data["replicas"]],
+                "deployments": [DeploymentNow(**d) for d in data["deployments"]],
+            }
+        )
+
+
+def site_carbon_g_per_kwh(energy: EnergyStatus) -> tuple[float, float]:
+    """(attributed gCO2/kWh, renewable share) of a site's power now."""
+    share = renewable_share(energy) or 0.0
+    return energy.carbon_g_per_kwh * (1 - share), share
+
+
+def _ready(node: Node) -> bool:
+    status = node.status
+    return bool(status) and any(
+        c.type == "Ready" and c.status == "True" for c in status.conditions  # type: ignore[union-attr]
+    )
+
+
+def observe(client: FleetClient, *, wall_s: float, sim_s: float) -> FleetNow:
+    nodes = [n for n in client.list("Node")[0] if isinstance(n, Node)]
+    replicas = [r for r in client.list("Replica")[0] if isinstance(r, Replica)]
+    deployments = [d for d in client.list("ModelDeployment")[0] if isinstance(d, ModelDeployment)]
+    by_name = {n.name: n for n in nodes}
+    energy = {n.name: n.status.energy for n in nodes if n.status and n.status.energy}
+    replica_rows = []
+    for r in replicas:
+        node = by_name.get(r.spec.node_name)
+        site = energy.get(r.spec.node_name)
+        carbon, share = site_carbon_g_per_kwh(site) if site else (0.0, 0.0)
+        placement = r.status.placement
+        replica_rows.append(ReplicaNow(
+            deployment=r.spec.deployment, name=r.name, node=r.spec.node_name,
+            city=node.spec.location.city if node else "", phase=r.status.phase,
+            power_kw=r.spec.resources.power_kw, rtt_ms=placement.rtt_ms if placement else 0.0,
+            carbon_g_per_kwh=carbon, renewable_share=share,
+            replaces=r.metadata.annotations.get(REPLACES, ""),
+        ))
+    running: dict[str, int] = {}
+    for row in replica_rows:
+        if row.phase == SERVING:
+            running[row.deployment] = running.get(row.deployment, 0) + 1
+    return FleetNow(
+        wall_s=wall_s,
+        sim_s=sim_s,
+        nodes_total=len(nodes),
+        nodes_ready=sum(1 for n in nodes if _ready(n)),
+        it_draw_kw=sum(e.it_draw_kw for e in energy.values()),
+        renewable_used_kw=sum(min(e.renewable_kw, e.it_draw_kw) for e in energy.values()),
+        over_budget=sorted(
+            name for name, e in energy.items()
+            if e.it_draw_kw > (e.budget_kw or by_name[name].spec.power.budget_kw) + 1e-6
+        ),
+        replicas=sorted(replica_rows, key=lambda r: (r.deployment, r.name)),
+        deployments=[
+            DeploymentNow(
+                name=d.name, desired=d.spec.replicas, running=running.get(d.name, 0),
+                latency_slo_ms=d.spec.latency_slo_ms, tokens_per_s=declared_tokens_per_s(d),
+                demand_now=sum(p.weight * demand_share_now(p.lon or 0.0, sim_s)
+                               for p in d.spec.demand),
+            )
+            for d in sorted(deployments, key=lambda d: d.name)
+        ],
+    )

@@ -1,0 +1,226 @@
+"""The report of a local fleet's run: carbon per million tokens, demand within SLO, moves.
+
+Computed from the recorder's samples alone (so it can be made after `tpctl
+down`), each sample standing for the simulated time until the next:
+
+- **carbon per million tokens**: for every serving replica, its power (spec
+  powerKw) times its site's attributed carbon now (grid intensity x (1 -
+  renewable share of the site's draw)), over the tokens it produced at its
+  declared throughput (annotation tokenplane.io/tokens-per-second; the samples'
+  figures are assumptions, see deployments.py). IT power only, PUE left out.
+- **renewable share**: of the serving replicas' power, weighted by power.
+- **demand within SLO**: each deployment's demand now (population weights x
+  the daily shape at each point's local time) counts as served within its SLO
+  in the share of its desired replicas that are serving from a node whose
+  demand-weighted RTT meets the SLO; summed over deployments by demand.
+- **moves**: replicas started to replace another (make-before-break), counted
+  once each.
+- **power-budget violations**: nodes that drew more than their budget.
+
+matplotlib is imported only to draw the plot.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from controlplane.localfleet.observe import SERVING, FleetNow
+
+FOOTNOTES = (
+    "carbon: replica IT power x its site's grid carbon x (1 - the site's renewable share), "
+    "over tokens at each deployment's declared tokens/s (tokenplane.io/tokens-per-second; "
+    "assumed for the samples, not measured)",
+    "modelled, not measured: clear-sky solar (pvlib), annual grid carbon per country "
+    "(codecarbon's energy-mix data), demand from city populations (GeoNames) with an "
+    "assumed daily shape",
+)
+
+
+@dataclass
+class Totals:
+    """Sums over time (simulated seconds as weights) of one deployment or the fleet."""
+
+    grams: float = 0.0  # g/h x s
+    tokens: float = 0.0  # tokens/h x s
+    power: float = 0.0  # kW x s
+    renewable: float = 0.0  # renewable kW x s
+    demand: float = 0.0
+    demand_within: float = 0.0
+
+    def carbon_g_per_mtok(self) -> float | None:
+        return self.grams / self.tokens * 1e6 if self.tokens else None
+
+    def renewable_share(self) -> float | None:
+        return self.renewable / self.power if self.power else None
+
+    def slo_share(self) -> float | None:
+        return self.demand_within / self.demand if self.demand else None
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    carbon_g_per_mtok: float | None
+    renewable_share: float | None
+    slo_share: float | None
+    moves: int
+
+
+@dataclass(frozen=True)
+class Report:
+    sim_start: str
+    sim_end: str
+    samples: int
+    fleet: Line
+    deployments: list[Line]
+    over_budget: list[str]  # nodes that ever drew more than their budget
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "footnotes": list(FOOTNOTES)}
+
+
+def load_samples(path: Path) -> list[FleetNow]:
+    samples = []
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                samples.append(FleetNow.from_json(json.loads(line)))
+    return samples
+
+
+def _weights(samples: list[FleetNow]) -> list[float]:
+    """Simulated seconds each sample stands for: until the next (the last: as the one before)."""
+    gaps = [b.sim_s - a.sim_s for a, b in itertools.pairwise(samples)]
+    return [*gaps, gaps[-1] if gaps else 1.0]
+
+
+def add_sample(totals: dict[str, Totals], sample: FleetNow, dt_s: float) -> None:
+    """Adds one sample, weighted by `dt_s`, to each deployment's totals and the fleet's ('')."""
+    tokens_per_s = {d.name: d.tokens_per_s for d in sample.deployments}
+    for r in sample.replicas:
+        if r.phase != SERVING:
+            continue
+        for key in (r.deployment, ""):
+            t = totals[key]
+            t.grams += dt_s * r.power_kw * r.carbon_g_per_kwh
+            t.power += dt_s * r.power_kw
+            t.renewable += dt_s * r.power_kw * r.renewable_share
+            t.tokens += dt_s * (tokens_per_s.get(r.deployment) or 0.0) * 3600
+    for d in sample.deployments:
+        slo = d.latency_slo_ms
+        within = sum(1 for r in sample.replicas if r.deployment == d.name
+                     and r.phase == SERVING and (slo is None or r.rtt_ms <= slo))
+        share = min(1.0, within / d.desired) if d.desired else 1.0
+        for key in (d.name, ""):
+            totals[key].demand += dt_s * d.demand_now
+            totals[key].demand_within += dt_s * d.demand_now * share
+
+
+def moves(samples: Iterable[FleetNow]) -> dict[str, set[str]]:
+    """Per deployment, the replicas that moved in for another."""
+    moved: dict[str, set[str]] = defaultdict(set)
+    for sample in samples:
+        for r in sample.replicas:
+            if r.replaces:
+                moved[r.deployment].add(r.name)
+    return moved
+
+
+def _iso(sim_s: float) -> str:
+    return datetime.fromtimestamp(sim_s, UTC).isoformat(timespec="minutes")
+
+
+def summarise(samples: list[FleetNow]) -> Report:
+    totals: dict[str, Totals] = defaultdict(Totals)
+    for sample, dt_s in zip(samples, _weights(samples), strict=True):
+        add_sample(totals, sample, dt_s)
+    moved = moves(samples)
+    names = sorted({d.name for s in samples for d in s.deployments})
+
+    def line(name: str, key: str, n_moves: int) -> Line:
+        t = totals[key]
+        return Line(name, t.carbon_g_per_mtok(), t.renewable_share(), t.slo_share(), n_moves)
+
+    return Report(
+        sim_start=_iso(samples[0].sim_s),
+        sim_end=_iso(samples[-1].sim_s),
+        samples=len(samples),
+        fleet=line("fleet", "", sum(len(v) for v in moved.values())),
+        deployments=[line(n, n, len(moved.get(n, ()))) for n in names],
+        over_budget=sorted({n for s in samples for n in s.over_budget}),
+    )
+
+
+def _fmt(value: float | None, spec: str, scale: float = 1.0, suffix: str = "") -> str:
+    return "-" if value is None else f"{value * scale:{spec}}{suffix}"
+
+
+def rows(report: Report) -> list[list[str]]:
+    """The table: one row per deployment, the fleet last."""
+    return [
+        [line.name, _fmt(line.carbon_g_per_mtok, ".1f"),
+         _fmt(line.renewable_share, ".0f", 100, "%"), _fmt(line.slo_share, ".1f", 100, "%"),
+         str(line.moves)]
+        for line in [*report.deployments, report.fleet]
+    ]
+
+
+HEADERS = ["DEPLOYMENT", "gCO2/Mtok", "RENEWABLE", "DEMAND IN SLO", "MOVES"]
+
+
+def plot(samples: list[FleetNow], path: Path, title: str = "") -> None:
+    """Carbon per million tokens and renewable share over simulated time; moves marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    times = [datetime.fromtimestamp(s.sim_s, UTC) for s in samples]
+    names = sorted({d.name for s in samples for d in s.deployments})
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    for key in ["", *names]:
+        carbon, renewable = [], []
+        for s in samples:
+            t: dict[str, Totals] = defaultdict(Totals)
+            add_sample(t, s, 1.0)
+            g_per_mtok, share = t[key].carbon_g_per_mtok(), t[key].renewable_share()
+            carbon.append(float("nan") if g_per_mtok is None else g_per_mtok)
+            renewable.append(float("nan") if share is None else 100 * share)
+        series[key] = (carbon, renewable)
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.5))
+    for key, (carbon, renewable) in series.items():
+        style: dict[str, Any] = (
+            {"color": "black", "linewidth": 2.2, "label": "fleet"} if not key
+            else {"linewidth": 1, "alpha": 0.8, "label": key}
+        )
+        top.plot(times, carbon, **style)
+        bottom.plot(times, renewable, **style)
+    first_seen: dict[str, datetime] = {}
+    for when, s in zip(times, samples, strict=True):
+        for r in s.replicas:
+            if r.replaces:
+                first_seen.setdefault(r.name, when)
+    for when in first_seen.values():
+        for ax in (top, bottom):
+            ax.axvline(when, color="grey", linestyle=":", linewidth=0.8)
+    top.set_ylabel("gCO2 per million tokens")
+    bottom.set_ylabel("renewable share of power (%)")
+    bottom.set_ylim(-2, 102)
+    bottom.set_xlabel("simulated time (UTC); dotted: a replica moved (make-before-break)")
+    bottom.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %H:%M"))
+    top.legend(loc="upper left", fontsize=8, ncols=3)
+    top.set_title(title or "tokenplane local fleet: modelled clear-sky solar, annual grid carbon")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,74 @@
+"""What `tpctl up` started and where, kept in STATE_DIR/up.json for `down`, `report` and the
+recorder.
+
+The state dir (default ~/.local/state/tokenplane/up, or $TOKENPLANE_STATE_DIR)
+holds one local fleet: its store, bootstrap token, fleet and deployment files,
+logs, pid files, the recorder's samples and the report. The record names the
+processes by pid and the simulated clock by its three numbers, so that every
+process reads the same simulated time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+
+from agents.simclock import SimClock
+
+RECORD = "up.json"
+SAMPLES = "samples.jsonl"
+FLEET_FILE = "fleet.yaml"
+DEPLOYMENTS_FILE = "deployments.yaml"
+REPORT_PNG = "report.png"
+REPORT_JSON = "report.json"
+# Everything a run writes in the state dir, removed by the next `up` (a fresh start).
+RUN_FILES = (RECORD, SAMPLES, FLEET_FILE, DEPLOYMENTS_FILE, REPORT_PNG, REPORT_JSON,
+             "tokenplane.db", "tokenplane.db-wal", "tokenplane.db-shm", "bootstrap-token",
+             "server.pid", "agents.pid", "recorder.pid")
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get("TOKENPLANE_STATE_DIR")
+    return Path(env) if env else Path.home() / ".local" / "state" / "tokenplane" / "up"
+
+
+@dataclass
+class RunRecord:
+    server: str
+    clock_start: str  # ISO 8601
+    clock_speed: float
+    clock_epoch_s: float
+    pids: dict[str, int] = field(default_factory=dict)  # name -> session leader
+    config_file: str = ""  # the tpctl config file whose `local` context points here
+    previous_context: str = ""  # the current context before `up`, restored by `down`
+    nodes: int = 0
+    running_after_s: float | None = None  # from the command to all deployments Running
+
+    @property
+    def clock(self) -> SimClock:
+        return SimClock(datetime.fromisoformat(self.clock_start), self.clock_speed,
+                        self.clock_epoch_s)
+
+    def save(self, state_dir: Path) -> None:
+        path = state_dir / RECORD
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=1) + "\n")
+        tmp.replace(path)
+
+
+def load_record(state_dir: Path) -> RunRecord | None:
+    """The record, if there is one; fields this version does not know are ignored."""
+    try:
+        data = json.loads((state_dir / RECORD).read_text())
+    except FileNotFoundError:
+        return None
+    known = {f.name for f in fields(RunRecord)}
+    return RunRecord(**{k: v for k, v in data.items() if k in known})
+
+
+def clear_run_files(state_dir: Path) -> None:
+    for name in RUN_FILES:
+        (state_dir / name).unlink(missing_ok=True)
