@@ -2,9 +2,20 @@
 
 In the manner of Kubernetes' kubemark and KWOK: the control plane sees real
 agents (real joins, real streams, real heartbeats, real keepalive pings on a
-connection per node); only the machines behind them are simulated. Each node's
-energy figures come from its manifest's `status.energy`, a fake power meter
-named as such.
+connection per node); only the machines behind them are simulated.
+
+A node's energy figures come, per node, from one of three places, and every
+heartbeat names which (`energy_source`, shown by `tpctl describe node`):
+- its manifest's `status.energy`: a fake power meter, `hollow:manifest`;
+- an `agent.energy` section of `source: static`: figures declared as in node.yaml;
+- an `agent.energy` section of `source: modelled`: clear-sky solar from pvlib
+  for the site's coordinates and the country's published grid carbon, as a real
+  agent's modelled source, at the time of a clock that may be simulated
+  (`--clock-speed`), so that a day of sun and grid passes in minutes.
+
+Cost: 1,000 modelled nodes share one `ClearSkyTable` (a day of 5-minute values
+for every distinct site, computed in one vectorised pass), so a heartbeat only
+interpolates; pvlib never runs per heartbeat.
 """
 
 from __future__ import annotations
@@ -14,31 +25,182 @@ import functools
 import logging
 import random
 import resource
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
 
+import yaml
+from pydantic import Field, ValidationError
+
+from agents.config import ConfigError, ModelledEnergy, StaticEnergy
 from agents.connection import NodeLink
+from agents.energy.clearsky_table import ClearSkyTable, Site
 from agents.hollow_runtime import HollowRuntime
 from agents.runtime import Runtime
-from controlplane.resources import Node
+from agents.simclock import Clock, SimClock
+from controlplane.resources import ManifestError, Node, parse_manifest
 from controlplane.resources.codec import to_message
+from controlplane.resources.meta import Model
 from tokenplane.v1 import agent_pb2
 
 log = logging.getLogger(__name__)
 
 IDLE_DRAW_SHARE = 0.1  # a site's IT draw with no replicas, as a share of its budget
+MANIFEST_SOURCE = "hollow:manifest"
+
+ENERGY_SOURCES = ("static", "modelled")
+HollowEnergy = Annotated[StaticEnergy | ModelledEnergy, Field(discriminator="source")]
+
+
+class HollowAgentSection(Model):
+    """A fleet document's `agent` section: only energy, since the runtime is simulated."""
+
+    energy: HollowEnergy
+
+
+@dataclass(frozen=True)
+class HollowNode:
+    node: Node
+    energy: StaticEnergy | ModelledEnergy | None = None  # None: from the manifest's status
+
+
+def parse_hollow_node(doc: Any, source: str) -> HollowNode:
+    """A Node manifest with an optional `agent: {energy: ...}` section (docs/fleet-file.md)."""
+    if not isinstance(doc, dict):
+        raise ManifestError([(source, f"expected a mapping, got {type(doc).__name__}")])
+    doc = dict(doc)
+    agent = doc.pop("agent", None)
+    node = parse_manifest(doc, source)
+    if not isinstance(node, Node):
+        raise ManifestError([(f"{source}: kind", "a hollow fleet holds only Node manifests")])
+    if agent is None:
+        return HollowNode(node)
+    try:
+        section = HollowAgentSection.model_validate(agent)
+    except ValidationError as e:
+        raise ManifestError([
+            (f"{source}: agent.{_field_path(err['loc'])}", err["msg"]) for err in e.errors()
+        ]) from None
+    return HollowNode(node, section.energy)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    """pydantic's error location without the union tag it inserts after `energy`."""
+    parts = [str(p) for i, p in enumerate(loc)
+             if not (i > 0 and loc[i - 1] == "energy" and p in ENERGY_SOURCES)]
+    return ".".join(parts)
+
+
+def load_fleet(text: str, source: str) -> list[HollowNode]:
+    """Every Node document of a fleet file; all bad documents are reported together."""
+    nodes: list[HollowNode] = []
+    problems: list[tuple[str, str]] = []
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as e:
+        raise ManifestError([(source, f"invalid YAML: {e}")]) from None
+    for index, doc in enumerate(docs):
+        try:
+            nodes.append(parse_hollow_node(doc, f"{source} (document {index + 1})"))
+        except ManifestError as e:
+            problems.extend(e.problems)
+    if problems:
+        raise ManifestError(problems)
+    return nodes
+
+
+@dataclass(frozen=True)
+class EnergyFigures:
+    """What a hollow node reports besides its draw; `renewable_kw` is called per heartbeat."""
+
+    renewable_kw: Callable[[], float]
+    carbon_g_per_kwh: float
+    price_per_kwh: float
+    source: str
+
+
+def _constant(value: float) -> Callable[[], float]:
+    return lambda: value
+
+
+class EnergyModels:
+    """Builds each node's figures; modelled solar of all nodes shares one table."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._sites: dict[str, int] = {}  # a distinct site (place and array) -> table row
+        self._site_list: list[Site] = []  # in row order
+        self._table: ClearSkyTable | None = None  # built by prepare(): it imports pvlib
+
+    def figures(self, hollow: HollowNode) -> EnergyFigures:
+        node, energy = hollow.node, hollow.energy
+        if energy is None:
+            status = node.status.energy if node.status and node.status.energy else None
+            return EnergyFigures(
+                _constant(status.renewable_kw if status else 0.0),
+                status.carbon_g_per_kwh if status else 0.0,
+                status.price_per_kwh if status else 0.0,
+                MANIFEST_SOURCE,
+            )
+        if isinstance(energy, StaticEnergy):
+            return EnergyFigures(
+                _constant(energy.renewable_kw), energy.carbon_g_per_kwh, energy.price_per_kwh,
+                "renewable=declared carbon=declared price=declared itDraw=hollow:replicas",
+            )
+        return self._modelled(node, energy)
+
+    def _modelled(self, node: Node, energy: ModelledEnergy) -> EnergyFigures:
+        from agents.energy.modelled import SOLAR_ORIGIN, country_carbon
+
+        country = energy.country or node.spec.location.country
+        carbon = country_carbon(country) if country else None
+        if carbon is None:
+            raise ConfigError(
+                f"node {node.name}: agent.energy: no published grid carbon for country "
+                f"{country!r} (set spec.location.country or agent.energy.country)"
+            )
+        clock = self._clock.describe()
+        if energy.solar is None:
+            renewable, origin = _constant(0.0), "declared:no-solar"
+        else:
+            renewable = functools.partial(self._solar_kw, self._site(node, energy))
+            origin = f"{SOLAR_ORIGIN}@{clock}"
+        return EnergyFigures(
+            renewable, carbon.g_per_kwh, energy.price_per_kwh,
+            f"renewable={origin} carbon={carbon.origin} price=declared itDraw=hollow:replicas",
+        )
+
+    def _site(self, node: Node, energy: ModelledEnergy) -> int:
+        assert energy.solar is not None
+        site = Site(node.spec.location.lat, node.spec.location.lon, energy.solar)
+        key = f"{site.lat},{site.lon},{site.array.model_dump_json()}"
+        if key not in self._sites:
+            self._sites[key] = len(self._site_list)
+            self._site_list.append(site)
+        return self._sites[key]
+
+    def prepare(self) -> None:
+        """Computes today's solar for every site now, before the streams open (~0.2 s a day)."""
+        if self._site_list:
+            self._table = ClearSkyTable(self._site_list)
+            log.info("clear-sky table: %d distinct solar sites", len(self._table))
+            self._solar_kw(0)
+
+    def _solar_kw(self, site: int) -> float:
+        assert self._table is not None, "prepare() computes the table before the first heartbeat"
+        return self._table.power_kw(site, self._clock.now_s())
 
 
 class HollowTelemetry:
     """The simulated node's heartbeat: capacity from its spec, use from its replicas."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, energy: EnergyFigures) -> None:
         self._node = node
-        energy = node.status.energy if node.status and node.status.energy else None
-        self.budget_kw = (
-            energy.budget_kw if energy and energy.budget_kw else node.spec.power.budget_kw
+        self._energy = energy
+        status = node.status.energy if node.status and node.status.energy else None
+        self.budget_kw = status.budget_kw if status and status.budget_kw else (
+            node.spec.power.budget_kw
         )
-        self.renewable_kw = energy.renewable_kw if energy else 0.0
-        self.carbon_g_per_kwh = energy.carbon_g_per_kwh if energy else 0.0
-        self.price_per_kwh = energy.price_per_kwh if energy else 0.0
 
     def __call__(self, runtime: Runtime) -> agent_pb2.Heartbeat:
         used, replica_kw = runtime.usage()
@@ -51,14 +213,15 @@ class HollowTelemetry:
             )
             for g in self._node.spec.capacity.gpus
         ]
+        energy = self._energy
         return agent_pb2.Heartbeat(
             it_draw_kw=IDLE_DRAW_SHARE * self._node.spec.power.budget_kw + replica_kw,
             budget_kw=self.budget_kw,
-            renewable_kw=self.renewable_kw,
-            carbon_g_per_kwh=self.carbon_g_per_kwh,
-            price_per_kwh=self.price_per_kwh,
+            renewable_kw=energy.renewable_kw(),
+            carbon_g_per_kwh=energy.carbon_g_per_kwh,
+            price_per_kwh=energy.price_per_kwh,
             gpus=gpus,
-            energy_source="hollow:manifest",
+            energy_source=energy.source,
         )
 
 
@@ -70,19 +233,30 @@ def raise_fd_limit() -> None:
 
 
 def build_links(
-    nodes: list[Node], server: str, token: str, *, startup_s: float = 0.5, seed: int = 0
+    nodes: Sequence[HollowNode | Node],
+    server: str,
+    token: str,
+    *,
+    startup_s: float = 0.5,
+    seed: int = 0,
+    clock: Clock | None = None,
 ) -> list[NodeLink]:
-    return [
+    """One link per node; plain Nodes report their manifest's energy figures."""
+    models = EnergyModels(clock or SimClock.starting_now())
+    hollow = [n if isinstance(n, HollowNode) else HollowNode(n) for n in nodes]
+    links = [
         NodeLink(
-            node=to_message(node),  # type: ignore[arg-type]
+            node=to_message(h.node),  # type: ignore[arg-type]
             server=server,
             bootstrap_token=token,
-            runtime_factory=functools.partial(HollowRuntime, node.name, startup_s=startup_s),
-            telemetry=HollowTelemetry(node),
+            runtime_factory=functools.partial(HollowRuntime, h.node.name, startup_s=startup_s),
+            telemetry=HollowTelemetry(h.node, models.figures(h)),
             rng=random.Random(seed + i),
         )
-        for i, node in enumerate(nodes)
+        for i, h in enumerate(hollow)
     ]
+    models.prepare()
+    return links
 
 
 async def run_fleet(links: list[NodeLink], *, ramp_per_s: float = 2000.0) -> None:

@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +140,27 @@ async def _run_until_signalled(main: Coroutine[Any, Any, None]) -> None:
     help="How long a simulated replica takes to start (with --hollow).",
 )
 @click.option(
+    "--clock-speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    help="Simulated seconds per real second for modelled energy (with --hollow).",
+)
+@click.option(
+    "--clock-start",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M:%S"]),
+    default=None,
+    help="Simulated time at --clock-epoch, ISO 8601, UTC unless an offset is given "
+    "[default: now] (with --hollow).",
+)
+@click.option(
+    "--clock-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A clock shared with other processes, re-read when it changes: JSON "
+    '{"start": ISO8601, "speed": N, "epochS": UNIX_SECONDS or null (stopped)}; '
+    "instead of --clock-speed/--clock-start (with --hollow).",
+)
+@click.option(
     "--log-level", default="warning", type=click.Choice(["debug", "info", "warning", "error"])
 )
 @click.version_option(__version__, prog_name="tokenplane-agent")
@@ -155,6 +177,9 @@ def main(
     hollow: bool,
     fleet: Path | None,
     startup_seconds: float,
+    clock_speed: float,
+    clock_start: datetime | None,
+    clock_file: Path | None,
     log_level: str,
 ) -> None:
     """Run a node agent, or with --hollow a whole simulated fleet.
@@ -164,6 +189,8 @@ def main(
       tokenplane-agent --config node.yaml --server cp.example:7070 --token-file token \\
           --ca-file ca.crt --cert-file node.crt --key-file node.key
       tokenplane-agent --hollow --fleet fleet.yaml --server 127.0.0.1:7070
+      tokenplane-agent --hollow --fleet fleet.yaml --clock-speed 3600 \
+          --clock-start 2026-06-21T16:00:00+00:00     # a simulated day in 24 s
     """
     logging.basicConfig(
         level=log_level.upper(),
@@ -178,24 +205,35 @@ def main(
         return
     if fleet is None:
         raise click.UsageError("--hollow needs --fleet FILE")
-    from agents.hollow import build_links, run_fleet
-    from controlplane.resources import ManifestError, Node, load_manifests
+    from agents.config import ConfigError
+    from agents.hollow import build_links, load_fleet, run_fleet
+    from agents.simclock import Clock, FileClock, SimClock
+    from controlplane.resources import ManifestError
 
     try:
-        nodes = load_manifests(fleet.read_text(), str(fleet))
+        nodes = load_fleet(fleet.read_text(), str(fleet))
     except ManifestError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
-    not_nodes = [r.name for r in nodes if not isinstance(r, Node)]
-    if not_nodes:
-        click.echo(f"error: {fleet}: only Node manifests belong in a fleet: {not_nodes}", err=True)
+    clock: Clock
+    if clock_file is not None:
+        clock = FileClock(clock_file)
+    else:
+        start = clock_start or datetime.now(UTC)
+        clock = SimClock.starting_now(
+            start if start.tzinfo else start.replace(tzinfo=UTC), clock_speed
+        )
+    try:
+        links = build_links(
+            nodes,
+            server,
+            _token(token, token_file),  # type: ignore[arg-type]
+            startup_s=startup_seconds,
+            clock=clock,
+        )
+    except ConfigError as e:
+        click.echo(f"error: {fleet}: {e}", err=True)
         sys.exit(1)
-    links = build_links(
-        nodes,
-        server,
-        _token(token, token_file),  # type: ignore[arg-type]
-        startup_s=startup_seconds,
-    )
     click.echo(f"tokenplane-agent {__version__}: {len(links)} hollow nodes -> {server}", err=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_fleet(links))

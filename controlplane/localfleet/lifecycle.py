@@ -1,10 +1,10 @@
 """Bringing a whole tokenplane up on this machine, and down again: the steps `tpctl up` shows.
 
-Up: write the fleet and deployment files into the state dir; start the
-server (embedded store, local Ray), the hollow agents (one process, a
-simulated clock) and the recorder; point tpctl's `local` context at the
+Up: write the fleet and deployment files into the state dir, and the
+simulated clock, stopped at its start; start the server (embedded store,
+local Ray), the hollow agents (one process) and the recorder; point tpctl's `local` context at the
 server, as kind does for kubectl; apply the deployments; then the caller polls
-until every deployment is Running. Down: stop the three sessions (Ray's
+until every deployment is Running, and sets the clock going. Down: stop the three sessions (Ray's
 processes included), remove the `local` context and restore the context that
 was current before. Each step is a function of its own, so that `tpctl up` can
 show progress between them and a failure can bring down what had started.
@@ -13,17 +13,21 @@ show progress between them and a failure can bring down what had started.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from agents.simclock import SimClock
 from controlplane.cli import config as tpctl_config
 from controlplane.cli.client import FleetClient
-from controlplane.localfleet import launcher
+from controlplane.localfleet import launcher, run
 from controlplane.localfleet.run import (
+    CLOCK_FILE,
     DEPLOYMENTS_FILE,
     FLEET_FILE,
     RunRecord,
@@ -140,14 +144,24 @@ def start_server(state_dir: Path, listen: str, scheduler: str,
     return server, match[1]
 
 
-def start_agents(state_dir: Path, record: RunRecord) -> launcher.Launched:
+def stop_clock(state_dir: Path, start: datetime, speed: float) -> None:
+    """The shared clock, standing at `start` until `start_clock`: the sun waits for the fleet."""
+    SimClock(start, speed).save(state_dir / CLOCK_FILE)
+
+
+def start_clock(state_dir: Path) -> None:
+    """Sets the shared clock going from its start, now."""
+    clock = run.clock(state_dir).clock
+    SimClock(clock.start, clock.speed, time.time()).save(state_dir / CLOCK_FILE)
+
+
+def start_agents(state_dir: Path, server: str) -> launcher.Launched:
     return launcher.spawn("agents", [
         str(launcher.BIN / "tokenplane-agent"), "--hollow",
-        "--fleet", str(state_dir / FLEET_FILE), "--server", record.server,
+        "--fleet", str(state_dir / FLEET_FILE), "--server", server,
         "--token-file", str(state_dir / "bootstrap-token"),
         "--startup-seconds", f"{HOLLOW_STARTUP_S:g}",
-        "--clock-speed", f"{record.clock_speed:g}", "--clock-start", record.clock_start,
-        "--clock-epoch", f"{record.clock_epoch_s:.3f}",
+        "--clock-file", str(state_dir / CLOCK_FILE),
     ], state_dir)
 
 

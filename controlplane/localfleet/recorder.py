@@ -25,6 +25,7 @@ from types import FrameType
 from controlplane.cli.client import FleetClient
 from controlplane.cli.config import Target
 from controlplane.cli.errors import CliError
+from controlplane.localfleet import run
 from controlplane.localfleet.observe import observe
 from controlplane.localfleet.run import SAMPLES, RunRecord, load_record
 
@@ -49,8 +50,8 @@ def local_client(server: str) -> FleetClient:
 
 def run_recorder(state_dir: Path, record: RunRecord, stop: threading.Event) -> None:
     client = local_client(record.server)
-    clock = record.clock
-    every_s = interval_s(record.clock_speed)
+    clock = run.clock(state_dir)
+    every_s = interval_s(clock.clock.speed)
     with open(state_dir / SAMPLES, "a") as out:
         while not stop.is_set():
             started = time.monotonic()
@@ -68,8 +69,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     state_dir = Path(sys.argv[1])
-    run = load_record(state_dir)
-    if run is None:
+    record = load_record(state_dir)
+    if record is None:
         sys.exit(f"no local fleet in {state_dir}")
     stop = threading.Event()
 
@@ -78,9 +79,8 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("recording %s every %.1fs into %s", run.server, interval_s(run.clock_speed),
-             state_dir / SAMPLES)
-    run_recorder(state_dir, run, stop)
+    log.info("recording %s into %s", record.server, state_dir / SAMPLES)
+    run_recorder(state_dir, record, stop)
 
 
 if __name__ == "__main__":

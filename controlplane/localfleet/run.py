@@ -4,8 +4,9 @@ recorder.
 The state dir (default ~/.local/state/tokenplane/up, or $TOKENPLANE_STATE_DIR)
 holds one local fleet: its store, bootstrap token, fleet and deployment files,
 logs, pid files, the recorder's samples and the report. The record names the
-processes by pid and the simulated clock by its three numbers, so that every
-process reads the same simulated time.
+processes by pid; the simulated clock is in STATE_DIR/clock.json, which every
+process reads (agents.simclock.FileClock), so that all see the same simulated
+time, and which `up` rewrites to set the clock going once the fleet runs.
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime
 from pathlib import Path
 
-from agents.simclock import SimClock
+from agents.simclock import FileClock
 
 RECORD = "up.json"
+CLOCK_FILE = "clock.json"
 SAMPLES = "samples.jsonl"
 FLEET_FILE = "fleet.yaml"
 DEPLOYMENTS_FILE = "deployments.yaml"
 REPORT_PNG = "report.png"
 REPORT_JSON = "report.json"
 # Everything a run writes in the state dir, removed by the next `up` (a fresh start).
-RUN_FILES = (RECORD, SAMPLES, FLEET_FILE, DEPLOYMENTS_FILE, REPORT_PNG, REPORT_JSON,
+RUN_FILES = (RECORD, CLOCK_FILE, SAMPLES, FLEET_FILE, DEPLOYMENTS_FILE, REPORT_PNG, REPORT_JSON,
              "tokenplane.db", "tokenplane.db-wal", "tokenplane.db-shm", "bootstrap-token",
              "server.pid", "agents.pid", "recorder.pid")
 
@@ -38,19 +39,11 @@ def default_state_dir() -> Path:
 @dataclass
 class RunRecord:
     server: str
-    clock_start: str  # ISO 8601
-    clock_speed: float
-    clock_epoch_s: float
     pids: dict[str, int] = field(default_factory=dict)  # name -> session leader
     config_file: str = ""  # the tpctl config file whose `local` context points here
     previous_context: str = ""  # the current context before `up`, restored by `down`
     nodes: int = 0
     running_after_s: float | None = None  # from the command to all deployments Running
-
-    @property
-    def clock(self) -> SimClock:
-        return SimClock(datetime.fromisoformat(self.clock_start), self.clock_speed,
-                        self.clock_epoch_s)
 
     def save(self, state_dir: Path) -> None:
         path = state_dir / RECORD
@@ -72,3 +65,7 @@ def load_record(state_dir: Path) -> RunRecord | None:
 def clear_run_files(state_dir: Path) -> None:
     for name in RUN_FILES:
         (state_dir / name).unlink(missing_ok=True)
+
+
+def clock(state_dir: Path) -> FileClock:
+    return FileClock(state_dir / CLOCK_FILE)

@@ -269,7 +269,7 @@ class Reconciler:
         in_flight = len(plan.moving)
         for r in live:
             move = self._moves.get(r.name)
-            if move is None or r.name in plan.moving or r.metadata.annotations.get(REPLACES):
+            if move is None or r.name in plan.moving or r.name in plan.replacing:
                 continue
             if in_flight >= self._config.max_concurrent_moves:
                 break
@@ -287,19 +287,23 @@ class Reconciler:
         by_deployment: dict[str, list[Replica]],
     ) -> None:
         """Follow the energy: queue the moves that pass the hysteresis, within the budget."""
-        groups = [
-            DeploymentReplicas(
-                request_from_deployment(d),
-                tuple(
-                    RunningReplica(r.name, r.spec.node_name)
-                    for r in by_deployment[d.name]
-                    if r.status.phase == "Running"
-                    and r.name not in self._moves
-                    and not r.metadata.annotations.get(REPLACES)
-                ),
+        groups = []
+        for d in deployments:
+            replicas = by_deployment[d.name]
+            plan = plan_deployment(d.spec.replicas, self._views(replicas))
+            in_flight = plan.moving | plan.replacing
+            groups.append(
+                DeploymentReplicas(
+                    request_from_deployment(d),
+                    tuple(
+                        RunningReplica(r.name, r.spec.node_name)
+                        for r in replicas
+                        if r.status.phase == "Running"
+                        and r.name not in self._moves
+                        and r.name not in in_flight
+                    ),
+                )
             )
-            for d in deployments
-        ]
         moves = await self._placer.replan(
             snapshot, [g for g in groups if g.replicas], self._config.max_moves_per_replan
         )

@@ -34,6 +34,7 @@ class DeploymentPlan:
     to_place: int = 0  # new replicas to place
     excess: int = 0  # replicas to stop because the deployment shrank
     moving: frozenset[str] = field(default_factory=frozenset)  # old replicas with a replacement
+    replacing: frozenset[str] = field(default_factory=frozenset)  # those replacements
 
 
 def plan_deployment(desired: int, replicas: Sequence[ReplicaView]) -> DeploymentPlan:
@@ -44,8 +45,8 @@ def plan_deployment(desired: int, replicas: Sequence[ReplicaView]) -> Deployment
     )
     alive = [r for r in replicas if r.name not in lost and r.phase in ACTIVE_PHASES]
     names = {r.name for r in alive}
-    replacements = [r for r in alive if r.replaces]
-    moving = frozenset(r.replaces for r in replacements if r.replaces in names)
+    replacements = [r for r in alive if r.replaces in names]
+    moving = frozenset(r.replaces for r in replacements)
     finish = tuple(r.replaces for r in replacements if r.replaces in names and r.phase == "Running")
     # A replacement whose old replica is gone (lost, or already stopped) is an
     # ordinary replica; one whose old replica is alive shares its slot.
@@ -56,4 +57,5 @@ def plan_deployment(desired: int, replicas: Sequence[ReplicaView]) -> Deployment
         to_place=max(0, desired - slots),
         excess=max(0, slots - desired),
         moving=moving,
+        replacing=frozenset(r.name for r in replacements),
     )

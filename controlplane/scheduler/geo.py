@@ -72,12 +72,13 @@ def region_centroids(
     region_code: IntArray, n_regions: int, xyz: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """(lat, lon) in degrees of the mean position of each region's nodes."""
+    codes = region_code.astype(np.intp, copy=False)  # an empty fleet's codes may be float
     sums = np.stack(
-        [np.bincount(region_code, weights=xyz[:, k], minlength=n_regions) for k in range(3)],
+        [np.bincount(codes, weights=xyz[:, k], minlength=n_regions) for k in range(3)],
         axis=-1,
     )
     norm = np.linalg.norm(sums, axis=1, keepdims=True)
-    mean = np.divide(sums, norm, out=np.zeros_like(sums), where=norm > 0)
+    mean = np.divide(sums, norm, out=np.zeros(sums.shape), where=norm > 0)
     lat = np.degrees(np.arcsin(np.clip(mean[:, 2], -1.0, 1.0)))
     lon = np.degrees(np.arctan2(mean[:, 1], mean[:, 0]))
     return lat, lon

@@ -110,3 +110,12 @@ def test_events_watch_sees_a_node_join_and_leave(tpctl: Tpctl, tmp_path: Path,
     reasons = [e["reason"] for e in events["items"]]
     assert reasons[:2] == ["NodeReady", "NodeNotReady"]
     tpctl.ok("delete", "node", "wt-extra-0")
+
+
+def test_top_nodes_watch_refreshes(tpctl: Tpctl) -> None:
+    watch = tpctl.popen("top", "nodes", "--watch", "--interval", "0.3s", "--sort-by", "name")
+    try:
+        refreshed = watch.wait_for(lambda text: text.count("node-3") >= 2)
+        assert refreshed.count("NAME") >= 2
+    finally:
+        assert watch.interrupt() == 0

@@ -54,3 +54,11 @@ def test_charge_books_gpus_and_pending_power() -> None:
     assert charged.gpus_free[1, column] == min(snap.gpus_free[1, column], total - 3)
     assert charged.it_draw_kw[1] == snap.it_draw_kw[1] + 5.0  # the Running one is in telemetry
     np.testing.assert_array_equal(charged.gpus_free[0], snap.gpus_free[0])
+
+
+def test_a_finished_replacement_is_free_to_move_again() -> None:
+    during = plan_deployment(1, [view("b"), view("b2", "Starting", replaces="b")])
+    assert during.replacing == {"b2"} and during.moving == {"b"}
+    after = plan_deployment(1, [view("b2", replaces="b")])  # the old one has stopped
+    assert after.replacing == frozenset() and after.moving == frozenset()
+    assert after.to_place == 0 and after.excess == 0

@@ -193,6 +193,12 @@ def test_drain_moves_every_replica_make_before_break(fleet: Fleet) -> None:
     assert node.spec.unschedulable
     wait_until(lambda: fleet.ready_replicas("chat") == 4, 10, "status shows 4/4 ready")
 
+    # Replacements are ordinary replicas once their move is done: they move again.
+    fleet.stub.Uncordon(fleet_pb2.CordonRequest(name="fra-1"))
+    for name in sorted({r.spec.node_name for r in after}):
+        fleet.stub.Drain(fleet_pb2.DrainRequest(name=name, timeout_s=60), timeout=70)
+    assert fleet.running_on("chat") == ["fra-1"] * 4
+
 
 def test_a_deployment_that_cannot_fit_says_why(fleet: Fleet) -> None:
     fleet.start_agents("eu", [node_yaml("fra-1", "fra", budget_kw=5),

@@ -212,3 +212,16 @@ def test_scales_are_fixed_per_call_so_costs_are_comparable() -> None:
     result = placed(place(snap, request, 10))
     costs = np.array([p.explanation.score for p in result])
     assert ((costs >= 0) & (costs <= 1)).all()
+
+
+def test_an_empty_fleet_is_unschedulable_and_has_nothing_to_replan() -> None:
+    from controlplane.scheduler.pipeline import Unschedulable, place
+    from controlplane.scheduler.replan import DeploymentReplicas, RunningReplica, replan
+    from controlplane.scheduler.request import Demand, PlacementRequest
+
+    empty = snapshot_of([])
+    request = PlacementRequest("chat", gpus=1, demand=(Demand("paris", 1.0, 48.9, 2.35),))
+    result = place(empty, request, 2)
+    assert isinstance(result, Unschedulable) and result.message == "0/0 nodes available"
+    moves = replan(empty, [DeploymentReplicas(request, (RunningReplica("chat-1", "gone"),))])
+    assert [(m.replica, m.to_node) for m in moves] == [("chat-1", None)]

@@ -35,16 +35,20 @@ def show_report(state_dir: Path, *, output: str, png: Path | None = None) -> Non
     report = summarise(samples)
     (state_dir / REPORT_JSON).write_text(json.dumps(report.to_json(), indent=1) + "\n")
     png = png or state_dir / REPORT_PNG
-    plot(samples, png)
+    try:
+        plot(samples, png)
+        drawn = str(png)
+    except ImportError:  # matplotlib is an optional dependency of tokenplane
+        drawn = "not drawn: pip install matplotlib"
     if output == "json":
-        click.echo(json.dumps({**report.to_json(), "plot": str(png)}, indent=2))
+        click.echo(json.dumps({**report.to_json(), "plot": drawn}, indent=2))
         return
     click.echo(f"Report: simulated {report.sim_start} to {report.sim_end} UTC, "
                f"{report.samples} samples")
     print_table(HEADERS, rows(report))
     violations = ", ".join(report.over_budget) or "none"
     click.echo(f"Power-budget violations: {violations}")
-    click.echo(f"Plot: {png}")
+    click.echo(f"Plot: {drawn}")
     for note in FOOTNOTES:
         click.echo(f"  * {note}")
 

@@ -66,8 +66,9 @@ def _clock_start(value: str | None) -> datetime:
 @click.option("--clock-speed", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Simulated seconds per real second: 3600 makes a day "
               "pass in 24 s, the sun rising and setting across the time zones.")
-@click.option("--clock-start", metavar="ISO8601", help="Simulated time when the command "
-              "starts, e.g. 2026-06-21T17:00:00Z [default: now].")
+@click.option("--clock-start", metavar="ISO8601", help="Simulated time to start from, e.g. "
+              "2026-06-21T17:00:00Z; the clock stands there until every deployment runs "
+              "[default: now].")
 @click.option("-d", "--detach", is_flag=True, help="Return once everything runs; stop it "
               "with tpctl down. Without it, tpctl up watches until Ctrl-C, then reports and "
               "stops.")
@@ -156,17 +157,14 @@ def _bring_up(directory: Path, files: FleetFiles, listen: str, scheduler: str,
                               total=1, completed=1)
             task = progress.add_task("Starting the control plane (embedded store, local Ray)",
                                      total=1)
+            lifecycle.stop_clock(directory, start, clock_speed)
             server, address = lifecycle.start_server(directory, listen, scheduler, clock_speed)
-            record = RunRecord(
-                server=address, clock_start=start.isoformat(), clock_speed=clock_speed,
-                clock_epoch_s=time.time() - (time.monotonic() - started),
-                pids={"server": server.pid}, config_file=str(config_file),
-                nodes=len(files.nodes),
-            )
+            record = RunRecord(server=address, pids={"server": server.pid},
+                               config_file=str(config_file), nodes=len(files.nodes))
             record.save(directory)
             progress.update(task, completed=1,
                             description=f"Control plane listening on {address}")
-            record.pids["agents"] = lifecycle.start_agents(directory, record).pid
+            record.pids["agents"] = lifecycle.start_agents(directory, address).pid
             record.pids["recorder"] = lifecycle.start_recorder(directory).pid
             record.previous_context = lifecycle.use_context(config_file, address)
             record.save(directory)
@@ -185,6 +183,7 @@ def _bring_up(directory: Path, files: FleetFiles, listen: str, scheduler: str,
             lifecycle.stop_processes(record)
             lifecycle.forget_context(record)
         raise
+    lifecycle.start_clock(directory)
     record.running_after_s = time.monotonic() - started
     record.save(directory)
     return record
@@ -230,24 +229,28 @@ def _sim_time(sim_s: float) -> str:
     return datetime.fromtimestamp(sim_s, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _observe(record: RunRecord) -> FleetNow:
+def _observe(record: RunRecord, directory: Path) -> FleetNow:
+    from controlplane.localfleet import run
     from controlplane.localfleet.observe import observe
     from controlplane.localfleet.recorder import local_client
 
-    return observe(local_client(record.server), wall_s=time.time(), sim_s=record.clock.now_s())
+    return observe(local_client(record.server), wall_s=time.time(),
+                   sim_s=run.clock(directory).now_s())
 
 
 def _print_up(record: RunRecord, directory: Path, files: FleetFiles) -> None:
     from controlplane.cli.output import print_table
+    from controlplane.localfleet import run
 
-    sample = _observe(record)
+    sample = _observe(record, directory)
+    speed = run.clock(directory).clock.speed
     assert record.running_after_s is not None
     click.echo(
         f"\ntokenplane is up: {len(files.nodes)} hollow nodes, {len(files.deployments)} "
         f"deployments Running after {record.running_after_s:.1f}s.\n"
         f"  server      {record.server}   (tpctl context \"local\", now current)\n"
         f"  state dir   {directory}   (logs/, samples.jsonl)\n"
-        f"  clock       {_sim_time(sample.sim_s)}, x{record.clock_speed:g}\n"
+        f"  clock       {_sim_time(sample.sim_s)}, x{speed:g} (simulated; solar follows it)\n"
     )
     print_table(PLACEMENT_HEADERS, placements_table(sample))
     click.echo(
@@ -258,7 +261,7 @@ def _print_up(record: RunRecord, directory: Path, files: FleetFiles) -> None:
     )
 
 
-def _watch_view(record: RunRecord) -> RenderableType:
+def _watch_view(record: RunRecord, directory: Path, speed: float) -> RenderableType:
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -266,7 +269,7 @@ def _watch_view(record: RunRecord) -> RenderableType:
     from controlplane.cli.errors import CliError
 
     try:
-        sample = _observe(record)
+        sample = _observe(record, directory)
     except CliError as e:
         return Text(f"cannot reach the server: {e.detail}")
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -277,7 +280,7 @@ def _watch_view(record: RunRecord) -> RenderableType:
     share = sample.renewable_used_kw / sample.it_draw_kw if sample.it_draw_kw else 0.0
     moves = sum(1 for r in sample.replicas if r.replaces)
     head = Text(
-        f"{_sim_time(sample.sim_s)} (x{record.clock_speed:g})   nodes Ready "
+        f"{_sim_time(sample.sim_s)} (x{speed:g})   nodes Ready "
         f"{sample.nodes_ready}/{sample.nodes_total}   fleet draw {sample.it_draw_kw:,.0f} kW, "
         f"{share:.0%} renewable   replicas that moved in: {moves}   Ctrl-C: report and stop",
         style="bold",
@@ -289,12 +292,16 @@ def _watch_then_down(record: RunRecord, directory: Path) -> None:
     from rich.console import Console
     from rich.live import Live
 
+    from controlplane.localfleet import run
+
+    speed = run.clock(directory).clock.speed
     console: Console = Console()
     try:
-        with Live(_watch_view(record), console=console, refresh_per_second=2) as live:
+        with Live(_watch_view(record, directory, speed), console=console,
+                  refresh_per_second=2) as live:
             while True:
                 time.sleep(WATCH_REFRESH_S)
-                live.update(_watch_view(record))
+                live.update(_watch_view(record, directory, speed))
     except KeyboardInterrupt:
         pass
     from controlplane.cli.commands.down import bring_down
