@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import signal
 import sys
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from agents import __version__
+from controlplane.address import is_loopback
 
 if TYPE_CHECKING:
     import grpc
@@ -34,16 +34,6 @@ def _token(token: str | None, token_file: Path | None) -> str:
         raise click.UsageError(
             f"no bootstrap token: give --token or --token-file ({path}: {e.strerror})"
         ) from None
-
-
-def is_loopback(address: str) -> bool:
-    host = address.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _credentials(

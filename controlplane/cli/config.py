@@ -14,7 +14,6 @@ context says `insecure: true`; anything else speaks TLS.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from controlplane.address import is_loopback
 from controlplane.cli.errors import CliError
 from controlplane.cli.params import Globals
 
@@ -88,16 +88,6 @@ def save(config: Config, path: Path) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
-
-
-def is_loopback(server: str) -> bool:
-    host = server.rsplit(":", 1)[0].strip("[]") if ":" in server else server
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)

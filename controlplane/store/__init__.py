@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from controlplane.address import is_loopback_host
 from controlplane.store.base import (
     Compacted,
     Conflict,
@@ -65,7 +66,7 @@ def open_store(url: str, *, tls: EtcdTLS | None = None, allow_insecure: bool = F
         if scheme == "etcds" and tls is None:
             raise ValueError("etcds:// needs tls=EtcdTLS(ca_file=...)")
         if tls is None and not allow_insecure:
-            remote = [e for e in endpoints if not _is_loopback(_host(e))]
+            remote = [e for e in endpoints if not is_loopback_host(_host(e))]
             if remote:
                 raise ValueError(
                     f"refusing plaintext etcd to non-loopback {', '.join(remote)}: "
@@ -116,11 +117,3 @@ def _check_endpoint(endpoint: str) -> None:
     elif ":" in host:
         raise ValueError(f"etcd endpoint {endpoint!r}: write IPv6 addresses as [addr]:port")
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

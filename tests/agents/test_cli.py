@@ -6,7 +6,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from agents.main import is_loopback, main
+from agents.main import main
+from controlplane.address import is_loopback
 from tests.agents.support import STATIC_ENERGY, node_yaml
 
 
