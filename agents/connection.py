@@ -25,15 +25,21 @@ log = logging.getLogger(__name__)
 # Agents ping every second; the server permits it (see the server's options),
 # so a dead control plane is noticed as quickly as a dead agent.
 CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 1000),
-    ("grpc.keepalive_timeout_ms", 1000),
-    ("grpc.http2.ping_timeout_ms", 1000),
+    # The server pings every agent each second (its liveness check); the agent's own
+    # pings only need to find a dead control plane, so they are sparse: at 10k+ agents,
+    # 1 s pings both ways made the join storm collapse (benchmarks/heartbeats.py).
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.http2.ping_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.enable_retries", 0),
     # With several control-plane addresses ("ipv4:a:p,b:p"), each retry tries the
     # next: standbys refuse, so the agent soon lands on the leader.
     ("grpc.lb_policy_name", "round_robin"),
+    # A connection of its own per link, even for the thousands of a hollow fleet in
+    # one process (gRPC would otherwise share one socket between equal channels).
+    ("grpc.use_local_subchannel_pool", 1),
 ]
 
 Telemetry = Callable[[Runtime], agent_pb2.Heartbeat]

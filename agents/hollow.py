@@ -78,16 +78,19 @@ def parse_hollow_node(doc: Any, source: str) -> HollowNode:
     try:
         section = HollowAgentSection.model_validate(agent)
     except ValidationError as e:
-        raise ManifestError([
-            (f"{source}: agent.{_field_path(err['loc'])}", err["msg"]) for err in e.errors()
-        ]) from None
+        raise ManifestError(
+            [(f"{source}: agent.{_field_path(err['loc'])}", err["msg"]) for err in e.errors()]
+        ) from None
     return HollowNode(node, section.energy)
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
     """pydantic's error location without the union tag it inserts after `energy`."""
-    parts = [str(p) for i, p in enumerate(loc)
-             if not (i > 0 and loc[i - 1] == "energy" and p in ENERGY_SOURCES)]
+    parts = [
+        str(p)
+        for i, p in enumerate(loc)
+        if not (i > 0 and loc[i - 1] == "energy" and p in ENERGY_SOURCES)
+    ]
     return ".".join(parts)
 
 
@@ -144,7 +147,9 @@ class EnergyModels:
             )
         if isinstance(energy, StaticEnergy):
             return EnergyFigures(
-                _constant(energy.renewable_kw), energy.carbon_g_per_kwh, energy.price_per_kwh,
+                _constant(energy.renewable_kw),
+                energy.carbon_g_per_kwh,
+                energy.price_per_kwh,
                 "renewable=declared carbon=declared price=declared itDraw=hollow:replicas",
             )
         return self._modelled(node, energy)
@@ -166,7 +171,9 @@ class EnergyModels:
             renewable = functools.partial(self._solar_kw, self._site(node, energy))
             origin = f"{SOLAR_ORIGIN}@{clock}"
         return EnergyFigures(
-            renewable, carbon.g_per_kwh, energy.price_per_kwh,
+            renewable,
+            carbon.g_per_kwh,
+            energy.price_per_kwh,
             f"renewable={origin} carbon={carbon.origin} price=declared itDraw=hollow:replicas",
         )
 
@@ -198,8 +205,8 @@ class HollowTelemetry:
         self._node = node
         self._energy = energy
         status = node.status.energy if node.status and node.status.energy else None
-        self.budget_kw = status.budget_kw if status and status.budget_kw else (
-            node.spec.power.budget_kw
+        self.budget_kw = (
+            status.budget_kw if status and status.budget_kw else (node.spec.power.budget_kw)
         )
 
     def __call__(self, runtime: Runtime) -> agent_pb2.Heartbeat:

@@ -58,9 +58,11 @@ class SimClock:
 
     def describe(self) -> str:
         """For an `energy_source` label: how the time the figures are for was obtained."""
-        if self.epoch_s is not None and self.speed == 1.0 and abs(
-            self.start.timestamp() - self.epoch_s
-        ) <= 1.0:
+        if (
+            self.epoch_s is not None
+            and self.speed == 1.0
+            and abs(self.start.timestamp() - self.epoch_s) <= 1.0
+        ):
             return "wall"
         return f"simulated({self.speed:g}x from {self.start.isoformat(timespec='minutes')})"
 
@@ -70,8 +72,11 @@ class SimClock:
     @classmethod
     def from_json(cls, data: dict[str, object]) -> SimClock:
         epoch = data.get("epochS")
-        return cls(datetime.fromisoformat(str(data["start"])), float(data["speed"]),  # type: ignore[arg-type]
-                   None if epoch is None else float(epoch))  # type: ignore[arg-type]
+        return cls(
+            datetime.fromisoformat(str(data["start"])),
+            float(data["speed"]),  # type: ignore[arg-type]
+            None if epoch is None else float(epoch),
+        )  # type: ignore[arg-type]
 
     def save(self, path: Path) -> None:
         """Written whole, then renamed: a reader never sees half a clock."""

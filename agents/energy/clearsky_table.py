@@ -130,7 +130,8 @@ class ClearSkyTable:
         import pvlib
 
         times = pd.date_range(
-            pd.Timestamp(day * DAY_S, unit="s", tz="UTC"), periods=STEPS_PER_DAY + 1,
+            pd.Timestamp(day * DAY_S, unit="s", tz="UTC"),
+            periods=STEPS_PER_DAY + 1,
             freq=f"{STEP_S}s",
         )
         day_of_year = times.day_of_year.to_numpy()[None, :]
@@ -153,12 +154,20 @@ class ClearSkyTable:
                 pvlib.atmosphere.alt2pres(altitude),
             )
             sky = pvlib.clearsky.ineichen(
-                zenith_deg, airmass, self._linke(int(times[0].day_of_year))[:, None], altitude,
+                zenith_deg,
+                airmass,
+                self._linke(int(times[0].day_of_year))[:, None],
+                altitude,
                 pvlib.irradiance.get_extra_radiation(day_of_year),
             )
             poa = pvlib.irradiance.get_total_irradiance(
-                self._tilt[:, None], self._azimuth[:, None], zenith_deg, azimuth_deg,
-                sky["dni"], sky["ghi"], sky["dhi"],
+                self._tilt[:, None],
+                self._azimuth[:, None],
+                zenith_deg,
+                azimuth_deg,
+                sky["dni"],
+                sky["ghi"],
+                sky["dhi"],
             )["poa_global"]
             dc = pvlib.pvsystem.pvwatts_dc(poa, 25.0, self._kwp[:, None], GAMMA_PDC)
         ac = np.nan_to_num(np.asarray(dc) * (1 - self._losses[:, None] / 100))

@@ -195,13 +195,14 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             raise
         except Exception as e:
             await context.abort(code_of(e), str(e))
-        await self._serve(name, node, first.hello, context)
+        slot = self._table.upsert(node)
+        del node  # the stream holds only the table's row, not the manifest (kB per node)
+        await self._serve(name, slot, first.hello, context)
 
     async def _serve(
-        self, name: str, node: Node, hello: agent_pb2.Hello, context: grpc.aio.ServicerContext
+        self, name: str, slot: int, hello: agent_pb2.Hello, context: grpc.aio.ServicerContext
     ) -> None:
         table = self._table
-        slot = table.upsert(node)
         session = Session(name, context, generation=hello.applied_generation)
         previous = self._hub.sessions.get(name)
         if previous is not None:

@@ -46,10 +46,20 @@ _REASONS = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: "TooManyRequests",
 }
 # Substrings of gRPC's own messages when no connection could be made.
-_CONNECT_FAILURES = ("failed to connect", "connection refused", "dns resolution failed",
-                     "errors resolving", "lookup", "socket closed", "connection reset",
-                     "handshake", "ssl", "certificate", "no route to host",
-                     "network is unreachable")
+_CONNECT_FAILURES = (
+    "failed to connect",
+    "connection refused",
+    "dns resolution failed",
+    "errors resolving",
+    "lookup",
+    "socket closed",
+    "connection reset",
+    "handshake",
+    "ssl",
+    "certificate",
+    "no route to host",
+    "network is unreachable",
+)
 
 
 # What gRPC says when this client's own deadline passed (the server sends its own words).
@@ -80,7 +90,8 @@ def open_channel(target: Target) -> grpc.Channel:
     )
     options = (
         [("grpc.ssl_target_name_override", target.tls_server_name)]
-        if target.tls_server_name else []
+        if target.tls_server_name
+        else []
     )
     return grpc.secure_channel(target.server, credentials, options=options)
 
@@ -160,7 +171,8 @@ class FleetClient:
     def drain(self, name: str, timeout_s: float) -> list[str]:
         """Waits on the server for up to `timeout_s`; the call's own deadline allows a margin."""
         response = self._call(
-            "Drain", fleet_pb2.DrainRequest(name=name, timeout_s=timeout_s),
+            "Drain",
+            fleet_pb2.DrainRequest(name=name, timeout_s=timeout_s),
             timeout_s=timeout_s + self.timeout_s,
         )
         return list(response.moved)

@@ -66,8 +66,9 @@ NODE_COLUMNS: list[Column[Node]] = [
     Column("RENEWABLE", _renewable, percent),
     Column("CARBON(g/kWh)", _energy("carbon_g_per_kwh"), fixed(0)),
     Column("PRICE(/kWh)", _energy("price_per_kwh"), fixed(3), wide=True),
-    Column("HEARTBEAT", lambda n: age(n.status.last_heartbeat_time) if n.status else None,
-           wide=True),
+    Column(
+        "HEARTBEAT", lambda n: age(n.status.last_heartbeat_time) if n.status else None, wide=True
+    ),
     Column("AGENT", lambda n: n.status.agent_version if n.status else None, wide=True),
     Column("AGE", lambda n: age(n.metadata.creation_timestamp)),
 ]

@@ -140,8 +140,13 @@ def resolve(settings: Globals) -> Target:
     insecure = context.insecure if context else False
     tls = any(files) or not (insecure or is_loopback(server))
     return Target(
-        server=server, origin=origin, context=context.name if context else None,
-        token=settings.token or (_token(context) if context else None), tls=tls,
-        ca_file=files[0], cert_file=files[1], key_file=files[2],
+        server=server,
+        origin=origin,
+        context=context.name if context else None,
+        token=settings.token or (_token(context) if context else None),
+        tls=tls,
+        ca_file=files[0],
+        cert_file=files[1],
+        key_file=files[2],
         tls_server_name=context.tls_server_name if context else None,
     )

@@ -65,8 +65,12 @@ def _metadata(resource: Manifest) -> None:
     _field("Kind", resource.kind)
     _field("Labels", _pairs(meta.labels))
     _field("Annotations", _pairs(meta.annotations))
-    _field("Created", f"{meta.creation_timestamp} ({age(meta.creation_timestamp)} ago)"
-           if meta.creation_timestamp else None)
+    _field(
+        "Created",
+        f"{meta.creation_timestamp} ({age(meta.creation_timestamp)} ago)"
+        if meta.creation_timestamp
+        else None,
+    )
     _field("Generation", meta.generation)
     _field("ResourceVersion", meta.resource_version)
 
@@ -97,8 +101,8 @@ def explain(placement: PlacementExplanation) -> list[str]:
         f"price {placement.price_per_kwh:.3f}/kWh, score {placement.score:.3f}"
     ]
     rejected = ", ".join(
-        f"{count} {reason}" for reason, count in
-        sorted(placement.rejected.items(), key=lambda kv: (-kv[1], kv[0]))
+        f"{count} {reason}"
+        for reason, count in sorted(placement.rejected.items(), key=lambda kv: (-kv[1], kv[0]))
     )
     if rejected or (placement.total_nodes and not placement.message):
         lines.append(
@@ -110,8 +114,9 @@ def explain(placement: PlacementExplanation) -> list[str]:
     return lines
 
 
-def _replica_lines(name: str, node: str, phase: str, endpoint: str,
-                   placement: PlacementExplanation | None) -> None:
+def _replica_lines(
+    name: str, node: str, phase: str, endpoint: str, placement: PlacementExplanation | None
+) -> None:
     where = f" on {node}" if node else " (not placed)"
     serving = f", {endpoint}" if endpoint else ""
     click.echo(f"  {name}{where}: {phase or 'Pending'}{serving}")
@@ -126,8 +131,16 @@ def _events(events: Sequence[Event]) -> None:
         return
     print_table(
         ["LAST SEEN", "TYPE", "REASON", "FROM", "MESSAGE"],
-        [[age(e.time or e.metadata.creation_timestamp) or "", e.type, e.reason, e.source,
-          e.message] for e in events],
+        [
+            [
+                age(e.time or e.metadata.creation_timestamp) or "",
+                e.type,
+                e.reason,
+                e.source,
+                e.message,
+            ]
+            for e in events
+        ],
         indent=2,
     )
 
@@ -149,14 +162,20 @@ def describe_node(node: Node, replicas: Sequence[Replica], events: Sequence[Even
         share = metrics.renewable_share(energy)
         covers = f", covers {share * 100:.0f}% of the draw" if share is not None else ""
         _field("Renewable", f"{energy.renewable_kw:.1f} kW available{covers}", 2)
-        _field("Grid carbon", f"{energy.carbon_g_per_kwh:.0f} gCO2/kWh; grid draw emits "
-               f"{metrics.grid_co2_kg_per_h(energy):.2f} kgCO2/h", 2)
+        _field(
+            "Grid carbon",
+            f"{energy.carbon_g_per_kwh:.0f} gCO2/kWh; grid draw emits "
+            f"{metrics.grid_co2_kg_per_h(energy):.2f} kgCO2/h",
+            2,
+        )
         _field("Price", f"{energy.price_per_kwh:.3f} per kWh", 2)
     _section("GPUs")
     if status and status.gpus:
-        print_table(["MODEL", "MEMORY(GB)", "FREE", "TOTAL"],
-                    [[g.model, f"{g.memory_gb:g}", str(g.free), str(g.total)] for g in status.gpus],
-                    indent=2)
+        print_table(
+            ["MODEL", "MEMORY(GB)", "FREE", "TOTAL"],
+            [[g.model, f"{g.memory_gb:g}", str(g.free), str(g.total)] for g in status.gpus],
+            indent=2,
+        )
     else:
         click.echo("  <not reported>")
     _field("Last heartbeat", status.last_heartbeat_time if status else None)
@@ -165,8 +184,9 @@ def describe_node(node: Node, replicas: Sequence[Replica], events: Sequence[Even
     if not replicas:
         click.echo("  <none>")
     for r in replicas:
-        _replica_lines(r.name, r.spec.node_name, r.status.phase, r.status.endpoint,
-                       r.status.placement)
+        _replica_lines(
+            r.name, r.spec.node_name, r.status.phase, r.status.endpoint, r.status.placement
+        )
     _events(events)
 
 
@@ -177,9 +197,13 @@ def describe_deployment(deployment: ModelDeployment, events: Sequence[Event]) ->
     rtt = metrics.rtt_p95_ms(deployment)
     _field("RTT p95", f"{rtt:.1f} ms to demand" if rtt is not None else None)
     carbon = metrics.carbon_g_per_million_tokens(deployment)
-    _field("Carbon", f"{carbon:.1f} gCO2 per million tokens" if carbon is not None else
-           f"unknown (needs serving replicas, spec.resources.powerKw and the "
-           f"{metrics.TOKENS_PER_SECOND_ANNOTATION} annotation)")
+    _field(
+        "Carbon",
+        f"{carbon:.1f} gCO2 per million tokens"
+        if carbon is not None
+        else f"unknown (needs serving replicas, spec.resources.powerKw and the "
+        f"{metrics.TOKENS_PER_SECOND_ANNOTATION} annotation)",
+    )
     _spec(deployment)
     status = deployment.status
     _conditions(status.conditions if status else [])
@@ -195,8 +219,13 @@ def describe_replica(replica: Replica, events: Sequence[Event]) -> None:
     _metadata(replica)
     _spec(replica)
     _section("Placement")
-    _replica_lines(replica.name, replica.spec.node_name, replica.status.phase,
-                   replica.status.endpoint, replica.status.placement)
+    _replica_lines(
+        replica.name,
+        replica.spec.node_name,
+        replica.status.phase,
+        replica.status.endpoint,
+        replica.status.placement,
+    )
     _field("Started", replica.status.start_time)
     _field("Message", replica.status.message)
     _events(events)

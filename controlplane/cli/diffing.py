@@ -20,15 +20,24 @@ def desired(resource: Resource) -> dict[str, Any]:
     data = manifest(resource)
     meta = data["metadata"]
     kept = {k: meta[k] for k in ("name", "labels", "annotations") if meta.get(k)}
-    return {"apiVersion": data["apiVersion"], "kind": data["kind"], "metadata": kept,
-            "spec": data["spec"]}
+    return {
+        "apiVersion": data["apiVersion"],
+        "kind": data["kind"],
+        "metadata": kept,
+        "spec": data["spec"],
+    }
 
 
 def unified_diff(name: str, live: Resource | None, merged: Resource) -> list[str]:
     """Lines of a unified diff from `live` (None: not there yet) to `merged`; [] if equal."""
     before = yaml.safe_dump(desired(live), sort_keys=False).splitlines() if live else []
     after = yaml.safe_dump(desired(merged), sort_keys=False).splitlines()
-    return list(difflib.unified_diff(
-        before, after, fromfile=f"live/{name}" if live else "/dev/null",
-        tofile=f"merged/{name}", lineterm="",
-    ))
+    return list(
+        difflib.unified_diff(
+            before,
+            after,
+            fromfile=f"live/{name}" if live else "/dev/null",
+            tofile=f"merged/{name}",
+            lineterm="",
+        )
+    )

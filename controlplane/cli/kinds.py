@@ -24,15 +24,15 @@ class Kind:
 
 NODE = Kind("Node", "node", "nodes", ("no",))
 DEPLOYMENT = Kind(
-    "ModelDeployment", "modeldeployment", "modeldeployments",
+    "ModelDeployment",
+    "modeldeployment",
+    "modeldeployments",
     ("deployment", "deployments", "deploy", "md"),
 )
 REPLICA = Kind("Replica", "replica", "replicas", ("rep",))
 KINDS = (NODE, DEPLOYMENT, REPLICA)
 
-_BY_NAME = {
-    name: kind for kind in KINDS for name in (kind.singular, kind.plural, *kind.aliases)
-}
+_BY_NAME = {name: kind for kind in KINDS for name in (kind.singular, kind.plural, *kind.aliases)}
 BY_WIRE = {kind.wire: kind for kind in KINDS}
 
 
@@ -65,7 +65,5 @@ def split_args(args: tuple[str, ...], allowed: tuple[Kind, ...] = KINDS) -> list
     return [(kind, name) for name in args[1:]] or [(kind, "")]
 
 
-def complete_type(
-    ctx: click.Context, param: click.Parameter, incomplete: str
-) -> list[str]:
+def complete_type(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     return [name for name in _BY_NAME if name.startswith(incomplete)]

@@ -91,16 +91,28 @@ class _ChangePrinter:
             return
         for resource in resources:
             if self.fmt == "name":
-                click.echo(f"{change} {name_of(resource)}" if self.with_events
-                           else name_of(resource))
+                click.echo(
+                    f"{change} {name_of(resource)}" if self.with_events else name_of(resource)
+                )
                 continue
             data = manifest(resource)
-            print_data(self.fmt, {"type": change, "object": data} if self.with_events else data,
-                       separator=True)
+            print_data(
+                self.fmt,
+                {"type": change, "object": data} if self.with_events else data,
+                separator=True,
+            )
 
 
-def watch(client: FleetClient, kind: Kind, selector: str, names: set[str], fmt: str, *,
-          print_list: bool, with_events: bool) -> None:
+def watch(
+    client: FleetClient,
+    kind: Kind,
+    selector: str,
+    names: set[str],
+    fmt: str,
+    *,
+    print_list: bool,
+    with_events: bool,
+) -> None:
     """Prints the current objects (unless `print_list` is off), then every change until Ctrl-C."""
     items, revision = client.list(kind.wire, selector)
     seen = {item.name: item for item in items if not names or item.name in names}

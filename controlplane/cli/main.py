@@ -15,33 +15,48 @@ from controlplane.cli.params import global_options
 
 # (section, [(command, "module:attribute")])
 SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
-    ("Local Fleet Commands", [
-        ("up", "controlplane.cli.commands.up:up"),
-        ("down", "controlplane.cli.commands.down:down"),
-        ("report", "controlplane.cli.commands.report:report"),
-    ]),
-    ("Basic Commands", [
-        ("get", "controlplane.cli.commands.get:get"),
-        ("describe", "controlplane.cli.commands.describe:describe"),
-        ("apply", "controlplane.cli.commands.apply:apply"),
-        ("diff", "controlplane.cli.commands.apply:diff"),
-        ("delete", "controlplane.cli.commands.apply:delete"),
-    ]),
-    ("Node Management Commands", [
-        ("cordon", "controlplane.cli.commands.node:cordon"),
-        ("uncordon", "controlplane.cli.commands.node:uncordon"),
-        ("drain", "controlplane.cli.commands.node:drain"),
-    ]),
-    ("Observability Commands", [
-        ("top", "controlplane.cli.commands.top:top"),
-        ("events", "controlplane.cli.commands.events:events"),
-        ("logs", "controlplane.cli.commands.logs:logs"),
-    ]),
-    ("Settings Commands", [
-        ("config", "controlplane.cli.commands.config:config"),
-        ("version", "controlplane.cli.commands.version:version"),
-        ("completion", "controlplane.cli.commands.version:completion"),
-    ]),
+    (
+        "Local Fleet Commands",
+        [
+            ("up", "controlplane.cli.commands.up:up"),
+            ("down", "controlplane.cli.commands.down:down"),
+            ("report", "controlplane.cli.commands.report:report"),
+        ],
+    ),
+    (
+        "Basic Commands",
+        [
+            ("get", "controlplane.cli.commands.get:get"),
+            ("describe", "controlplane.cli.commands.describe:describe"),
+            ("apply", "controlplane.cli.commands.apply:apply"),
+            ("diff", "controlplane.cli.commands.apply:diff"),
+            ("delete", "controlplane.cli.commands.apply:delete"),
+        ],
+    ),
+    (
+        "Node Management Commands",
+        [
+            ("cordon", "controlplane.cli.commands.node:cordon"),
+            ("uncordon", "controlplane.cli.commands.node:uncordon"),
+            ("drain", "controlplane.cli.commands.node:drain"),
+        ],
+    ),
+    (
+        "Observability Commands",
+        [
+            ("top", "controlplane.cli.commands.top:top"),
+            ("events", "controlplane.cli.commands.events:events"),
+            ("logs", "controlplane.cli.commands.logs:logs"),
+        ],
+    ),
+    (
+        "Settings Commands",
+        [
+            ("config", "controlplane.cli.commands.config:config"),
+            ("version", "controlplane.cli.commands.version:version"),
+            ("completion", "controlplane.cli.commands.version:completion"),
+        ],
+    ),
 ]
 COMMANDS = dict(entry for _, entries in SECTIONS for entry in entries)
 
@@ -78,8 +93,7 @@ class LazyGroup(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @global_options(root=True)
-@click.version_option(__version__, "--version", prog_name="tpctl",
-                      message="%(prog)s %(version)s")
+@click.version_option(__version__, "--version", prog_name="tpctl", message="%(prog)s %(version)s")
 def cli() -> None:
     """tpctl controls a tokenplane fleet: AI inference sites placed by energy and proximity.
 

@@ -68,17 +68,30 @@ def age(timestamp: str, now: datetime | None = None) -> str | None:
     return f"{seconds}s"
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *,
-                show_header: bool = True, indent: int = 0,
-                min_widths: Sequence[int] | None = None) -> None:
+def print_table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    show_header: bool = True,
+    indent: int = 0,
+    min_widths: Sequence[int] | None = None,
+) -> None:
     """Never wrapped or cut, as kubectl: a line wider than the terminal wraps in the terminal."""
     table = Table(
-        box=None, show_header=show_header, header_style="bold", pad_edge=False,
-        padding=(0, 3, 0, 0), show_edge=False,
+        box=None,
+        show_header=show_header,
+        header_style="bold",
+        pad_edge=False,
+        padding=(0, 3, 0, 0),
+        show_edge=False,
     )
     for index, header in enumerate(headers):
-        table.add_column(header, no_wrap=True, overflow="ignore",
-                         min_width=min_widths[index] if min_widths else None)
+        table.add_column(
+            header,
+            no_wrap=True,
+            overflow="ignore",
+            min_width=min_widths[index] if min_widths else None,
+        )
     for row in rows:
         table.add_row(*row)
     out = Console(markup=False, highlight=False, emoji=False, width=UNLIMITED_WIDTH)

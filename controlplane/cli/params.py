@@ -70,16 +70,41 @@ DURATION = Duration()
 
 # (name, flag declarations, environment variable, type, help)
 _GLOBAL_FLAGS: list[tuple[str, tuple[str, ...], str | None, Any, str]] = [
-    ("context", ("--context",), "TPCTL_CONTEXT", str,
-     "Context of the config file to use [env TPCTL_CONTEXT]."),
-    ("server", ("--server", "-s"), "TOKENPLANE_SERVER", str,
-     "HOST:PORT of the control plane; overrides the context's [env TOKENPLANE_SERVER]."),
-    ("token", ("--token",), "TOKENPLANE_TOKEN", str,
-     "Bearer token for the Fleet API; overrides the context's [env TOKENPLANE_TOKEN]."),
-    ("config_file", ("--config-file",), "TPCTL_CONFIG", click.Path(dir_okay=False, path_type=Path),
-     "Config file [env TPCTL_CONFIG; default ~/.config/tokenplane/config.yaml]."),
-    ("request_timeout_s", ("--request-timeout",), None, DURATION,
-     "How long to wait for the server to answer, e.g. 10s [default 30s]."),
+    (
+        "context",
+        ("--context",),
+        "TPCTL_CONTEXT",
+        str,
+        "Context of the config file to use [env TPCTL_CONTEXT].",
+    ),
+    (
+        "server",
+        ("--server", "-s"),
+        "TOKENPLANE_SERVER",
+        str,
+        "HOST:PORT of the control plane; overrides the context's [env TOKENPLANE_SERVER].",
+    ),
+    (
+        "token",
+        ("--token",),
+        "TOKENPLANE_TOKEN",
+        str,
+        "Bearer token for the Fleet API; overrides the context's [env TOKENPLANE_TOKEN].",
+    ),
+    (
+        "config_file",
+        ("--config-file",),
+        "TPCTL_CONFIG",
+        click.Path(dir_okay=False, path_type=Path),
+        "Config file [env TPCTL_CONFIG; default ~/.config/tokenplane/config.yaml].",
+    ),
+    (
+        "request_timeout_s",
+        ("--request-timeout",),
+        None,
+        DURATION,
+        "How long to wait for the server to answer, e.g. 10s [default 30s].",
+    ),
 ]
 
 
@@ -105,8 +130,15 @@ def global_options(*, root: bool = False, exclude: tuple[str, ...] = ()) -> Call
             if name in exclude:
                 continue
             f = click.option(
-                *decls, name, type=type_, envvar=envvar if root else None, help=help_,
-                hidden=not root, expose_value=False, is_eager=True, callback=_remember,
+                *decls,
+                name,
+                type=type_,
+                envvar=envvar if root else None,
+                help=help_,
+                hidden=not root,
+                expose_value=False,
+                is_eager=True,
+                callback=_remember,
             )(f)
         return f
 
@@ -119,20 +151,32 @@ _FORMAT_HELP = {"wide": "wide (more columns)", "name": "name (TYPE/NAME)"}
 def output_option(formats: tuple[str, ...] = OUTPUT_FORMATS) -> Callable[[F], F]:
     described = ", ".join(_FORMAT_HELP.get(f, f) for f in formats)
     return click.option(
-        "-o", "--output", type=click.Choice(formats), default=formats[0], show_default=True,
+        "-o",
+        "--output",
+        type=click.Choice(formats),
+        default=formats[0],
+        show_default=True,
         help=f"Output format: {described}.",
     )
 
 
 selector_option = click.option(
-    "-l", "--selector", default="", metavar="SELECTOR",
+    "-l",
+    "--selector",
+    default="",
+    metavar="SELECTOR",
     help="Label selector, e.g. -l tier=edge,region!=us-east or -l 'site in (a,b)'.",
 )
 
 
 def filename_option(*, required: bool) -> Callable[[F], F]:
     return click.option(
-        "-f", "--filename", "filenames", multiple=True, required=required, metavar="FILE|DIR|-",
+        "-f",
+        "--filename",
+        "filenames",
+        multiple=True,
+        required=required,
+        metavar="FILE|DIR|-",
         help="Manifest file, directory of .yaml/.yml/.json files, or - for stdin. Repeatable.",
     )
 
@@ -177,8 +221,9 @@ def complete_replica(ctx: click.Context, param: click.Parameter, incomplete: str
     return _names(ctx, "Replica", incomplete)
 
 
-type_argument = click.argument("args", nargs=-1, metavar="TYPE [NAME...]",
-                               shell_complete=complete_resource)
+type_argument = click.argument(
+    "args", nargs=-1, metavar="TYPE [NAME...]", shell_complete=complete_resource
+)
 
 GLOBAL_OPTIONS_EPILOG = (
     "Global options (--context, --server, --token, --config-file, --request-timeout) "

@@ -46,17 +46,20 @@ def _gpu_share(node: Node) -> float | None:
 NODE_TOP: dict[str, Column[Node]] = {
     "name": Column("NAME", lambda n: n.name),
     "power": Column("POWER(kW)", _with_energy(lambda e, n: e.it_draw_kw), fixed(1)),
-    "power%": Column("POWER%", _with_energy(
-        lambda e, n: e.it_draw_kw / _budget(e, n) if _budget(e, n) else None), percent),
+    "power%": Column(
+        "POWER%",
+        _with_energy(lambda e, n: e.it_draw_kw / _budget(e, n) if _budget(e, n) else None),
+        percent,
+    ),
     "gpu": Column("GPUS(used/total)", _gpu_use, lambda u: f"{u[0]}/{u[1]}"),
     "gpu%": Column("GPU%", _gpu_share, percent),
     "renewable": Column("RENEWABLE(kW)", _with_energy(lambda e, n: e.renewable_kw), fixed(1)),
-    "renewable%": Column("RENEWABLE%", _with_energy(lambda e, n: metrics.renewable_share(e)),
-                         percent),
+    "renewable%": Column(
+        "RENEWABLE%", _with_energy(lambda e, n: metrics.renewable_share(e)), percent
+    ),
     "carbon": Column("CARBON(g/kWh)", _with_energy(lambda e, n: e.carbon_g_per_kwh), fixed(0)),
     "co2": Column("CO2(kg/h)", _with_energy(lambda e, n: metrics.grid_co2_kg_per_h(e)), fixed(2)),
-    "cost": Column("COST(/h)", _with_energy(lambda e, n: e.it_draw_kw * e.price_per_kwh),
-                   fixed(2)),
+    "cost": Column("COST(/h)", _with_energy(lambda e, n: e.it_draw_kw * e.price_per_kwh), fixed(2)),
 }
 
 

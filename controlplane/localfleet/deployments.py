@@ -45,8 +45,30 @@ SAMPLE_LABEL = "tokenplane.io/sample"
 # Share of the daily peak by local hour 0-23: low before dawn, a working-day plateau,
 # the evening peak. An assumed shape (that of typical interactive traffic), not data.
 DAILY_SHAPE = (
-    0.35, 0.25, 0.2, 0.18, 0.18, 0.22, 0.35, 0.55, 0.75, 0.85, 0.9, 0.92,
-    0.9, 0.9, 0.88, 0.86, 0.86, 0.88, 0.92, 0.97, 1.0, 0.95, 0.75, 0.5,
+    0.35,
+    0.25,
+    0.2,
+    0.18,
+    0.18,
+    0.22,
+    0.35,
+    0.55,
+    0.75,
+    0.85,
+    0.9,
+    0.92,
+    0.9,
+    0.9,
+    0.88,
+    0.86,
+    0.86,
+    0.88,
+    0.92,
+    0.97,
+    1.0,
+    0.95,
+    0.75,
+    0.5,
 )
 H100_KW = 10.2 / 8  # a DGX H100's maximum system power per GPU
 L4_KW = 0.3  # a 72 W L4 with its share of a small edge server
@@ -74,14 +96,65 @@ class Sample:
 
 
 SAMPLES = (
-    Sample("chat-eu", "llama-3.1-70b-instruct", 3, 4, "H100", 80, 4 * H100_KW, 2400,
-           lambda c: c.country in EU_COUNTRIES, 12, 45, ("factory",), EU_COUNTRIES),
-    Sample("code-assist-na", "qwen2.5-coder-32b-instruct", 3, 2, "H100", 80, 2 * H100_KW, 2000,
-           lambda c: c.country in ("US", "CA"), 12, 60, ("factory", "cloud"), ("US", "CA")),
-    Sample("chat-asia", "qwen2.5-14b-instruct", 3, 1, "H100", 80, H100_KW, 2500,
-           lambda c: c.continent == "AS", 12, 120, ("factory", "cloud")),
-    Sample("assistant-edge", "llama-3.2-3b-instruct", 2, 1, "L4", 24, L4_KW, 800,
-           lambda c: c.country in WESTERN_EUROPE, 8, 40, ("edge",), privacy="edge-only"),
+    Sample(
+        "chat-eu",
+        "llama-3.1-70b-instruct",
+        3,
+        4,
+        "H100",
+        80,
+        4 * H100_KW,
+        2400,
+        lambda c: c.country in EU_COUNTRIES,
+        12,
+        45,
+        ("factory",),
+        EU_COUNTRIES,
+    ),
+    Sample(
+        "code-assist-na",
+        "qwen2.5-coder-32b-instruct",
+        3,
+        2,
+        "H100",
+        80,
+        2 * H100_KW,
+        2000,
+        lambda c: c.country in ("US", "CA"),
+        12,
+        60,
+        ("factory", "cloud"),
+        ("US", "CA"),
+    ),
+    Sample(
+        "chat-asia",
+        "qwen2.5-14b-instruct",
+        3,
+        1,
+        "H100",
+        80,
+        H100_KW,
+        2500,
+        lambda c: c.continent == "AS",
+        12,
+        120,
+        ("factory", "cloud"),
+    ),
+    Sample(
+        "assistant-edge",
+        "llama-3.2-3b-instruct",
+        2,
+        1,
+        "L4",
+        24,
+        L4_KW,
+        800,
+        lambda c: c.country in WESTERN_EUROPE,
+        8,
+        40,
+        ("edge",),
+        privacy="edge-only",
+    ),
 )
 
 
@@ -102,8 +175,12 @@ def demand(market: Callable[[City], bool], n_points: int) -> list[DemandPoint]:
     points = _points(people, n_points)
     lat = np.array([c.lat for c in people])
     lon = np.array([c.lon for c in people])
-    km = great_circle_km(lat[:, None], lon[:, None], np.array([p.lat for p in points])[None, :],
-                         np.array([p.lon for p in points])[None, :])
+    km = great_circle_km(
+        lat[:, None],
+        lon[:, None],
+        np.array([p.lat for p in points])[None, :],
+        np.array([p.lon for p in points])[None, :],
+    )
     nearest = km.argmin(axis=1)
     weight = np.bincount(nearest, weights=[c.population for c in people], minlength=len(points))
     return [
@@ -123,13 +200,16 @@ def sample_deployment(sample: Sample) -> ModelDeployment:
             model=ModelRef(name=sample.model, runtime="vllm"),
             replicas=sample.replicas,
             resources=ReplicaResources(
-                gpus=sample.gpus, gpu_model=sample.gpu_model,
-                gpu_memory_gb=sample.gpu_memory_gb, power_kw=round(sample.power_kw, 3),
+                gpus=sample.gpus,
+                gpu_model=sample.gpu_model,
+                gpu_memory_gb=sample.gpu_memory_gb,
+                power_kw=round(sample.power_kw, 3),
             ),
             demand=demand(sample.market, sample.demand_points),
             latency_slo_ms=sample.latency_slo_ms,
             placement=PlacementConstraints(
-                tiers=list(sample.tiers), countries=list(sample.countries),
+                tiers=list(sample.tiers),
+                countries=list(sample.countries),
                 privacy=sample.privacy,  # type: ignore[arg-type]
             ),
         ),

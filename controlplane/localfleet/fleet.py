@@ -40,19 +40,44 @@ from controlplane.resources import API_VERSION
 
 # (city, country), in the order the fleet takes them: each prefix spreads over the markets.
 FACTORY_SITES = (
-    ("Madrid", "ES"), ("Stockholm", "SE"), ("Dallas", "US"), ("Tokyo", "JP"),
-    ("Frankfurt am Main", "DE"), ("Montréal", "CA"), ("Mumbai", "IN"), ("Milan", "IT"),
-    ("Phoenix", "US"), ("Singapore", "SG"), ("São Paulo", "BR"), ("Sydney", "AU"),
-    ("Paris", "FR"), ("Seattle", "US"), ("Seoul", "KR"), ("Warsaw", "PL"),
-    ("Chicago", "US"), ("Johannesburg", "ZA"), ("Lisbon", "PT"), ("Osaka", "JP"),
-    ("Mexico City", "MX"), ("Dublin", "IE"), ("Jakarta", "ID"), ("Santiago", "CL"),
-    ("Helsinki", "FI"), ("Atlanta", "US"),
+    ("Madrid", "ES"),
+    ("Stockholm", "SE"),
+    ("Dallas", "US"),
+    ("Tokyo", "JP"),
+    ("Frankfurt am Main", "DE"),
+    ("Montréal", "CA"),
+    ("Mumbai", "IN"),
+    ("Milan", "IT"),
+    ("Phoenix", "US"),
+    ("Singapore", "SG"),
+    ("São Paulo", "BR"),
+    ("Sydney", "AU"),
+    ("Paris", "FR"),
+    ("Seattle", "US"),
+    ("Seoul", "KR"),
+    ("Warsaw", "PL"),
+    ("Chicago", "US"),
+    ("Johannesburg", "ZA"),
+    ("Lisbon", "PT"),
+    ("Osaka", "JP"),
+    ("Mexico City", "MX"),
+    ("Dublin", "IE"),
+    ("Jakarta", "ID"),
+    ("Santiago", "CL"),
+    ("Helsinki", "FI"),
+    ("Atlanta", "US"),
 )
 # (provider, region), in the order the fleet takes them.
 CLOUD_SITES = (
-    ("aws", "us-east-1"), ("gcp", "europe-west4"), ("azure", "japaneast"),
-    ("aws", "eu-north-1"), ("gcp", "us-central1"), ("aws", "ap-south-1"),
-    ("azure", "westeurope"), ("aws", "sa-east-1"), ("gcp", "australia-southeast1"),
+    ("aws", "us-east-1"),
+    ("gcp", "europe-west4"),
+    ("azure", "japaneast"),
+    ("aws", "eu-north-1"),
+    ("gcp", "us-central1"),
+    ("aws", "ap-south-1"),
+    ("azure", "westeurope"),
+    ("aws", "sa-east-1"),
+    ("gcp", "australia-southeast1"),
 )
 # Share of the edge nodes per continent (GeoNames' codes); within one, the largest cities first.
 EDGE_SHARE = {"AS": 0.35, "EU": 0.2, "NA": 0.2, "SA": 0.1, "AF": 0.1, "OC": 0.05}
@@ -83,13 +108,19 @@ def slug(text: str) -> str:
 
 def _solar(kwp: float, lat: float, tilt_deg: float) -> dict[str, Any]:
     """A fixed array facing the equator."""
-    return {"capacityKwp": round(kwp, 1), "tiltDeg": tilt_deg,
-            "azimuthDeg": 0 if lat < 0 else 180}
+    return {"capacityKwp": round(kwp, 1), "tiltDeg": tilt_deg, "azimuthDeg": 0 if lat < 0 else 180}
 
 
-def _node(name: str, tier: str, place: dict[str, Any], labels: dict[str, str],
-          gpus: dict[str, Any], budget_kw: float, pue: float | None,
-          solar: dict[str, Any] | None) -> dict[str, Any]:
+def _node(
+    name: str,
+    tier: str,
+    place: dict[str, Any],
+    labels: dict[str, str],
+    gpus: dict[str, Any],
+    budget_kw: float,
+    pue: float | None,
+    solar: dict[str, Any] | None,
+) -> dict[str, Any]:
     energy: dict[str, Any] = {"source": "modelled"}
     if solar:
         energy["solar"] = solar
@@ -111,8 +142,13 @@ def _node(name: str, tier: str, place: dict[str, Any], labels: dict[str, str],
 
 
 def _city_place(c: City) -> dict[str, Any]:
-    return {"lat": c.lat, "lon": c.lon, "region": CONTINENT_REGIONS[c.continent],
-            "country": c.country, "city": c.name}
+    return {
+        "lat": c.lat,
+        "lon": c.lon,
+        "region": CONTINENT_REGIONS[c.continent],
+        "country": c.country,
+        "city": c.name,
+    }
 
 
 def factory(c: City) -> dict[str, Any]:
@@ -121,8 +157,13 @@ def factory(c: City) -> dict[str, Any]:
     budget_kw = low + (zlib.crc32(name.encode()) % 21) * (high - low) / 20
     servers = int(budget_kw * FACTORY_GPU_POWER_SHARE / GPU_SERVER_KW)
     return _node(
-        name, "factory", _city_place(c), {"site": slug(c.name)},
-        {**H100, "count": 8 * servers}, budget_kw, FACTORY_PUE,
+        name,
+        "factory",
+        _city_place(c),
+        {"site": slug(c.name)},
+        {**H100, "count": 8 * servers},
+        budget_kw,
+        FACTORY_PUE,
         _solar(budget_kw * FACTORY_PV_KWP_PER_KW, c.lat, tilt_deg=25),
     )
 
@@ -130,19 +171,35 @@ def factory(c: City) -> dict[str, Any]:
 def edge(c: City) -> dict[str, Any]:
     site = f"{slug(c.name)}-{c.country.lower()}"
     return _node(
-        f"edge-{site}", "edge", _city_place(c), {"site": site},
-        {**L4, "count": EDGE_GPUS}, EDGE_BUDGET_KW, None,
+        f"edge-{site}",
+        "edge",
+        _city_place(c),
+        {"site": site},
+        {**L4, "count": EDGE_GPUS},
+        EDGE_BUDGET_KW,
+        None,
         _solar(EDGE_PV_KWP, c.lat, tilt_deg=20),
     )
 
 
 def cloud(provider: str, code: str) -> dict[str, Any]:
     r = cloud_regions()[(provider, code)]
-    place = {"lat": r.lat, "lon": r.lon, "region": CONTINENT_REGIONS[continent_of(r.country)],
-             "country": r.country, "city": r.location}
+    place = {
+        "lat": r.lat,
+        "lon": r.lon,
+        "region": CONTINENT_REGIONS[continent_of(r.country)],
+        "country": r.country,
+        "city": r.location,
+    }
     return _node(
-        f"cloud-{provider}-{code}", "cloud", place, {"provider": provider, "site": code},
-        {**H100, "count": CLOUD_GPUS}, CLOUD_BUDGET_KW, CLOUD_PUE, None,
+        f"cloud-{provider}-{code}",
+        "cloud",
+        place,
+        {"provider": provider, "site": code},
+        {**H100, "count": CLOUD_GPUS},
+        CLOUD_BUDGET_KW,
+        CLOUD_PUE,
+        None,
     )
 
 

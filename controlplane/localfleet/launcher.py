@@ -44,15 +44,21 @@ def logs_dir(state_dir: Path) -> Path:
     return state_dir / "logs"
 
 
-def spawn(name: str, args: Sequence[str], state_dir: Path,
-          env: dict[str, str] | None = None) -> Launched:
+def spawn(
+    name: str, args: Sequence[str], state_dir: Path, env: dict[str, str] | None = None
+) -> Launched:
     """Starts `args` detached (own session, no terminal), logging to logs/NAME.log."""
     log = logs_dir(state_dir) / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            list(args), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, env={**os.environ, **(env or {})}, cwd=state_dir,
+            list(args),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+            cwd=state_dir,
         )
     (state_dir / f"{name}.pid").write_text(f"{proc.pid}\n")
     return Launched(name, proc.pid, log)

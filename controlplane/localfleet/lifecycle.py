@@ -118,9 +118,7 @@ def prepare(state_dir: Path, files: FleetFiles) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     clear_run_files(state_dir)
     (state_dir / FLEET_FILE).write_text(yaml.safe_dump_all(files.nodes, sort_keys=False))
-    (state_dir / DEPLOYMENTS_FILE).write_text(
-        "---\n".join(dump_yaml(d) for d in files.deployments)
-    )
+    (state_dir / DEPLOYMENTS_FILE).write_text("---\n".join(dump_yaml(d) for d in files.deployments))
 
 
 def replan_interval_s(clock_speed: float) -> float:
@@ -128,14 +126,26 @@ def replan_interval_s(clock_speed: float) -> float:
     return min(10.0, max(1.0, 900.0 / clock_speed))
 
 
-def start_server(state_dir: Path, listen: str, scheduler: str,
-                 clock_speed: float) -> tuple[launcher.Launched, str]:
-    server = launcher.spawn("server", [
-        str(launcher.BIN / "tokenplane-server"), "--listen", listen,
-        "--state-dir", str(state_dir), "--scheduler", scheduler,
-        "--replan-interval", f"{replan_interval_s(clock_speed):g}",
-        "--node-grace-period", f"{NODE_GRACE_S:g}",
-    ], state_dir)
+def start_server(
+    state_dir: Path, listen: str, scheduler: str, clock_speed: float
+) -> tuple[launcher.Launched, str]:
+    server = launcher.spawn(
+        "server",
+        [
+            str(launcher.BIN / "tokenplane-server"),
+            "--listen",
+            listen,
+            "--state-dir",
+            str(state_dir),
+            "--scheduler",
+            scheduler,
+            "--replan-interval",
+            f"{replan_interval_s(clock_speed):g}",
+            "--node-grace-period",
+            f"{NODE_GRACE_S:g}",
+        ],
+        state_dir,
+    )
     try:
         match = launcher.wait_for_line(server, r"listening on (\S+)", SERVER_START_TIMEOUT_S)
     except BaseException:
@@ -156,18 +166,30 @@ def start_clock(state_dir: Path) -> None:
 
 
 def start_agents(state_dir: Path, server: str) -> launcher.Launched:
-    return launcher.spawn("agents", [
-        str(launcher.BIN / "tokenplane-agent"), "--hollow",
-        "--fleet", str(state_dir / FLEET_FILE), "--server", server,
-        "--token-file", str(state_dir / "bootstrap-token"),
-        "--startup-seconds", f"{HOLLOW_STARTUP_S:g}",
-        "--clock-file", str(state_dir / CLOCK_FILE),
-    ], state_dir)
+    return launcher.spawn(
+        "agents",
+        [
+            str(launcher.BIN / "tokenplane-agent"),
+            "--hollow",
+            "--fleet",
+            str(state_dir / FLEET_FILE),
+            "--server",
+            server,
+            "--token-file",
+            str(state_dir / "bootstrap-token"),
+            "--startup-seconds",
+            f"{HOLLOW_STARTUP_S:g}",
+            "--clock-file",
+            str(state_dir / CLOCK_FILE),
+        ],
+        state_dir,
+    )
 
 
 def start_recorder(state_dir: Path) -> launcher.Launched:
     return launcher.spawn(
-        "recorder", [sys.executable, "-m", "controlplane.localfleet.recorder", str(state_dir)],
+        "recorder",
+        [sys.executable, "-m", "controlplane.localfleet.recorder", str(state_dir)],
         state_dir,
     )
 
@@ -223,14 +245,18 @@ def poll(client: FleetClient) -> Startup:
     nodes = [n for n in client.list("Node")[0] if isinstance(n, Node)]
     deployments = [d for d in client.list("ModelDeployment")[0] if isinstance(d, ModelDeployment)]
     ready = sum(
-        1 for n in nodes
+        1
+        for n in nodes
         if n.status and any(c.type == "Ready" and c.status == "True" for c in n.status.conditions)
     )
-    running = [min(d.status.ready_replicas if d.status else 0, d.spec.replicas)
-               for d in deployments]
+    running = [
+        min(d.status.ready_replicas if d.status else 0, d.spec.replicas) for d in deployments
+    ]
     return Startup(
-        nodes_ready=ready, nodes=len(nodes),
-        replicas_running=sum(running), replicas_desired=sum(d.spec.replicas for d in deployments),
+        nodes_ready=ready,
+        nodes=len(nodes),
+        replicas_running=sum(running),
+        replicas_desired=sum(d.spec.replicas for d in deployments),
         deployments_running=sum(
             1 for d, n in zip(deployments, running, strict=True) if n >= d.spec.replicas
         ),
@@ -243,9 +269,7 @@ def check_alive(record: RunRecord, state_dir: Path) -> None:
     for name, pid in record.pids.items():
         if not launcher.alive(pid):
             log = launcher.logs_dir(state_dir) / f"{name}.log"
-            raise launcher.LaunchError(
-                f"{name} exited; the end of {log}:\n{launcher.tail(log)}"
-            )
+            raise launcher.LaunchError(f"{name} exited; the end of {log}:\n{launcher.tail(log)}")
 
 
 def stop_processes(record: RunRecord) -> list[int]:

@@ -82,7 +82,8 @@ def site_carbon_g_per_kwh(energy: EnergyStatus) -> tuple[float, float]:
 def _ready(node: Node) -> bool:
     status = node.status
     return bool(status) and any(
-        c.type == "Ready" and c.status == "True" for c in status.conditions  # type: ignore[union-attr]
+        c.type == "Ready" and c.status == "True"
+        for c in status.conditions  # type: ignore[union-attr]
     )
 
 
@@ -98,13 +99,20 @@ def observe(client: FleetClient, *, wall_s: float, sim_s: float) -> FleetNow:
         site = energy.get(r.spec.node_name)
         carbon, share = site_carbon_g_per_kwh(site) if site else (0.0, 0.0)
         placement = r.status.placement
-        replica_rows.append(ReplicaNow(
-            deployment=r.spec.deployment, name=r.name, node=r.spec.node_name,
-            city=node.spec.location.city if node else "", phase=r.status.phase,
-            power_kw=r.spec.resources.power_kw, rtt_ms=placement.rtt_ms if placement else 0.0,
-            carbon_g_per_kwh=carbon, renewable_share=share,
-            replaces=r.metadata.annotations.get(REPLACES, ""),
-        ))
+        replica_rows.append(
+            ReplicaNow(
+                deployment=r.spec.deployment,
+                name=r.name,
+                node=r.spec.node_name,
+                city=node.spec.location.city if node else "",
+                phase=r.status.phase,
+                power_kw=r.spec.resources.power_kw,
+                rtt_ms=placement.rtt_ms if placement else 0.0,
+                carbon_g_per_kwh=carbon,
+                renewable_share=share,
+                replaces=r.metadata.annotations.get(REPLACES, ""),
+            )
+        )
     running: dict[str, int] = {}
     for row in replica_rows:
         if row.phase == SERVING:
@@ -117,16 +125,21 @@ def observe(client: FleetClient, *, wall_s: float, sim_s: float) -> FleetNow:
         it_draw_kw=sum(e.it_draw_kw for e in energy.values()),
         renewable_used_kw=sum(min(e.renewable_kw, e.it_draw_kw) for e in energy.values()),
         over_budget=sorted(
-            name for name, e in energy.items()
+            name
+            for name, e in energy.items()
             if e.it_draw_kw > (e.budget_kw or by_name[name].spec.power.budget_kw) + 1e-6
         ),
         replicas=sorted(replica_rows, key=lambda r: (r.deployment, r.name)),
         deployments=[
             DeploymentNow(
-                name=d.name, desired=d.spec.replicas, running=running.get(d.name, 0),
-                latency_slo_ms=d.spec.latency_slo_ms, tokens_per_s=declared_tokens_per_s(d),
-                demand_now=sum(p.weight * demand_share_now(p.lon or 0.0, sim_s)
-                               for p in d.spec.demand),
+                name=d.name,
+                desired=d.spec.replicas,
+                running=running.get(d.name, 0),
+                latency_slo_ms=d.spec.latency_slo_ms,
+                tokens_per_s=declared_tokens_per_s(d),
+                demand_now=sum(
+                    p.weight * demand_share_now(p.lon or 0.0, sim_s) for p in d.spec.demand
+                ),
             )
             for d in sorted(deployments, key=lambda d: d.name)
         ],

@@ -15,13 +15,43 @@ from typing import Any
 
 # The 27 member states of the European Union (ISO 3166-1 alpha-2), for data residency.
 EU_COUNTRIES = (
-    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
-    "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+    "AT",
+    "BE",
+    "BG",
+    "CY",
+    "CZ",
+    "DE",
+    "DK",
+    "EE",
+    "ES",
+    "FI",
+    "FR",
+    "GR",
+    "HR",
+    "HU",
+    "IE",
+    "IT",
+    "LT",
+    "LU",
+    "LV",
+    "MT",
+    "NL",
+    "PL",
+    "PT",
+    "RO",
+    "SE",
+    "SI",
+    "SK",
 )
 # GeoNames' continent codes, and the region names nodes are labelled with.
 CONTINENT_REGIONS = {
-    "EU": "europe", "NA": "north-america", "SA": "south-america", "AS": "asia",
-    "AF": "africa", "OC": "oceania", "AN": "antarctica",
+    "EU": "europe",
+    "NA": "north-america",
+    "SA": "south-america",
+    "AS": "asia",
+    "AF": "africa",
+    "OC": "oceania",
+    "AN": "antarctica",
 }
 
 

@@ -66,8 +66,11 @@ def run_recorder(state_dir: Path, record: RunRecord, stop: threading.Event) -> N
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     state_dir = Path(sys.argv[1])
     record = load_record(state_dir)
     if record is None:

@@ -115,8 +115,11 @@ def add_sample(totals: dict[str, Totals], sample: FleetNow, dt_s: float) -> None
             t.tokens += dt_s * (tokens_per_s.get(r.deployment) or 0.0) * 3600
     for d in sample.deployments:
         slo = d.latency_slo_ms
-        within = sum(1 for r in sample.replicas if r.deployment == d.name
-                     and r.phase == SERVING and (slo is None or r.rtt_ms <= slo))
+        within = sum(
+            1
+            for r in sample.replicas
+            if r.deployment == d.name and r.phase == SERVING and (slo is None or r.rtt_ms <= slo)
+        )
         share = min(1.0, within / d.desired) if d.desired else 1.0
         for key in (d.name, ""):
             totals[key].demand += dt_s * d.demand_now
@@ -165,9 +168,13 @@ def _fmt(value: float | None, spec: str, scale: float = 1.0, suffix: str = "") -
 def rows(report: Report) -> list[list[str]]:
     """The table: one row per deployment, the fleet last."""
     return [
-        [line.name, _fmt(line.carbon_g_per_mtok, ".1f"),
-         _fmt(line.renewable_share, ".0f", 100, "%"), _fmt(line.slo_share, ".1f", 100, "%"),
-         str(line.moves)]
+        [
+            line.name,
+            _fmt(line.carbon_g_per_mtok, ".1f"),
+            _fmt(line.renewable_share, ".0f", 100, "%"),
+            _fmt(line.slo_share, ".1f", 100, "%"),
+            str(line.moves),
+        ]
         for line in [*report.deployments, report.fleet]
     ]
 
@@ -198,7 +205,8 @@ def plot(samples: list[FleetNow], path: Path, title: str = "") -> None:
     fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.5))
     for key, (carbon, renewable) in series.items():
         style: dict[str, Any] = (
-            {"color": "black", "linewidth": 2.2, "label": "fleet"} if not key
+            {"color": "black", "linewidth": 2.2, "label": "fleet"}
+            if not key
             else {"linewidth": 1, "alpha": 0.8, "label": key}
         )
         top.plot(times, carbon, **style)

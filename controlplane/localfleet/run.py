@@ -26,9 +26,22 @@ DEPLOYMENTS_FILE = "deployments.yaml"
 REPORT_PNG = "report.png"
 REPORT_JSON = "report.json"
 # Everything a run writes in the state dir, removed by the next `up` (a fresh start).
-RUN_FILES = (RECORD, CLOCK_FILE, SAMPLES, FLEET_FILE, DEPLOYMENTS_FILE, REPORT_PNG, REPORT_JSON,
-             "tokenplane.db", "tokenplane.db-wal", "tokenplane.db-shm", "bootstrap-token",
-             "server.pid", "agents.pid", "recorder.pid")
+RUN_FILES = (
+    RECORD,
+    CLOCK_FILE,
+    SAMPLES,
+    FLEET_FILE,
+    DEPLOYMENTS_FILE,
+    REPORT_PNG,
+    REPORT_JSON,
+    "tokenplane.db",
+    "tokenplane.db-wal",
+    "tokenplane.db-shm",
+    "bootstrap-token",
+    "server.pid",
+    "agents.pid",
+    "recorder.pid",
+)
 
 
 def default_state_dir() -> Path:

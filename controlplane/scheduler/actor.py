@@ -56,8 +56,12 @@ def connect_ray(address: str | None = None, *, num_cpus: int = DEFAULT_NUM_CPUS)
     if address:
         ray.init(address=address, logging_level=logging.WARNING)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 logging_level=logging.WARNING)
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            logging_level=logging.WARNING,
+        )
 
 
 class SchedulerActor:
@@ -74,8 +78,9 @@ class SchedulerActor:
         measured_rtt_ms: Mapping[tuple[str, str], float] | None = None,
     ) -> int:
         """Score against `snapshot` from now on (pass an ObjectRef); returns its revision."""
-        self._index = FleetIndex(snapshot, region_coords=region_coords,
-                                 measured_rtt_ms=measured_rtt_ms)
+        self._index = FleetIndex(
+            snapshot, region_coords=region_coords, measured_rtt_ms=measured_rtt_ms
+        )
         self._fleet = FleetState.from_snapshot(snapshot)
         return snapshot.revision
 
@@ -85,12 +90,22 @@ class SchedulerActor:
         return self._index, self._fleet
 
     def place(
-        self, request: PlacementRequest, n_replicas: int, existing: Sequence[str] = (),
+        self,
+        request: PlacementRequest,
+        n_replicas: int,
+        existing: Sequence[str] = (),
         seed: int | None = None,
     ) -> list[Placement] | Unschedulable:
         index, fleet = self._current()
-        return place(index.snapshot, request, n_replicas, existing=existing, seed=seed,
-                     index=index, fleet=fleet)
+        return place(
+            index.snapshot,
+            request,
+            n_replicas,
+            existing=existing,
+            seed=seed,
+            index=index,
+            fleet=fleet,
+        )
 
     def replan(
         self, deployments: Sequence[DeploymentReplicas], max_moves: int = 10, seed: int = 0
@@ -123,7 +138,8 @@ class RemoteScheduler:
         self.actor = start_scheduler(num_cpus=num_cpus)
 
     def set_snapshot(
-        self, snapshot: FleetSnapshot,
+        self,
+        snapshot: FleetSnapshot,
         region_coords: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         import ray
@@ -131,7 +147,11 @@ class RemoteScheduler:
         ray.get(self.actor.set_snapshot.remote(ray.put(snapshot), region_coords))
 
     def place(
-        self, request: PlacementRequest, n_replicas: int, *, existing: Sequence[str] = (),
+        self,
+        request: PlacementRequest,
+        n_replicas: int,
+        *,
+        existing: Sequence[str] = (),
         seed: int | None = None,
     ) -> list[Placement] | Unschedulable:
         import ray
@@ -172,7 +192,8 @@ class ShardedScheduler:
         self._shard_of: dict[str, int] = {}
 
     def set_snapshot(
-        self, snapshot: FleetSnapshot,
+        self,
+        snapshot: FleetSnapshot,
         region_coords: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         import ray
@@ -196,7 +217,11 @@ class ShardedScheduler:
         return self._index, self._fleet
 
     def place(
-        self, request: PlacementRequest, n_replicas: int, *, existing: Sequence[str] = (),
+        self,
+        request: PlacementRequest,
+        n_replicas: int,
+        *,
+        existing: Sequence[str] = (),
         seed: int | None = None,
     ) -> list[Placement] | Unschedulable:
         import ray
@@ -210,8 +235,15 @@ class ShardedScheduler:
             if missing == 0:
                 break
             taken = [*existing, *(p.node for p in placed)]
-            alloc = choose_regions(snapshot, request, missing, existing=taken, index=index,
-                                   fleet=fleet, exclude=exhausted)
+            alloc = choose_regions(
+                snapshot,
+                request,
+                missing,
+                existing=taken,
+                index=index,
+                fleet=fleet,
+                exclude=exhausted,
+            )
             if not alloc:
                 break
             by_shard: dict[int, list[str]] = {}
@@ -220,7 +252,9 @@ class ShardedScheduler:
             calls = {
                 k: self._actors[k].place.remote(
                     dataclasses.replace(request, regions=tuple(regions)),
-                    sum(alloc[r] for r in regions), taken, seed,
+                    sum(alloc[r] for r in regions),
+                    taken,
+                    seed,
                 )
                 for k, regions in by_shard.items()
             }
@@ -237,7 +271,10 @@ class ShardedScheduler:
         return self._explain_missing(request, placed, n_replicas, existing, seed)
 
     def _to_fleet_rows(
-        self, shard: int, placements: Sequence[Placement], request: PlacementRequest,
+        self,
+        shard: int,
+        placements: Sequence[Placement],
+        request: PlacementRequest,
         first: int,
     ) -> list[Placement]:
         """Placements renumbered and moved to whole-fleet rows, bound in the assumed capacity."""
@@ -247,24 +284,38 @@ class ShardedScheduler:
         for i, p in enumerate(placements):
             row = int(self._shard_rows[shard][p.row])
             bind(ctx, row)
-            out.append(Placement(replica=first + i, row=row, node=p.node,
-                                 explanation=p.explanation))
+            out.append(
+                Placement(replica=first + i, row=row, node=p.node, explanation=p.explanation)
+            )
         return out
 
     def _explain_missing(
-        self, request: PlacementRequest, placed: list[Placement], n_replicas: int,
-        existing: Sequence[str], seed: int | None,
+        self,
+        request: PlacementRequest,
+        placed: list[Placement],
+        n_replicas: int,
+        existing: Sequence[str],
+        seed: int | None,
     ) -> Unschedulable:
         """Why the rest did not fit, counted over the whole fleet as it now stands."""
         index, fleet = self._current()
-        probe = place(index.snapshot, request, 1, existing=[*existing, *(p.node for p in placed)],
-                      seed=seed, index=index, fleet=fleet.copy())
+        probe = place(
+            index.snapshot,
+            request,
+            1,
+            existing=[*existing, *(p.node for p in placed)],
+            seed=seed,
+            index=index,
+            fleet=fleet.copy(),
+        )
         if isinstance(probe, Unschedulable):
             return Unschedulable(tuple(placed), n_replicas - len(placed), probe.explanation)
-        explanation = probe[0].explanation.model_copy(update={
-            "message": f"{len(placed)}/{n_replicas} replicas placed: the shards found no room "
-                       "for the rest (capacity split across nodes)",
-        })
+        explanation = probe[0].explanation.model_copy(
+            update={
+                "message": f"{len(placed)}/{n_replicas} replicas placed: the shards found no room "
+                "for the rest (capacity split across nodes)",
+            }
+        )
         return Unschedulable(tuple(placed), n_replicas - len(placed), explanation)
 
     def replan(

@@ -50,8 +50,11 @@ class FleetIndex:
         xyz = geo.unit_vectors(snapshot.lat, snapshot.lon)
         lat, lon = geo.region_centroids(self.region_code, len(self.region_names), xyz)
         self.node_xyz = xyz.astype(np.float32)  # see geo: fast, and good to ~0.1 km
-        coords = {r: (float(a), float(o)) for r, a, o in zip(self.region_names, lat, lon,
-                                                            strict=True) if r}
+        coords = {
+            r: (float(a), float(o))
+            for r, a, o in zip(self.region_names, lat, lon, strict=True)
+            if r
+        }
         coords.update(region_coords or {})
         self.region_coords: Mapping[str, tuple[float, float]] = coords
         groups: dict[tuple[NodeTaint, ...], list[int]] = {}

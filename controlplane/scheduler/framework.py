@@ -112,8 +112,9 @@ class PlacementContext:
     def narrowed(self, rows: npt.NDArray[np.intp]) -> PlacementContext:
         """The same context over `rows` only, sharing its capacity and spread state."""
         narrow = dataclasses.replace(self, rows=rows)
-        narrow.__dict__.update({k: v for k, v in self.__dict__.items()
-                                if k in ("rtt_ms", "gpu_memory_ok")})
+        narrow.__dict__.update(
+            {k: v for k, v in self.__dict__.items() if k in ("rtt_ms", "gpu_memory_ok")}
+        )
         return narrow
 
     @cached_property

@@ -35,8 +35,10 @@ class UnknownRegionError(ValueError):
 
 
 def great_circle_km(
-    lat1: FloatArray | float, lon1: FloatArray | float,
-    lat2: FloatArray | float, lon2: FloatArray | float,
+    lat1: FloatArray | float,
+    lon1: FloatArray | float,
+    lat2: FloatArray | float,
+    lon2: FloatArray | float,
 ) -> FloatArray:
     """Haversine distance in km between points given in degrees; broadcasts like NumPy."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
@@ -102,9 +104,7 @@ def resolve_demand(
     return lat, lon, np.array([d.weight for d in demand], dtype=np.float64)
 
 
-def expected_rtt_ms(
-    rtt_matrix_ms: npt.NDArray[np.floating[Any]], weight: FloatArray
-) -> FloatArray:
+def expected_rtt_ms(rtt_matrix_ms: npt.NDArray[np.floating[Any]], weight: FloatArray) -> FloatArray:
     """Demand-weighted mean RTT from each node, (N, D) * (D,) -> (N,); no demand gives zeros."""
     total = float(weight.sum())
     if rtt_matrix_ms.shape[1] == 0 or total <= 0:

@@ -54,12 +54,21 @@ def default_registry() -> Registry:
     """Every built-in filter and score, by name."""
     return Registry(
         filters=(
-            filters.Ready(), filters.Cordon(), filters.Tier(), filters.Privacy(),
-            filters.Residency(), filters.Taints(), filters.Gpus(), filters.Power(),
+            filters.Ready(),
+            filters.Cordon(),
+            filters.Tier(),
+            filters.Privacy(),
+            filters.Residency(),
+            filters.Taints(),
+            filters.Gpus(),
+            filters.Power(),
             filters.LatencySlo(),
         ),
         scores=(
-            scores.Latency(), scores.Carbon(), scores.Renewable(), scores.Price(),
+            scores.Latency(),
+            scores.Carbon(),
+            scores.Renewable(),
+            scores.Price(),
             scores.Spread(),
         ),
     )
@@ -82,11 +91,21 @@ def build_chain(registry: Registry | None = None) -> Chain:
     return Chain(
         filters=tuple(
             r.filter(name)
-            for name in ("ready", "cordon", "tier", "privacy", "residency", "taints",
-                         "gpus", "power", "latency_slo")
+            for name in (
+                "ready",
+                "cordon",
+                "tier",
+                "privacy",
+                "residency",
+                "taints",
+                "gpus",
+                "power",
+                "latency_slo",
+            )
         ),
-        scores=tuple(r.score(name) for name in ("latency", "carbon", "renewable", "price",
-                                                 "spread")),
+        scores=tuple(
+            r.score(name) for name in ("latency", "carbon", "renewable", "price", "spread")
+        ),
     )
 
 
@@ -170,8 +189,11 @@ def build_context(
     else:
         columns = tuple(range(len(snap.gpu_models)))
     return PlacementContext(
-        index=index, request=request, fleet=fleet or FleetState.from_snapshot(snap),
-        spread=spread, gpu_columns=columns,
+        index=index,
+        request=request,
+        fleet=fleet or FleetState.from_snapshot(snap),
+        spread=spread,
+        gpu_columns=columns,
     )
 
 
@@ -243,8 +265,11 @@ class Evaluator:
         rejected = dict(self._fixed_rejections)
         for reason, n in verdict.rejected.items():
             rejected[reason] = rejected.get(reason, 0) + n
-        return Feasibility(mask=verdict.mask, count=verdict.count,
-                           rejected=dict(sorted(rejected.items(), key=self._chain_order)))
+        return Feasibility(
+            mask=verdict.mask,
+            count=verdict.count,
+            rejected=dict(sorted(rejected.items(), key=self._chain_order)),
+        )
 
     def _chain_order(self, item: tuple[str, int]) -> int:
         return next(i for i, f in enumerate(self.chain.filters) if f.reason == item[0])
@@ -262,7 +287,8 @@ class Evaluator:
         among_rows = self._apply(self._dynamic, len(rows)).rejected
         self._fixed_rejections = {
             reason: n - among_rows.get(reason, 0)
-            for reason, n in verdict.rejected.items() if n > among_rows.get(reason, 0)
+            for reason, n in verdict.rejected.items()
+            if n > among_rows.get(reason, 0)
         }
         return rows
 
@@ -308,10 +334,14 @@ class Evaluator:
         return PlacementExplanation(
             node=str(snap.names[row]),
             rtt_ms=float(ctx.rtt_ms[row]),
-            carbon_g_per_kwh=float(marginal_carbon_g_per_kwh(
-                snap.carbon_g_per_kwh[row : row + 1], snap.renewable_kw[row : row + 1], draw,
-                power_kw,
-            )[0]),
+            carbon_g_per_kwh=float(
+                marginal_carbon_g_per_kwh(
+                    snap.carbon_g_per_kwh[row : row + 1],
+                    snap.renewable_kw[row : row + 1],
+                    draw,
+                    power_kw,
+                )[0]
+            ),
             renewable_share=float(
                 renewable_share(snap.renewable_kw[row : row + 1], draw, power_kw)[0]
             ),
@@ -336,14 +366,16 @@ def choose(cost: FloatArray, mask: BoolArray, rng: np.random.Generator) -> int:
 def bind(ctx: PlacementContext, row: int) -> int | None:
     """Take one replica's GPUs, kW and spread on `row`; returns the GPU column used."""
     column = ctx.gpu_column_at(row)
-    ctx.fleet.bind(row, column, ctx.request.gpus if column is not None else 0,
-                   ctx.request.power_kw)
+    ctx.fleet.bind(row, column, ctx.request.gpus if column is not None else 0, ctx.request.power_kw)
     ctx.spread.add(row, int(ctx.index.region_code[row]))
     return column
 
 
 def _unschedulable(
-    total_nodes: int, verdict: Feasibility | None, placed: list[Placement], missing: int,
+    total_nodes: int,
+    verdict: Feasibility | None,
+    placed: list[Placement],
+    missing: int,
     message: str = "",
 ) -> Unschedulable:
     """The result of a call that ran out of feasible nodes (or could not start)."""
@@ -352,7 +384,9 @@ def _unschedulable(
         placed=tuple(placed),
         missing=missing,
         explanation=PlacementExplanation(
-            rejected=rejected, feasible_nodes=0, total_nodes=total_nodes,
+            rejected=rejected,
+            feasible_nodes=0,
+            total_nodes=total_nodes,
             message=message or availability_message(0, total_nodes, rejected),
         ),
     )
@@ -400,7 +434,6 @@ def place(
         best = choose(cost, verdict.mask, rng)
         row = evaluator.row(best)
         explanation = evaluator.explain(row, float(cost[best]), verdict)
-        placed.append(Placement(replica=i, row=row, node=explanation.node,
-                                explanation=explanation))
+        placed.append(Placement(replica=i, row=row, node=explanation.node, explanation=explanation))
         bind(ctx, row)
     return placed

@@ -130,8 +130,7 @@ def _best_option(r: _Replica, rng: np.random.Generator) -> _Option:
         cost = ev.cost()  # not narrowed: positions are rows
         dest = choose(cost, mask, rng)
         here = float(cost[r.row]) if r.row is not None else float(cost[dest])
-        return _Option(dest, here - float(cost[dest]), ev.explain(dest, float(cost[dest]),
-                                                                   verdict))
+        return _Option(dest, here - float(cost[dest]), ev.explain(dest, float(cost[dest]), verdict))
     finally:
         _put_back(r)
 
@@ -146,22 +145,30 @@ def _apply(r: _Replica, option: _Option, reason: str) -> Move:
         r.column = bind(ctx, option.dest)
         r.row, to_node = option.dest, str(ctx.snapshot.names[option.dest])
     move = Move(
-        deployment=ctx.request.deployment, replica=r.name, from_node=r.node, to_node=to_node,
-        reason=reason, gain=option.gain, explanation=option.explanation,
+        deployment=ctx.request.deployment,
+        replica=r.name,
+        from_node=r.node,
+        to_node=to_node,
+        reason=reason,
+        gain=option.gain,
+        explanation=option.explanation,
     )
     r.node = to_node or ""
     return move
 
 
 def _load(
-    index: FleetIndex, deployments: Sequence[DeploymentReplicas], fleet: FleetState,
+    index: FleetIndex,
+    deployments: Sequence[DeploymentReplicas],
+    fleet: FleetState,
     chain: Chain,
 ) -> list[_Replica]:
     replicas: list[_Replica] = []
     for dep in deployments:
         try:
-            ctx = build_context(index, dep.request, 0,
-                                existing=[r.node for r in dep.replicas], fleet=fleet)
+            ctx = build_context(
+                index, dep.request, 0, existing=[r.node for r in dep.replicas], fleet=fleet
+            )
         except UnknownRegionError:
             continue  # cannot be scored; `place` reports it
         state = _Deployment(ctx, Evaluator(ctx, chain, narrow=False))
@@ -187,18 +194,26 @@ def _evicting_reason(r: _Replica) -> str | None:
 
 
 def _shed_curtailed(
-    replicas: list[_Replica], fleet: FleetState, snapshot: FleetSnapshot,
+    replicas: list[_Replica],
+    fleet: FleetState,
+    snapshot: FleetSnapshot,
     rng: np.random.Generator,
 ) -> list[Move]:
     moves: list[Move] = []
     over = np.flatnonzero(fleet.headroom_kw < 0)
     for row in over:
         budget_kw = float(snapshot.budget_kw[row])
-        reason = f"{REASON_CURTAILMENT}: budget {budget_kw:.0f} kW < draw " \
-                 f"{fleet.it_draw_kw[row]:.0f} kW"
+        reason = (
+            f"{REASON_CURTAILMENT}: budget {budget_kw:.0f} kW < draw {fleet.it_draw_kw[row]:.0f} kW"
+        )
         here = [r for r in replicas if r.row == row]
-        here.sort(key=lambda r: (-r.deployment.ctx.request.power_kw,
-                                 r.deployment.ctx.request.deployment, r.name))
+        here.sort(
+            key=lambda r: (
+                -r.deployment.ctx.request.power_kw,
+                r.deployment.ctx.request.deployment,
+                r.name,
+            )
+        )
         for r in here:
             if fleet.headroom_kw[row] >= 0:
                 break
@@ -266,8 +281,9 @@ def scale_down(
     whose node costs most for it (with the others' spread as it then stands).
     """
     index = index or FleetIndex(snapshot)
-    replicas = _load(index, [deployment], FleetState.from_snapshot(snapshot),
-                     chain or DEFAULT_CHAIN)
+    replicas = _load(
+        index, [deployment], FleetState.from_snapshot(snapshot), chain or DEFAULT_CHAIN
+    )
     if not replicas:
         return []
     ev = replicas[0].deployment.evaluator
@@ -277,12 +293,14 @@ def scale_down(
         if forced:
             victim = forced[0]
         else:
+
             def cost_here(r: _Replica) -> float:
                 _take_out(r)
                 try:
                     return float(ev.cost()[r.row])
                 finally:
                     _put_back(r)
+
             victim = max(replicas, key=lambda r: (cost_here(r), r.name))
         _take_out(victim)
         replicas.remove(victim)

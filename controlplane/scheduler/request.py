@@ -86,8 +86,13 @@ def request_from_deployment(deployment: ModelDeployment) -> PlacementRequest:
         gpu_memory_gb=res.gpu_memory_gb,
         power_kw=res.power_kw,
         demand=tuple(
-            Demand(name=d.name or d.region or f"{d.lat},{d.lon}", weight=d.weight,
-                   lat=d.lat, lon=d.lon, region=d.region)
+            Demand(
+                name=d.name or d.region or f"{d.lat},{d.lon}",
+                weight=d.weight,
+                lat=d.lat,
+                lon=d.lon,
+                region=d.region,
+            )
             for d in spec.demand
         ),
         latency_slo_ms=spec.latency_slo_ms,

@@ -30,13 +30,21 @@ def take_rows(snapshot: FleetSnapshot, rows: npt.NDArray[np.integer[Any]]) -> Fl
     """The snapshot restricted to `rows` (in that order), taints renumbered."""
     new_row = {int(old): new for new, old in enumerate(rows)}
     return FleetSnapshot(
-        names=snapshot.names[rows], ready=snapshot.ready[rows],
-        unschedulable=snapshot.unschedulable[rows], tier=snapshot.tier[rows],
-        region=snapshot.region[rows], country=snapshot.country[rows],
-        lat=snapshot.lat[rows], lon=snapshot.lon[rows], gpu_models=snapshot.gpu_models,
-        gpu_memory_gb=snapshot.gpu_memory_gb[rows], gpus_total=snapshot.gpus_total[rows],
-        gpus_free=snapshot.gpus_free[rows], budget_kw=snapshot.budget_kw[rows],
-        it_draw_kw=snapshot.it_draw_kw[rows], renewable_kw=snapshot.renewable_kw[rows],
+        names=snapshot.names[rows],
+        ready=snapshot.ready[rows],
+        unschedulable=snapshot.unschedulable[rows],
+        tier=snapshot.tier[rows],
+        region=snapshot.region[rows],
+        country=snapshot.country[rows],
+        lat=snapshot.lat[rows],
+        lon=snapshot.lon[rows],
+        gpu_models=snapshot.gpu_models,
+        gpu_memory_gb=snapshot.gpu_memory_gb[rows],
+        gpus_total=snapshot.gpus_total[rows],
+        gpus_free=snapshot.gpus_free[rows],
+        budget_kw=snapshot.budget_kw[rows],
+        it_draw_kw=snapshot.it_draw_kw[rows],
+        renewable_kw=snapshot.renewable_kw[rows],
         carbon_g_per_kwh=snapshot.carbon_g_per_kwh[rows],
         price_per_kwh=snapshot.price_per_kwh[rows],
         taints={new_row[r]: t for r, t in snapshot.taints.items() if r in new_row},
@@ -99,8 +107,9 @@ def choose_regions(
     ev.fix_scales(mask)
     cost = ev.cost()
     code, n_regions = index.region_code, len(index.region_names)
-    capacity = np.bincount(code, weights=np.where(mask, replica_capacity(ctx, n_replicas), 0),
-                           minlength=n_regions).astype(np.int64)
+    capacity = np.bincount(
+        code, weights=np.where(mask, replica_capacity(ctx, n_replicas), 0), minlength=n_regions
+    ).astype(np.int64)
     best = np.full(n_regions, np.inf)
     np.minimum.at(best, code[mask], cost[mask])
     in_region = ctx.spread.region_replicas.astype(np.float64)

@@ -116,4 +116,3 @@ def _check_endpoint(endpoint: str) -> None:
         ipaddress.IPv6Address(host[1:-1])  # ValueError names the bad address
     elif ":" in host:
         raise ValueError(f"etcd endpoint {endpoint!r}: write IPv6 addresses as [addr]:port")
-

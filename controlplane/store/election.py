@@ -146,8 +146,9 @@ class LeaderElection:
                 log.warning("%s could not renew the lead for %s: %s", self.identity, self.key, e)
                 continue
             if kv is None or kv.lease != self._lease:
-                log.warning("%s lost the lead for %s: the key was replaced", self.identity,
-                            self.key)
+                log.warning(
+                    "%s lost the lead for %s: the key was replaced", self.identity, self.key
+                )
                 return
             self._leader_until = sent + self._ttl_s
 

@@ -174,8 +174,10 @@ class EtcdStore:
         deadline = asyncio.get_running_loop().time() + self._timeout_s
         state = channel.get_state(try_to_connect=True)
         while state is not grpc.ChannelConnectivity.READY:
-            if state in (grpc.ChannelConnectivity.TRANSIENT_FAILURE,
-                         grpc.ChannelConnectivity.SHUTDOWN):
+            if state in (
+                grpc.ChannelConnectivity.TRANSIENT_FAILURE,
+                grpc.ChannelConnectivity.SHUTDOWN,
+            ):
                 return False
             remaining = deadline - asyncio.get_running_loop().time()
             try:
@@ -218,9 +220,7 @@ class EtcdStore:
             return StoreError(f"{self!r} was closed")
         return None
 
-    async def _call(
-        self, send: Callable[[_Connection], Awaitable[T]], *, retry: bool
-    ) -> T:
+    async def _call(self, send: Callable[[_Connection], Awaitable[T]], *, retry: bool) -> T:
         """Send on a connected endpoint; on failure after sending, retry only if `retry`."""
         attempts = len(self.endpoints) if retry else 1
         while True:
@@ -381,8 +381,9 @@ class EtcdStore:
 
     async def revoke_lease(self, lease_id: int) -> None:
         request = rpc.LeaseRevokeRequest(ID=lease_id)
-        await self._call(lambda c: c.lease.LeaseRevoke(request, timeout=self._timeout_s),
-                         retry=False)
+        await self._call(
+            lambda c: c.lease.LeaseRevoke(request, timeout=self._timeout_s), retry=False
+        )
 
     async def revision(self) -> int:
         request = rpc.RangeRequest(key=b"\0", count_only=True)

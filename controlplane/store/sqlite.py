@@ -268,8 +268,15 @@ class SqliteStore:
         self._conn.execute(
             "INSERT INTO events (revision, type, key, value, create_revision, version, lease)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (revision, event.type.value, kv.key.encode(), kv.value, kv.create_revision,
-             kv.version, kv.lease),
+            (
+                revision,
+                event.type.value,
+                kv.key.encode(),
+                kv.value,
+                kv.create_revision,
+                kv.version,
+                kv.lease,
+            ),
         )
         floor = revision - self._history_size + 1
         if floor > 1:
@@ -285,9 +292,7 @@ class SqliteStore:
         self._record(event)
         return event
 
-    def _check_expected(
-        self, key: bytes, expected: int | None
-    ) -> tuple[int, int, int] | None:
+    def _check_expected(self, key: bytes, expected: int | None) -> tuple[int, int, int] | None:
         """The key's (create_revision, mod_revision, version), after checking `expected`."""
         row: tuple[int, int, int] | None = self._conn.execute(
             "SELECT create_revision, mod_revision, version FROM kv WHERE key = ?", (key,)
@@ -364,9 +369,12 @@ class SqliteStore:
 
     def _revoke_locked(self, lease_id: int) -> list[WatchEvent]:
         self._conn.execute("DELETE FROM leases WHERE id = ?", (lease_id,))
-        keys = [row[0] for row in self._conn.execute(
-            "SELECT key FROM kv WHERE lease = ? ORDER BY key", (lease_id,)
-        )]
+        keys = [
+            row[0]
+            for row in self._conn.execute(
+                "SELECT key FROM kv WHERE lease = ? ORDER BY key", (lease_id,)
+            )
+        ]
         return [self._delete_locked(key) for key in keys]
 
     def _revoke(self, lease_id: int) -> tuple[None, list[WatchEvent]]:
@@ -409,8 +417,9 @@ class SqliteStore:
         lease: int = 0,
     ) -> int:
         check_revision("expect_mod_revision", expect_mod_revision)
-        return await self._write(self._put, encode_key(key), bytes(value), expect_mod_revision,
-                                 lease)
+        return await self._write(
+            self._put, encode_key(key), bytes(value), expect_mod_revision, lease
+        )
 
     async def delete(self, key: str, *, expect_mod_revision: int | None = None) -> int | None:
         check_revision("expect_mod_revision", expect_mod_revision)

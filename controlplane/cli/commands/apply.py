@@ -17,8 +17,11 @@ from controlplane.cli.params import (
 @click.command(epilog=GLOBAL_OPTIONS_EPILOG)
 @filename_option(required=True)
 @recursive_option
-@click.option("--dry-run", is_flag=True,
-              help="Have the server validate and report what it would do, changing nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Have the server validate and report what it would do, changing nothing.",
+)
 @global_options()
 @click.pass_context
 def apply(ctx: click.Context, filenames: tuple[str, ...], recursive: bool, dry_run: bool) -> None:
@@ -65,8 +68,9 @@ def _raise_last(errors: list[CliError]) -> None:
 @click.command(epilog=GLOBAL_OPTIONS_EPILOG)
 @filename_option(required=True)
 @recursive_option
-@click.option("--exit-code", is_flag=True,
-              help="Exit 1 when there are differences (as git diff --exit-code).")
+@click.option(
+    "--exit-code", is_flag=True, help="Exit 1 when there are differences (as git diff --exit-code)."
+)
 @global_options()
 @click.pass_context
 def diff(ctx: click.Context, filenames: tuple[str, ...], recursive: bool, exit_code: bool) -> None:
@@ -117,8 +121,15 @@ def diff(ctx: click.Context, filenames: tuple[str, ...], recursive: bool, exit_c
 @click.option("--ignore-not-found", is_flag=True, help="Treat objects that are gone as deleted.")
 @global_options()
 @click.pass_context
-def delete(ctx: click.Context, args: tuple[str, ...], filenames: tuple[str, ...], recursive: bool,
-           selector: str, all_: bool, ignore_not_found: bool) -> None:
+def delete(
+    ctx: click.Context,
+    args: tuple[str, ...],
+    filenames: tuple[str, ...],
+    recursive: bool,
+    selector: str,
+    all_: bool,
+    ignore_not_found: bool,
+) -> None:
     """Delete resources by name, by label selector, or as named in manifests.
 
     With -f, an object whose manifest names metadata.resourceVersion is deleted

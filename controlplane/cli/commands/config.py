@@ -58,8 +58,14 @@ def view(ctx: click.Context, raw: bool) -> None:
 
 
 @config.command("get-contexts", epilog=GLOBAL_OPTIONS_EPILOG)
-@click.option("-o", "--output", type=click.Choice(["table", "name"]), default="table",
-              show_default=True, help="table, or name: one context name a line.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "name"]),
+    default="table",
+    show_default=True,
+    help="table, or name: one context name a line.",
+)
 @global_options()
 @click.pass_context
 def get_contexts(ctx: click.Context, output: str) -> None:
@@ -134,22 +140,41 @@ def use_context(ctx: click.Context, name: str) -> None:
 @click.argument("name")
 @click.option("--server", "server_", metavar="HOST:PORT", help="The control plane's address.")
 @click.option("--token", "token_", help="Bearer token (prefer --token-file).")
-@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="File holding the bearer token.")
-@click.option("--ca-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="CA certificate to verify the server by.")
-@click.option("--cert-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Client certificate, for mTLS.")
-@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Client key, for mTLS.")
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the bearer token.",
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CA certificate to verify the server by.",
+)
+@click.option(
+    "--cert-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Client certificate, for mTLS.",
+)
+@click.option(
+    "--key-file", type=click.Path(dir_okay=False, path_type=Path), help="Client key, for mTLS."
+)
 @click.option("--tls-server-name", help="Name to verify the server's certificate against.")
-@click.option("--insecure/--secure", default=None,
-              help="Speak plaintext even beyond loopback (tokens travel in the clear).")
+@click.option(
+    "--insecure/--secure",
+    default=None,
+    help="Speak plaintext even beyond loopback (tokens travel in the clear).",
+)
 @click.option("--use", is_flag=True, help="Also make it the current context.")
 @global_options(exclude=("server", "token"))
 @click.pass_context
-def set_context(ctx: click.Context, name: str, server_: str | None, token_: str | None,
-                use: bool, **fields: object) -> None:
+def set_context(
+    ctx: click.Context,
+    name: str,
+    server_: str | None,
+    token_: str | None,
+    use: bool,
+    **fields: object,
+) -> None:
     """Create a context, or change the fields given of an existing one.
 
     \b

@@ -33,9 +33,11 @@ def bring_down(state_dir: Path, *, report: bool) -> None:
     for name in record.pids:
         (state_dir / f"{name}.pid").unlink(missing_ok=True)
     forced = f" ({len(killed)} killed after the grace period)" if killed else ""
-    click.echo(f"Stopped the local fleet at {record.server}: server, Ray, {record.nodes} hollow "
-               f"nodes and the recorder{forced}; nothing left running. Samples and logs stay "
-               f"in {state_dir}.")
+    click.echo(
+        f"Stopped the local fleet at {record.server}: server, Ray, {record.nodes} hollow "
+        f"nodes and the recorder{forced}; nothing left running. Samples and logs stay "
+        f"in {state_dir}."
+    )
 
 
 @click.command(epilog=GLOBAL_OPTIONS_EPILOG)

@@ -10,12 +10,25 @@ DEFAULT_LIMIT = 500
 
 
 @click.command(epilog=GLOBAL_OPTIONS_EPILOG)
-@click.option("--for", "for_", metavar="TYPE/NAME",
-              help="Only events about this object, e.g. --for node/edge-7.")
-@click.option("-w", "--watch", is_flag=True, help="After the recent events, print new ones "
-              "as they happen, until Ctrl-C.")
-@click.option("--limit", type=click.IntRange(min=0), default=DEFAULT_LIMIT, show_default=True,
-              help="How many recent events to show; 0 for all the server keeps (an hour).")
+@click.option(
+    "--for",
+    "for_",
+    metavar="TYPE/NAME",
+    help="Only events about this object, e.g. --for node/edge-7.",
+)
+@click.option(
+    "-w",
+    "--watch",
+    is_flag=True,
+    help="After the recent events, print new ones as they happen, until Ctrl-C.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=DEFAULT_LIMIT,
+    show_default=True,
+    help="How many recent events to show; 0 for all the server keeps (an hour).",
+)
 @output_option(formats=("table", "json", "yaml"))
 @global_options()
 @click.pass_context

@@ -17,15 +17,29 @@ from controlplane.cli.params import (
 @type_argument
 @output_option()
 @selector_option
-@click.option("-w", "--watch", is_flag=True,
-              help="After listing, print each change as it happens, until Ctrl-C.")
+@click.option(
+    "-w",
+    "--watch",
+    is_flag=True,
+    help="After listing, print each change as it happens, until Ctrl-C.",
+)
 @click.option("--watch-only", is_flag=True, help="Print changes only, not the list first.")
-@click.option("--output-watch-events", is_flag=True,
-              help="With --watch, show the kind of change: ADDED, MODIFIED or DELETED.")
+@click.option(
+    "--output-watch-events",
+    is_flag=True,
+    help="With --watch, show the kind of change: ADDED, MODIFIED or DELETED.",
+)
 @global_options()
 @click.pass_context
-def get(ctx: click.Context, args: tuple[str, ...], output: str, selector: str, watch: bool,
-        watch_only: bool, output_watch_events: bool) -> None:
+def get(
+    ctx: click.Context,
+    args: tuple[str, ...],
+    output: str,
+    selector: str,
+    watch: bool,
+    watch_only: bool,
+    output_watch_events: bool,
+) -> None:
     """Show nodes, deployments or replicas.
 
     TYPE is nodes (no), deployments (deploy, md) or replicas (rep); give NAMEs,
@@ -60,7 +74,14 @@ def get(ctx: click.Context, args: tuple[str, ...], output: str, selector: str, w
     client = connect(ctx)
     if watching:
         kind = pairs[0][0]
-        listing.watch(client, kind, selector, {n for _, n in named}, output,
-                      print_list=not watch_only, with_events=output_watch_events)
+        listing.watch(
+            client,
+            kind,
+            selector,
+            {n for _, n in named},
+            output,
+            print_list=not watch_only,
+            with_events=output_watch_events,
+        )
     else:
         listing.show(client, pairs, selector, output)

@@ -11,8 +11,13 @@ DEFAULT_TAIL = 100
 
 @click.command(epilog=GLOBAL_OPTIONS_EPILOG)
 @click.argument("target", metavar="REPLICA|deployment/NAME", shell_complete=complete_replica)
-@click.option("--tail", type=click.IntRange(min=0), default=DEFAULT_TAIL, show_default=True,
-              help="How many of the last lines to show; 0 for the agent's default.")
+@click.option(
+    "--tail",
+    type=click.IntRange(min=0),
+    default=DEFAULT_TAIL,
+    show_default=True,
+    help="How many of the last lines to show; 0 for the agent's default.",
+)
 @global_options()
 @click.pass_context
 def logs(ctx: click.Context, target: str, tail: int) -> None:
@@ -32,8 +37,8 @@ def logs(ctx: click.Context, target: str, tail: int) -> None:
     from controlplane.cli.kinds import DEPLOYMENT, REPLICA, split_args
     from controlplane.resources import ModelDeployment
 
-    ((kind, name),) = split_args((target,), (REPLICA, DEPLOYMENT)) if "/" in target else (
-        ((REPLICA, target),)
+    ((kind, name),) = (
+        split_args((target,), (REPLICA, DEPLOYMENT)) if "/" in target else (((REPLICA, target),))
     )
     client = connect(ctx)
     if kind is DEPLOYMENT:

@@ -20,8 +20,7 @@ GONE = ("Terminating", "Failed")
 nodes_argument = click.argument("names", nargs=-1, metavar="NODE...", shell_complete=complete_node)
 
 
-def _set_cordon(ctx: click.Context, names: tuple[str, ...], selector: str,
-                cordoned: bool) -> None:
+def _set_cordon(ctx: click.Context, names: tuple[str, ...], selector: str, cordoned: bool) -> None:
     from controlplane.cli.client import connect
     from controlplane.resources import Node
 
@@ -72,8 +71,14 @@ def uncordon(ctx: click.Context, names: tuple[str, ...], selector: str) -> None:
 
 @click.command(epilog=GLOBAL_OPTIONS_EPILOG)
 @click.argument("name", metavar="NODE", shell_complete=complete_node)
-@click.option("--timeout", "timeout_s", type=DURATION, default=DEFAULT_DRAIN_TIMEOUT,
-              show_default=True, help="Give up after this long, e.g. 90s or 10m.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=DURATION,
+    default=DEFAULT_DRAIN_TIMEOUT,
+    show_default=True,
+    help="Give up after this long, e.g. 90s or 10m.",
+)
 @global_options()
 @click.pass_context
 def drain(ctx: click.Context, name: str, timeout_s: float) -> None:
@@ -108,7 +113,8 @@ def drain(ctx: click.Context, name: str, timeout_s: float) -> None:
         click.echo(f"replica {move}")
     replicas, _ = client.list("Replica")
     left = [
-        r.name for r in replicas
+        r.name
+        for r in replicas
         if isinstance(r, Replica) and r.spec.node_name == name and r.status.phase not in GONE
     ]
     if left:

@@ -43,8 +43,9 @@ def show_report(state_dir: Path, *, output: str, png: Path | None = None) -> Non
     if output == "json":
         click.echo(json.dumps({**report.to_json(), "plot": drawn}, indent=2))
         return
-    click.echo(f"Report: simulated {report.sim_start} to {report.sim_end} UTC, "
-               f"{report.samples} samples")
+    click.echo(
+        f"Report: simulated {report.sim_start} to {report.sim_end} UTC, {report.samples} samples"
+    )
     print_table(HEADERS, rows(report))
     violations = ", ".join(report.over_budget) or "none"
     click.echo(f"Power-budget violations: {violations}")
@@ -55,10 +56,20 @@ def show_report(state_dir: Path, *, output: str, png: Path | None = None) -> Non
 
 @click.command(epilog=GLOBAL_OPTIONS_EPILOG)
 @state_dir_option
-@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="Output format.")
-@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to draw the plot [default: STATE_DIR/report.png].")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--png",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to draw the plot [default: STATE_DIR/report.png].",
+)
 @global_options()
 def report(state_dir: Path | None, output: str, png: Path | None) -> None:
     """Report on the local fleet's run so far: carbon, renewables, SLO, moves, and a plot.

@@ -32,7 +32,9 @@ WATCH_REFRESH_S = 1.0
 
 
 state_dir_option = click.option(
-    "--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
     help="Where the local fleet keeps its store, logs, samples and report "
     "[env TOKENPLANE_STATE_DIR; default ~/.local/state/tokenplane/up].",
 )
@@ -58,32 +60,79 @@ def _clock_start(value: str | None) -> datetime:
 
 
 @click.command(epilog=GLOBAL_OPTIONS_EPILOG)
-@click.option("--fleet", "fleet_file", type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), help="Your own fleet (docs/fleet-file.md) instead of the default "
-              "one, with its own ModelDeployments (none: no samples either).")
-@click.option("--nodes", type=click.IntRange(min=5), default=100, show_default=True,
-              help="Size of the default fleet: factories, cloud regions, edge nodes.")
-@click.option("--clock-speed", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              show_default=True, help="Simulated seconds per real second: 3600 makes a day "
-              "pass in 24 s, the sun rising and setting across the time zones.")
-@click.option("--clock-start", metavar="ISO8601", help="Simulated time to start from, e.g. "
-              "2026-06-21T17:00:00Z; the clock stands there until every deployment runs "
-              "[default: now].")
-@click.option("-d", "--detach", is_flag=True, help="Return once everything runs; stop it "
-              "with tpctl down. Without it, tpctl up watches until Ctrl-C, then reports and "
-              "stops.")
+@click.option(
+    "--fleet",
+    "fleet_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Your own fleet (docs/fleet-file.md) instead of the default "
+    "one, with its own ModelDeployments (none: no samples either).",
+)
+@click.option(
+    "--nodes",
+    type=click.IntRange(min=5),
+    default=100,
+    show_default=True,
+    help="Size of the default fleet: factories, cloud regions, edge nodes.",
+)
+@click.option(
+    "--clock-speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Simulated seconds per real second: 3600 makes a day "
+    "pass in 24 s, the sun rising and setting across the time zones.",
+)
+@click.option(
+    "--clock-start",
+    metavar="ISO8601",
+    help="Simulated time to start from, e.g. "
+    "2026-06-21T17:00:00Z; the clock stands there until every deployment runs "
+    "[default: now].",
+)
+@click.option(
+    "-d",
+    "--detach",
+    is_flag=True,
+    help="Return once everything runs; stop it "
+    "with tpctl down. Without it, tpctl up watches until Ctrl-C, then reports and "
+    "stops.",
+)
 @state_dir_option
-@click.option("--listen", default="127.0.0.1:7070", show_default=True,
-              help="Address of the control plane (loopback; port 0 picks a free one).")
-@click.option("--scheduler", type=click.Choice(["ray", "inline"]), default="ray",
-              show_default=True, help="Placement in a local Ray actor, or inline.")
-@click.option("--timeout", "timeout_s", type=DURATION, default="120s", show_default=True,
-              help="How long to wait for every deployment to be Running.")
+@click.option(
+    "--listen",
+    default="127.0.0.1:7070",
+    show_default=True,
+    help="Address of the control plane (loopback; port 0 picks a free one).",
+)
+@click.option(
+    "--scheduler",
+    type=click.Choice(["ray", "inline"]),
+    default="ray",
+    show_default=True,
+    help="Placement in a local Ray actor, or inline.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=DURATION,
+    default="120s",
+    show_default=True,
+    help="How long to wait for every deployment to be Running.",
+)
 @global_options()
 @click.pass_context
-def up(ctx: click.Context, fleet_file: Path | None, nodes: int, clock_speed: float,
-       clock_start: str | None, detach: bool, state_dir: Path | None, listen: str,
-       scheduler: str, timeout_s: float) -> None:
+def up(
+    ctx: click.Context,
+    fleet_file: Path | None,
+    nodes: int,
+    clock_speed: float,
+    clock_start: str | None,
+    detach: bool,
+    state_dir: Path | None,
+    listen: str,
+    scheduler: str,
+    timeout_s: float,
+) -> None:
     """Start a whole tokenplane on this machine: control plane, hollow fleet, sample models.
 
     \b
@@ -115,13 +164,15 @@ def up(ctx: click.Context, fleet_file: Path | None, nodes: int, clock_speed: flo
     start = _clock_start(clock_start)
     config_file = globals_of(ctx).config_file or default_config_path()
     try:
-        files = (lifecycle.read_fleet_file(fleet_file) if fleet_file
-                 else lifecycle.default_files(nodes))
+        files = (
+            lifecycle.read_fleet_file(fleet_file) if fleet_file else lifecycle.default_files(nodes)
+        )
     except ManifestError as e:
         raise CliError(str(e)) from None
     try:
-        record = _bring_up(directory, files, listen, scheduler, start, clock_speed,
-                           config_file, started, timeout_s)
+        record = _bring_up(
+            directory, files, listen, scheduler, start, clock_speed, config_file, started, timeout_s
+        )
     except (LaunchError, lifecycle.AlreadyUp, CliError, TimeoutError) as e:
         raise CliError(str(e).removeprefix("error: ")) from None
     _print_up(record, directory, files)
@@ -129,9 +180,17 @@ def up(ctx: click.Context, fleet_file: Path | None, nodes: int, clock_speed: flo
         _watch_then_down(record, directory)
 
 
-def _bring_up(directory: Path, files: FleetFiles, listen: str, scheduler: str,
-              start: datetime, clock_speed: float, config_file: Path, started: float,
-              timeout_s: float) -> RunRecord:
+def _bring_up(
+    directory: Path,
+    files: FleetFiles,
+    listen: str,
+    scheduler: str,
+    start: datetime,
+    clock_speed: float,
+    config_file: Path,
+    started: float,
+    timeout_s: float,
+) -> RunRecord:
     """Every step under a progress display; on failure, whatever started is stopped."""
     from rich.progress import (
         BarColumn,
@@ -149,35 +208,63 @@ def _bring_up(directory: Path, files: FleetFiles, listen: str, scheduler: str,
     lifecycle.prepare(directory, files)
     tiers = ", ".join(f"{n} {tier}" for tier, n in sorted(files.tiers().items()))
     record: RunRecord | None = None
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                        MofNCompleteColumn(), TimeElapsedColumn(), transient=False)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=False,
+    )
     try:
         with progress:
-            progress.add_task(f"Fleet written: {len(files.nodes)} nodes ({tiers})",
-                              total=1, completed=1)
-            task = progress.add_task("Starting the control plane (embedded store, local Ray)",
-                                     total=1)
+            progress.add_task(
+                f"Fleet written: {len(files.nodes)} nodes ({tiers})", total=1, completed=1
+            )
+            task = progress.add_task(
+                "Starting the control plane (embedded store, local Ray)", total=1
+            )
             lifecycle.stop_clock(directory, start, clock_speed)
             server, address = lifecycle.start_server(directory, listen, scheduler, clock_speed)
-            record = RunRecord(server=address, pids={"server": server.pid},
-                               config_file=str(config_file), nodes=len(files.nodes))
+            record = RunRecord(
+                server=address,
+                pids={"server": server.pid},
+                config_file=str(config_file),
+                nodes=len(files.nodes),
+            )
             record.save(directory)
-            progress.update(task, completed=1,
-                            description=f"Control plane listening on {address}")
+            progress.update(task, completed=1, description=f"Control plane listening on {address}")
             record.pids["agents"] = lifecycle.start_agents(directory, address).pid
             record.pids["recorder"] = lifecycle.start_recorder(directory).pid
             record.previous_context = lifecycle.use_context(config_file, address)
             record.save(directory)
             client = local_client(address)
             nodes_task = progress.add_task("Hollow nodes Ready", total=len(files.nodes))
-            _wait(progress, nodes_task, None, client, record, directory,
-                  started + timeout_s, need_nodes=True)
+            _wait(
+                progress,
+                nodes_task,
+                None,
+                client,
+                record,
+                directory,
+                started + timeout_s,
+                need_nodes=True,
+            )
             lifecycle.apply(client, files.deployments)
             replicas_task = progress.add_task(
                 f"Replicas Running ({len(files.deployments)} deployments)",
-                total=sum(d.spec.replicas for d in files.deployments))
-            _wait(progress, nodes_task, replicas_task, client, record, directory,
-                  started + timeout_s, need_nodes=False)
+                total=sum(d.spec.replicas for d in files.deployments),
+            )
+            _wait(
+                progress,
+                nodes_task,
+                replicas_task,
+                client,
+                record,
+                directory,
+                started + timeout_s,
+                need_nodes=False,
+            )
     except BaseException:
         if record is not None:
             lifecycle.stop_processes(record)
@@ -189,9 +276,17 @@ def _bring_up(directory: Path, files: FleetFiles, listen: str, scheduler: str,
     return record
 
 
-def _wait(progress: Progress, nodes_task: TaskID, replicas_task: TaskID | None,
-          client: FleetClient, record: RunRecord, directory: Path, deadline: float, *,
-          need_nodes: bool) -> None:
+def _wait(
+    progress: Progress,
+    nodes_task: TaskID,
+    replicas_task: TaskID | None,
+    client: FleetClient,
+    record: RunRecord,
+    directory: Path,
+    deadline: float,
+    *,
+    need_nodes: bool,
+) -> None:
     """Polls until every node is Ready (`need_nodes`) or every deployment is Running;
     fails at once if a process of the fleet exits."""
     from controlplane.localfleet import lifecycle
@@ -205,24 +300,45 @@ def _wait(progress: Progress, nodes_task: TaskID, replicas_task: TaskID | None,
         if (state.nodes_ready >= state.nodes > 0) if need_nodes else state.done:
             return
         if time.monotonic() > deadline:
-            what = (f"{state.nodes_ready}/{state.nodes} nodes Ready" if need_nodes else
-                    f"{state.deployments_running}/{state.deployments} deployments Running")
-            raise TimeoutError(f"only {what} before --timeout; see the logs in the state dir "
-                               "and tpctl describe deployments")
+            what = (
+                f"{state.nodes_ready}/{state.nodes} nodes Ready"
+                if need_nodes
+                else f"{state.deployments_running}/{state.deployments} deployments Running"
+            )
+            raise TimeoutError(
+                f"only {what} before --timeout; see the logs in the state dir "
+                "and tpctl describe deployments"
+            )
         time.sleep(POLL_S)
 
 
 def placements_table(sample: FleetNow) -> list[list[str]]:
     """Deployment, replica, node, city, RTT, carbon and renewable share of each replica now."""
     return [
-        [r.deployment, r.name, r.node, r.city, r.phase, f"{r.rtt_ms:.0f}",
-         f"{r.carbon_g_per_kwh:.0f}", f"{r.renewable_share * 100:.0f}%"]
+        [
+            r.deployment,
+            r.name,
+            r.node,
+            r.city,
+            r.phase,
+            f"{r.rtt_ms:.0f}",
+            f"{r.carbon_g_per_kwh:.0f}",
+            f"{r.renewable_share * 100:.0f}%",
+        ]
         for r in sample.replicas
     ]
 
 
-PLACEMENT_HEADERS = ["DEPLOYMENT", "REPLICA", "NODE", "CITY", "PHASE", "RTT(ms)",
-                     "CARBON(g/kWh)", "RENEWABLE"]
+PLACEMENT_HEADERS = [
+    "DEPLOYMENT",
+    "REPLICA",
+    "NODE",
+    "CITY",
+    "PHASE",
+    "RTT(ms)",
+    "CARBON(g/kWh)",
+    "RENEWABLE",
+]
 
 
 def _sim_time(sim_s: float) -> str:
@@ -234,8 +350,9 @@ def _observe(record: RunRecord, directory: Path) -> FleetNow:
     from controlplane.localfleet.observe import observe
     from controlplane.localfleet.recorder import local_client
 
-    return observe(local_client(record.server), wall_s=time.time(),
-                   sim_s=run.clock(directory).now_s())
+    return observe(
+        local_client(record.server), wall_s=time.time(), sim_s=run.clock(directory).now_s()
+    )
 
 
 def _print_up(record: RunRecord, directory: Path, files: FleetFiles) -> None:
@@ -248,7 +365,7 @@ def _print_up(record: RunRecord, directory: Path, files: FleetFiles) -> None:
     click.echo(
         f"\ntokenplane is up: {len(files.nodes)} hollow nodes, {len(files.deployments)} "
         f"deployments Running after {record.running_after_s:.1f}s.\n"
-        f"  server      {record.server}   (tpctl context \"local\", now current)\n"
+        f'  server      {record.server}   (tpctl context "local", now current)\n'
         f"  state dir   {directory}   (logs/, samples.jsonl)\n"
         f"  clock       {_sim_time(sample.sim_s)}, x{speed:g} (simulated; solar follows it)\n"
     )
@@ -297,8 +414,9 @@ def _watch_then_down(record: RunRecord, directory: Path) -> None:
     speed = run.clock(directory).clock.speed
     console: Console = Console()
     try:
-        with Live(_watch_view(record, directory, speed), console=console,
-                  refresh_per_second=2) as live:
+        with Live(
+            _watch_view(record, directory, speed), console=console, refresh_per_second=2
+        ) as live:
             while True:
                 time.sleep(WATCH_REFRESH_S)
                 live.update(_watch_view(record, directory, speed))

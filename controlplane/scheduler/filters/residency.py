@@ -43,6 +43,8 @@ class Residency:
         regions = ctx.request.regions
         codes = ctx.index.region_of(regions) if regions else None
         return residency_mask(
-            ctx.index.region_code[ctx.rows], codes, ctx.snapshot.country[ctx.rows],
+            ctx.index.region_code[ctx.rows],
+            codes,
+            ctx.snapshot.country[ctx.rows],
             ctx.request.countries,
         )

@@ -24,7 +24,9 @@ NAME = "carbon"
 
 
 def marginal_carbon_g_per_kwh(
-    carbon_g_per_kwh: FloatArray, renewable_kw: FloatArray, it_draw_kw: FloatArray,
+    carbon_g_per_kwh: FloatArray,
+    renewable_kw: FloatArray,
+    it_draw_kw: FloatArray,
     power_kw: float,
 ) -> FloatArray:
     """gCO2 per kWh of one more replica: grid intensity on the share the surplus leaves."""
@@ -40,7 +42,9 @@ class Carbon:
     def __call__(self, ctx: PlacementContext) -> FloatArray:
         snap, rows = ctx.snapshot, ctx.rows
         return marginal_carbon_g_per_kwh(
-            snap.carbon_g_per_kwh[rows], snap.renewable_kw[rows], ctx.fleet.it_draw_kw[rows],
+            snap.carbon_g_per_kwh[rows],
+            snap.renewable_kw[rows],
+            ctx.fleet.it_draw_kw[rows],
             ctx.request.power_kw,
         )
 

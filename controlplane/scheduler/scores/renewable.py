@@ -39,7 +39,8 @@ class Renewable:
 
     def __call__(self, ctx: PlacementContext) -> FloatArray:
         return renewable_share(
-            ctx.snapshot.renewable_kw[ctx.rows], ctx.fleet.it_draw_kw[ctx.rows],
+            ctx.snapshot.renewable_kw[ctx.rows],
+            ctx.fleet.it_draw_kw[ctx.rows],
             ctx.request.power_kw,
         )
 

@@ -37,7 +37,8 @@ class Spread:
     def __call__(self, ctx: PlacementContext) -> FloatArray:
         s, rows = ctx.spread, ctx.rows
         return spread_share(
-            s.node_replicas[rows], s.region_replicas[ctx.index.region_code[rows]],
+            s.node_replicas[rows],
+            s.region_replicas[ctx.index.region_code[rows]],
             s.total_replicas,
         )
 
