@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from agents.runtime import StateListener
+from agents.runtime import StateListener, requested_usage
 from tokenplane.v1 import agent_pb2, resources_pb2
 
 
@@ -70,11 +70,4 @@ class HollowRuntime:
         return f"hollow replica {name}: simulated, it writes no output\n"
 
     def usage(self) -> tuple[dict[str, int], float]:
-        gpus: dict[str, int] = {}
-        power_kw = 0.0
-        for sim in self._replicas.values():
-            res = sim.replica.spec.resources
-            if res.gpus:
-                gpus[res.gpu_model] = gpus.get(res.gpu_model, 0) + res.gpus
-            power_kw += res.power_kw
-        return gpus, power_kw
+        return requested_usage(sim.replica for sim in self._replicas.values())

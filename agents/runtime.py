@@ -6,12 +6,24 @@ simulates replicas for demos and scale tests, real drivers start processes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from tokenplane.v1 import agent_pb2, resources_pb2
 
 StateListener = Callable[[agent_pb2.ReplicaState], None]
+
+
+def requested_usage(replicas: Iterable[resources_pb2.Replica]) -> tuple[dict[str, int], float]:
+    """GPUs by model and kW the replicas asked for: the usage of a runtime that cannot measure."""
+    gpus: dict[str, int] = {}
+    power_kw = 0.0
+    for replica in replicas:
+        res = replica.spec.resources
+        if res.gpus:
+            gpus[res.gpu_model] = gpus.get(res.gpu_model, 0) + res.gpus
+        power_kw += res.power_kw
+    return gpus, power_kw
 
 
 class Runtime(Protocol):

@@ -32,7 +32,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from agents.config import KubernetesRuntimeConfig, KubernetesTemplate
-from agents.runtime import StateListener
+from agents.runtime import StateListener, requested_usage
 from agents.templates import format_words
 from tokenplane.v1 import agent_pb2, resources_pb2
 
@@ -247,14 +247,7 @@ class KubernetesRuntime:
         return [self._state_of(rep) for rep in self._replicas.values()]
 
     def usage(self) -> tuple[dict[str, int], float]:
-        gpus: dict[str, int] = {}
-        power_kw = 0.0
-        for rep in self._replicas.values():
-            res = rep.replica.spec.resources
-            if res.gpus:
-                gpus[res.gpu_model] = gpus.get(res.gpu_model, 0) + res.gpus
-            power_kw += res.power_kw
-        return gpus, power_kw
+        return requested_usage(rep.replica for rep in self._replicas.values())
 
     async def logs(self, name: str, lines: int) -> str:
         ns = self._config.namespace
