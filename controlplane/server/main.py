@@ -62,6 +62,16 @@ async def serve(config: ServerConfig) -> None:
         sys.exit(1)
 
 
+def server_config(store: str | None, options: dict[str, object]) -> ServerConfig:
+    """The validated configuration from the command's options (the store defaults to
+    SQLite in --state-dir); raises ValidationError naming the field."""
+    state_dir = Path(str(options["state_dir"]))
+    return ServerConfig(
+        store=store or f"sqlite:///{state_dir.resolve()}/tokenplane.db",
+        **options,  # type: ignore[arg-type]
+    )
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.option("--listen", default="127.0.0.1:7070", help="Address of the Agent and Fleet APIs.")
 @click.option(
@@ -150,6 +160,18 @@ async def serve(config: ServerConfig) -> None:
 )
 @click.option("--metrics-listen", default=None, help="Address for Prometheus /metrics.")
 @click.option(
+    "--health-listen",
+    default=None,
+    help="Address of a plaintext port serving only grpc.health.v1, for kubelet probes.",
+)
+@click.option(
+    "--leader-label-pod",
+    default=None,
+    metavar="NAMESPACE/NAME",
+    help="Pod this replica runs in: the leader labels it tokenplane.io/leader=true "
+    "(the chart's routing: podLabel).",
+)
+@click.option(
     "--leader-elect", is_flag=True, help="Run as one of several replicas; only the leader serves."
 )
 @click.option(
@@ -167,11 +189,8 @@ def main(log_level: str, log_format: str, store: str | None, **options: object) 
           --tls-cert-file tls.crt --tls-key-file tls.key --api-tokens-file tokens.yaml
     """
     setup_logging(log_level, log_format)
-    state_dir = Path(str(options["state_dir"]))
     try:
-        config = ServerConfig(
-            store=store or f"sqlite:///{state_dir.resolve()}/tokenplane.db", **options
-        )  # type: ignore[arg-type]
+        config = server_config(store, options)
     except ValidationError as e:
         for err in e.errors():
             flag = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else ""
@@ -179,6 +198,6 @@ def main(log_level: str, log_format: str, store: str | None, **options: object) 
                 f"error: {flag} {err['msg'].removeprefix('Value error, ')}".strip(), err=True
             )
         sys.exit(2)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(config))

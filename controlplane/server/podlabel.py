@@ -42,10 +42,7 @@ class PodLabeler:
             f"{api_url or f'https://{host}:{port}'}/api/v1/namespaces/{namespace}/pods/{name}"
         )
         self._token_file = token_file or SERVICE_ACCOUNT / "token"
-        ca = ca_file or SERVICE_ACCOUNT / "ca.crt"
-        self._ssl = (
-            ssl.create_default_context(cafile=str(ca)) if self._url.startswith("https:") else None
-        )
+        self._ca_file = ca_file or SERVICE_ACCOUNT / "ca.crt"
 
     async def set(self, leader: bool) -> None:
         """Sets the label; a failure is logged, not raised: routing lags, leadership holds."""
@@ -65,5 +62,11 @@ class PodLabeler:
                 "Authorization": f"Bearer {self._token_file.read_text().strip()}",
             },
         )
-        with urllib.request.urlopen(request, timeout=10, context=self._ssl) as response:
+        # Read on each call, like the token: a missing CA is a logged failure, not a crash.
+        context = (
+            ssl.create_default_context(cafile=str(self._ca_file))
+            if self._url.startswith("https:")
+            else None
+        )
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
             response.read()

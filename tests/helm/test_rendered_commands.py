@@ -1,0 +1,278 @@
+"""What the chart renders, the real commands accept, and the server starts from it.
+
+Each install scenario is rendered with the real Helm binary; every container that
+runs `tokenplane-server`, `tokenplane-agent` or `tpctl` has its args (with `$(VAR)`
+expanded as the kubelet does) parsed by that command's own click parser, and the
+server's configuration built and validated as `tokenplane-server` does at start-up.
+Then the server is started with the rendered args, on loopback: listen addresses move
+to free loopback ports, the mounted files to a temporary root (real certificates from a
+throwaway CA, a real etcd where the chart points at one), and placement runs inline
+instead of starting a local Ray.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import time
+import urllib.request
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import grpc
+import pytest
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from agents.main import main as agent_main
+from controlplane.cli.main import cli as tpctl_main
+from controlplane.server.main import main as server_main
+from controlplane.server.main import server_config
+from tests.helm.conftest import NAMESPACE, Manifests
+from tests.support.etcd import EtcdPKI, make_pki, running_etcd
+from tests.support.processes import BIN, Process
+from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc
+
+COMMANDS: dict[str, click.Command] = {
+    "tokenplane-server": server_main,
+    "tokenplane-agent": agent_main,
+    "tpctl": tpctl_main,
+}
+# What the kubelet would put in the env vars the chart takes from the downward API.
+FIELD_REFS = {
+    "metadata.name": "tp-tokenplane-server-5d8f7c9b6-x2x7q",
+    "metadata.namespace": NAMESPACE,
+    "spec.nodeName": "gpu-node-1",
+}
+MOUNTED = ("/etc/tokenplane/", "/var/lib/tokenplane", "/tmp/tokenplane")
+API_TOKEN = "rendered-args-admin-token"
+
+
+@dataclass(frozen=True)
+class Container:
+    workload: str
+    name: str
+    command: str
+    args: list[str]
+
+
+def expand(arg: str, env: dict[str, str]) -> str:
+    """`$(VAR)` replaced by the container's env var, left as is when unset (the kubelet's rule)."""
+    return re.sub(r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), arg)
+
+
+def containers(manifests: Manifests) -> Iterator[Container]:
+    """Containers running one of our commands, args expanded as the kubelet does."""
+    for workload, spec in manifests.pod_specs():
+        for c in spec.get("containers", []) + spec.get("initContainers", []):
+            command = Path((c.get("command") or [""])[0]).name
+            if command not in COMMANDS:
+                continue
+            env = {
+                e["name"]: e.get("value") or FIELD_REFS[e["valueFrom"]["fieldRef"]["fieldPath"]]
+                for e in c.get("env", [])
+                if "value" in e or "fieldRef" in e.get("valueFrom", {})
+            }
+            args = [expand(a, env) for a in [*c["command"][1:], *c.get("args", [])]]
+            yield Container(workload, c["name"], command, args)
+
+
+def relocate(args: list[str], root: Path) -> list[str]:
+    """Mounted paths moved under `root`, where each file exists (made empty if new)."""
+
+    def move(value: str) -> str:
+        if value.startswith("sqlite://"):
+            return "sqlite://" + move(value.removeprefix("sqlite://"))
+        if not value.startswith(MOUNTED):
+            return value
+        path = root / value.lstrip("/")
+        if value.startswith("/etc/"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return str(path)
+
+    out = []
+    for a in args:
+        flag, eq, value = a.partition("=")
+        out.append(f"{flag}={move(value)}" if eq and flag.startswith("--") else move(a))
+    return out
+
+
+def parse(command: str, args: list[str]) -> click.Context:
+    """Runs the command's real option parser (subcommands included), as at start-up."""
+    cmd = COMMANDS[command]
+    ctx = cmd.make_context(command, list(args))
+    while isinstance(cmd, click.Group):
+        with warnings.catch_warnings():  # click 8.2 deprecates protected_args, 9.0 folds it
+            warnings.simplefilter("ignore", DeprecationWarning)
+            remaining = [*ctx.protected_args, *ctx.args]
+        if not remaining:
+            break
+        name, sub, rest = cmd.resolve_command(ctx, remaining)
+        assert sub is not None and name is not None
+        cmd, ctx = sub, sub.make_context(name, rest, parent=ctx)
+    return ctx
+
+
+def check_parses(manifests: Manifests, root: Path) -> list[str]:
+    seen = []
+    for c in containers(manifests):
+        ctx = parse(c.command, relocate(c.args, root))
+        if c.command == "tokenplane-server":
+            params = dict(ctx.params)
+            params.pop("log_level"), params.pop("log_format")
+            server_config(params.pop("store"), params)
+        seen.append(f"{c.workload}/{c.name}")
+    return seen
+
+
+def test_every_rendered_command_line_is_accepted(render, ci_values, tmp_path: Path) -> None:
+    seen = check_parses(render(ci_values), tmp_path)
+    assert seen, "no tokenplane container rendered"
+
+
+def test_default_values_command_lines_are_accepted(render, tmp_path: Path) -> None:
+    seen = check_parses(render(), tmp_path)
+    assert any(s.startswith("Deployment/") for s in seen)
+
+
+def test_the_leader_label_flag_reaches_the_config(render, ci_dir: Path, tmp_path: Path) -> None:
+    """The flag that was once rejected now configures the pod the leader labels."""
+    manifests = render(ci_dir / "values-ha-bundled-etcd.yaml")
+    (server,) = [c for c in containers(manifests) if c.command == "tokenplane-server"]
+    params = dict(parse(server.command, relocate(server.args, tmp_path)).params)
+    params.pop("log_level"), params.pop("log_format")
+    config = server_config(params.pop("store"), params)
+    assert config.leader_label_pod == f"{NAMESPACE}/{FIELD_REFS['metadata.name']}"
+    assert config.health_listen == "0.0.0.0:7071"
+
+
+# --- starting the server with the rendered args ---------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def install_files(root: Path, pki: EtcdPKI) -> None:
+    """What the chart's Secrets would mount: certificates, the tokens."""
+    files = {
+        "etc/tokenplane/tls/tls.crt": pki.server_cert,
+        "etc/tokenplane/tls/tls.key": pki.server_key,
+        "etc/tokenplane/tls/ca.crt": pki.ca_file,
+        "etc/tokenplane/etcd/ca.crt": pki.ca_file,
+        "etc/tokenplane/etcd/tls.crt": pki.client_cert,
+        "etc/tokenplane/etcd/tls.key": pki.client_key,
+    }
+    for rel, source in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, root / rel)
+    (root / "etc/tokenplane/bootstrap-token").mkdir(parents=True, exist_ok=True)
+    (root / "etc/tokenplane/bootstrap-token/token").write_text("rendered-args-bootstrap\n")
+    (root / "etc/tokenplane/api-tokens").mkdir(parents=True, exist_ok=True)
+    (root / "etc/tokenplane/api-tokens/tokens.yaml").write_text(
+        yaml.safe_dump([{"name": "ops", "token": API_TOKEN, "role": "admin"}])
+    )
+
+
+def on_loopback(args: list[str], store: str | None) -> tuple[list[str], dict[str, int]]:
+    """0.0.0.0:PORT listeners moved to free loopback ports; the store pointed at `store`."""
+    ports: dict[str, int] = {}
+    out = []
+    for a in args:
+        flag, _, value = a.partition("=")
+        if value.startswith("0.0.0.0:"):
+            ports[flag] = free_port()
+            a = f"{flag}=127.0.0.1:{ports[flag]}"
+        elif flag == "--store" and store is not None:
+            a = f"--store={store}"
+        out.append(a)
+    return [*out, "--scheduler=inline"], ports
+
+
+SCENARIOS = ["embedded", "external-etcd-tls", "ha-bundled-etcd", "insecure-readiness"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_server_starts_with_the_rendered_args(
+    render, ci_dir: Path, tmp_path: Path, scenario: str
+) -> None:
+    manifests = render(ci_dir / f"values-{scenario}.yaml")
+    (server,) = [c for c in containers(manifests) if c.command == "tokenplane-server"]
+    pki = make_pki(tmp_path / "pki")
+    root = tmp_path / "root"
+    install_files(root, pki)
+    args = relocate(server.args, root)
+    store = next(a.split("=", 1)[1] for a in args if a.startswith("--store="))
+    if store.startswith("etcd"):
+        with running_etcd(tmp_path / "etcd", tls=pki if store.startswith("etcds") else None) as e:
+            run_and_check(args, e.url, server, tmp_path, pki)
+    else:
+        run_and_check(args, None, server, tmp_path, pki)
+
+
+def run_and_check(
+    args: list[str], store: str | None, server: Container, tmp_path: Path, pki: EtcdPKI
+) -> None:
+    args, ports = on_loopback(args, store)
+    process = Process([str(BIN / server.command), *args], log_path=tmp_path / "server.log")
+    try:
+        process.wait_for_output(r"listening on")
+        health = f"127.0.0.1:{ports['--health-listen']}"
+        with grpc.insecure_channel(health) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            wait_for(
+                lambda: (
+                    stub.Check(
+                        health_pb2.HealthCheckRequest(service="tokenplane.v1.FleetService"),
+                        timeout=2,
+                    ).status
+                    == health_pb2.HealthCheckResponse.SERVING
+                ),
+                process,
+            )
+        metrics = urllib.request.urlopen(
+            f"http://127.0.0.1:{ports['--metrics-listen']}/metrics", timeout=5
+        ).read()
+        assert b"tokenplane_" in metrics
+        listen = f"127.0.0.1:{ports['--listen']}"
+        tls = any(a.startswith("--tls-cert-file=") for a in args)
+        channel = (
+            grpc.secure_channel(
+                listen, grpc.ssl_channel_credentials(root_certificates=pki.ca_file.read_bytes())
+            )
+            if tls
+            else grpc.insecure_channel(listen)
+        )
+        with channel:
+            reply = fleet_pb2_grpc.FleetServiceStub(channel).List(
+                fleet_pb2.ListRequest(kind="Node"),
+                metadata=[("authorization", f"Bearer {API_TOKEN}")],
+                timeout=10,
+            )
+            assert list(reply.items) == []
+    finally:
+        process.stop()
+    assert process.proc.returncode == 0, process.output()[-3000:]
+    assert API_TOKEN not in process.output()
+
+
+def wait_for(condition: Callable[[], bool], process: Process, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except grpc.RpcError:
+            pass
+        assert process.proc.poll() is None, process.output()[-3000:]
+        time.sleep(0.2)
+    raise AssertionError(f"not SERVING in {timeout_s}s:\n{process.output()[-3000:]}")
