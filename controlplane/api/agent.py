@@ -24,8 +24,10 @@ from controlplane.api.status import code_of, unary
 from controlplane.errors import ControlPlaneError, Invalid, NotFound, Timeout
 from controlplane.inventory import InventoryTable, Transition
 from controlplane.objects import ObjectStore
-from controlplane.resources import Node, parse_manifest
-from controlplane.resources.codec import message_dict
+from controlplane.resources import Node, Replica, parse_manifest
+from controlplane.resources.codec import message_dict, to_message
+from controlplane.resources.replica import ReplicaReport
+from controlplane.resources.wellknown import ReplicaPhase
 from tokenplane.v1 import agent_pb2, agent_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -36,9 +38,19 @@ TransitionHandler = Callable[[Transition], None]
 class AgentObserver(Protocol):
     """What the reconciler hears from agents."""
 
-    async def on_hello(self, node: str, states: Sequence[agent_pb2.ReplicaState]) -> None: ...
+    async def on_hello(self, node: str, reports: Sequence[ReplicaReport]) -> None: ...
 
-    async def on_replica_state(self, node: str, state: agent_pb2.ReplicaState) -> None: ...
+    async def on_replica_state(self, node: str, report: ReplicaReport) -> None: ...
+
+
+def report_of(state: agent_pb2.ReplicaState) -> ReplicaReport | None:
+    """The wire state as plain data; None (logged) for a phase this server does not know."""
+    try:
+        phase = ReplicaPhase(state.phase)
+    except ValueError:
+        log.warning("replica %s: unknown phase %r from its agent; ignored", state.name, state.phase)
+        return None
+    return ReplicaReport(state.name, phase, state.message, state.endpoint)
 
 
 @dataclass(eq=False)
@@ -95,6 +107,25 @@ class AgentHub:
 
     def connected(self, node: str) -> bool:
         return node in self.sessions
+
+    async def deploy(self, replica: Replica) -> None:
+        """Tells the replica's node to run it (the reconciler's `AgentCommands`)."""
+        message = to_message(replica)
+        await self.command(
+            replica.spec.node_name,
+            lambda generation: agent_pb2.Command(
+                generation=generation, deploy=agent_pb2.DeployReplica(replica=message)
+            ),
+        )
+
+    async def undeploy(self, node: str, name: str) -> None:
+        """Tells `node` to stop replica `name`."""
+        await self.command(
+            node,
+            lambda generation: agent_pb2.Command(
+                generation=generation, undeploy=agent_pb2.UndeployReplica(name=name)
+            ),
+        )
 
     async def command(self, node: str, build: Callable[[int], agent_pb2.Command]) -> int | None:
         """Sends the node its next command; returns its generation, None if not connected."""
@@ -217,7 +248,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             )
         )
         self._emit(table.connect(slot, self._clock()))
-        await self._observer.on_hello(name, hello.replicas)
+        reports = [r for r in map(report_of, hello.replicas) if r is not None]
+        await self._observer.on_hello(name, reports)
         clock, emit = self._clock, self._emit
         try:
             while True:
@@ -229,7 +261,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                     if (t := table.heartbeat(slot, message.heartbeat, clock())) is not None:
                         emit(t)
                 elif kind == "replica_state":
-                    await self._observer.on_replica_state(name, message.replica_state)
+                    if (report := report_of(message.replica_state)) is not None:
+                        await self._observer.on_replica_state(name, report)
                 elif kind == "log_reply":
                     self._hub.log_reply(message.log_reply)
         except (asyncio.CancelledError, grpc.aio.AioRpcError):

@@ -84,6 +84,16 @@ class InventoryTable:
     def slot(self, name: str) -> int:
         return self._slots[name]
 
+    def node_ready(self, name: str) -> bool:
+        """Ready now (stream up, heartbeats fresh); False for an unknown node."""
+        slot = self._slots.get(name)
+        return slot is not None and bool(self.ready[slot])
+
+    def node_seen(self, name: str) -> bool:
+        """Whether the node's agent has connected since this process started."""
+        slot = self._slots.get(name)
+        return slot is not None and bool(self.seen[slot])
+
     @property
     def interval_s(self) -> float:
         """The heartbeat interval agents are told to use now."""

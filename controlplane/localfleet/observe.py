@@ -17,8 +17,8 @@ from typing import Any
 from controlplane.cli.client import FleetClient
 from controlplane.cli.metrics import declared_tokens_per_s, renewable_share
 from controlplane.localfleet.deployments import demand_share_now
-from controlplane.reconciler.plan import REPLACES
 from controlplane.resources import EnergyStatus, ModelDeployment, Node, Replica
+from controlplane.resources.wellknown import REPLACES_ANNOTATION as REPLACES
 
 SERVING = "Running"
 

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from controlplane.inventory.snapshot import FleetSnapshot
-
-NOT_YET_IN_TELEMETRY = frozenset({"Scheduled", "Starting"})
+from controlplane.resources.wellknown import NOT_YET_IN_TELEMETRY, ReplicaPhase
 
 
 @dataclass(frozen=True, slots=True)
 class Bound:
     node: str
-    phase: str
+    phase: ReplicaPhase
     gpu_model: str
     gpus: int
     power_kw: float

@@ -3,9 +3,13 @@
 One loop, woken by changes (an apply, a node lost, a replica state) and by a
 tick. Each pass reads the desired state (deployments) and the observed state
 (replicas, the live inventory) afresh, decides with pure functions (plan.py,
-the scheduler), and acts through the store and the agents' streams. Every
-action is idempotent, so a pass cut short by a crash is simply done again; a
-phase that fails is logged and the loop goes on.
+the scheduler), then acts through the store and the agents' streams. It runs as
+numbered phases, each guarded, timed and counted: a phase that fails is logged
+and the next one runs. Every action is idempotent, so a pass cut short by a
+crash is simply done again.
+
+It sees the world only through its own seams (world.py): a read-only
+`Inventory`, `AgentCommands` and plain `ReplicaReport`s, never wire types.
 """
 
 from __future__ import annotations
@@ -16,24 +20,25 @@ import logging
 import secrets
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from opentelemetry import metrics, trace
 
-from controlplane.api.agent import AgentHub
 from controlplane.errors import NotFound, Timeout
-from controlplane.inventory import InventoryTable
 from controlplane.inventory.snapshot import FleetSnapshot
 from controlplane.objects import ObjectStore, now_rfc3339
 from controlplane.reconciler.accounting import Bound, charge
 from controlplane.reconciler.placer import PlaceJob, Placer
 from controlplane.reconciler.plan import (
-    ACTIVE_PHASES,
-    REPLACES,
-    ReplicaView,
+    Actions,
+    MoveRequest,
+    decide,
     plan_deployment,
+    replica_views,
 )
+from controlplane.reconciler.world import AgentCommands, Inventory
 from controlplane.resources import (
     Condition,
     ModelDeployment,
@@ -46,15 +51,23 @@ from controlplane.resources import (
     ReplicaStatus,
     ReplicaSummary,
 )
-from controlplane.resources.codec import to_message
 from controlplane.resources.event import ObjectReference
+from controlplane.resources.replica import ReplicaReport
+from controlplane.resources.wellknown import (
+    ACTIVE_PHASES,
+    DEPLOYMENT_LABEL,
+    REPLACES_ANNOTATION,
+    ReplicaPhase,
+)
 from controlplane.scheduler.pipeline import Placement, Unschedulable
 from controlplane.scheduler.replan import DeploymentReplicas, RunningReplica
 from controlplane.scheduler.request import request_from_deployment
-from tokenplane.v1 import agent_pb2
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("tokenplane.scheduler")
+T = TypeVar("T")
+
+Outcome = list[Placement] | Unschedulable
 
 
 @dataclass(frozen=True)
@@ -70,10 +83,15 @@ class ReconcilerConfig:
 
 
 @dataclass(frozen=True)
-class MoveRequest:
-    reason: str
-    to_node: str | None = None
-    explanation: PlacementExplanation | None = None
+class World:
+    """What one pass observed: desired and actual state, read once at its start."""
+
+    deployments: list[ModelDeployment]
+    replicas: list[Replica]
+    by_deployment: dict[str, list[Replica]]
+    snapshot: FleetSnapshot  # charged with replicas not yet in telemetry
+    ready_nodes: frozenset[str]  # Ready, or Unknown within the grace period
+    connected_nodes: frozenset[str]
 
 
 def _ref(kind: str, name: str) -> ObjectReference:
@@ -92,23 +110,25 @@ class Reconciler:
         self,
         *,
         objects: ObjectStore,
-        table: InventoryTable,
-        hub: AgentHub,
+        inventory: Inventory,
+        agents: AgentCommands,
         placer: Placer,
         config: ReconcilerConfig = ReconcilerConfig(),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._objects = objects
-        self._table = table
-        self._hub = hub
+        self._inventory = inventory
+        self._agents = agents
         self._placer = placer
         self._config = config
         self._clock = clock
         self._wake = asyncio.Event()
+        self._passed = asyncio.Event()  # set, then replaced, at the end of every pass
         self._moves: dict[str, MoveRequest] = {}
         self._last_replan = clock()
         self._started = clock()
         self.passes = 0
+        self.phase_failures: Counter[str] = Counter()
         self.replicas_by_phase: dict[str, int] = {}
         self._by_node: dict[str, list[str]] = {}
         meter = metrics.get_meter("tokenplane.scheduler")
@@ -118,64 +138,193 @@ class Reconciler:
             description="Time to place one deployment's replicas, per replica",
         )
         self._placed = meter.create_counter("tokenplane_replicas_placed")
+        self._phase_s = meter.create_histogram(
+            "tokenplane_reconcile_phase_duration",
+            unit="s",
+            description="Time of one phase of a reconcile pass",
+        )
+        self._phase_failed = meter.create_counter(
+            "tokenplane_reconcile_phase_failures",
+            description="Reconcile phases that raised (logged; the next phase ran)",
+        )
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
-        """Forever; a failed pass is logged and retried on the next tick."""
+        """Forever: a pass on every wake-up or tick."""
         self._started = self._last_replan = self._clock()  # leadership starts now
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._config.tick_s)
             self._wake.clear()
-            try:
-                await self.reconcile()
-            except Exception:
-                log.exception("reconcile pass failed; retrying")
+            await self.reconcile()
+
+    async def wait_for_pass(self) -> None:
+        """Returns when the next pass has finished."""
+        await self._passed.wait()
 
     # -- the pass -----------------------------------------------------------------------
 
     async def reconcile(self) -> None:
+        """One pass, as numbered phases; each failure is logged and counted."""
         self.passes += 1
+        try:
+            world = await self._phase(1, "observe", self._observe)
+            if world is None:
+                return  # nothing to decide on; the next pass reads again
+            await self._phase(2, "orphans", lambda: self._stop_orphans(world))
+            if self._replan_due():
+                await self._phase(3, "replan", lambda: self._replan(world))
+            actions = await self._phase(4, "plan", lambda: self._plan(world)) or []
+            await self._phase(5, "act", lambda: self._act(world, actions))
+            outcome = await self._phase(6, "place", lambda: self._place(world, actions))
+            await self._phase(7, "status", lambda: self._status(world, outcome or {}))
+        finally:
+            self._passed.set()
+            self._passed = asyncio.Event()
+
+    async def _phase(self, number: int, name: str, step: Callable[[], Awaitable[T]]) -> T | None:
+        start = time.perf_counter()
+        try:
+            return await step()
+        except Exception:
+            self.phase_failures[name] += 1
+            self._phase_failed.add(1, {"phase": name})
+            log.exception("reconcile phase %d (%s) failed; going on", number, name)
+            return None
+        finally:
+            self._phase_s.record(time.perf_counter() - start, {"phase": name})
+
+    async def _observe(self) -> World:
         deployments = await self._objects.list_of(ModelDeployment)
         replicas = await self._objects.list_of(Replica)
-        by_deployment = _by_deployment(replicas)
-        wanted = {d.name for d in deployments}
-        for name, orphans in by_deployment.items():
+        nodes = {r.spec.node_name for r in replicas if r.spec.node_name}
+        in_grace = self._clock() - self._started < self._config.node_grace_s
+        inventory = self._inventory
+        return World(
+            deployments=deployments,
+            replicas=replicas,
+            by_deployment=_by_deployment(replicas),
+            snapshot=charge(inventory.snapshot(), _bound(replicas)),
+            ready_nodes=frozenset(
+                n
+                for n in nodes
+                if inventory.node_ready(n) or (in_grace and not inventory.node_seen(n))
+            ),
+            connected_nodes=frozenset(n for n in nodes if self._agents.connected(n)),
+        )
+
+    async def _stop_orphans(self, world: World) -> None:
+        wanted = {d.name for d in world.deployments}
+        for name, orphans in world.by_deployment.items():
             if name not in wanted:
                 for r in orphans:
                     await self._terminate(r, "DeploymentDeleted")
-        snapshot = charge(self._table.snapshot(), self._bound(replicas))
+
+    def _replan_due(self) -> bool:
         settled = self._clock() - self._started >= self._config.node_grace_s
         if settled and self._clock() - self._last_replan >= self._config.replan_interval_s:
             self._last_replan = self._clock()
-            await self._replan(snapshot, deployments, by_deployment)
-        jobs: list[tuple[ModelDeployment, PlaceJob, str | None]] = []
-        for deployment in deployments:
-            jobs += await self._plan(deployment, by_deployment[deployment.name], snapshot)
-        results = await self._place(snapshot, [job for _, job, _ in jobs]) if jobs else []
-        outcome: dict[str, list[Placement] | Unschedulable] = {}
-        for (deployment, job, replaces), result in zip(jobs, results, strict=True):
-            await self._bind(deployment, job, result, replaces)
-            if replaces is None:
-                outcome[deployment.name] = result
-        replicas = await self._objects.list_of(Replica)
-        by_deployment = _by_deployment(replicas)
-        self.replicas_by_phase = dict(Counter(r.status.phase for r in replicas))
-        by_node: dict[str, list[str]] = defaultdict(list)
-        for r in replicas:
-            by_node[r.spec.node_name].append(r.name)
-        self._by_node = dict(by_node)
-        for deployment in deployments:
-            await self._update_status(
-                deployment, by_deployment[deployment.name], outcome.get(deployment.name)
+            return True
+        return False
+
+    async def _replan(self, world: World) -> None:
+        """Follow the energy: queue the moves that pass the hysteresis, within the budget."""
+        groups = []
+        for d in world.deployments:
+            replicas = world.by_deployment.get(d.name, [])
+            plan = plan_deployment(d.spec.replicas, replica_views(replicas, world.ready_nodes))
+            in_flight = plan.moving | plan.replacing
+            groups.append(
+                DeploymentReplicas(
+                    request_from_deployment(d),
+                    tuple(
+                        RunningReplica(r.name, r.spec.node_name)
+                        for r in replicas
+                        if r.status.phase == ReplicaPhase.RUNNING
+                        and r.name not in self._moves
+                        and r.name not in in_flight
+                    ),
+                )
+            )
+        moves = await self._placer.replan(
+            world.snapshot, [g for g in groups if g.replicas], self._config.max_moves_per_replan
+        )
+        for move in moves:
+            if move.replica in self._moves:
+                continue
+            self._moves[move.replica] = MoveRequest(move.reason, move.to_node, move.explanation)
+            await self._objects.record_event(
+                _ref("ModelDeployment", move.deployment),
+                "Rebalancing",
+                f"moving {move.replica} off {move.from_node}"
+                + (f" to {move.to_node}" if move.to_node else "")
+                + f": {move.reason}",
+                source="scheduler",
             )
 
-    async def _place(
+    async def _plan(self, world: World) -> list[Actions]:
+        """Pure: every deployment's actions for this pass, from what was observed."""
+        return [
+            decide(
+                d,
+                world.by_deployment.get(d.name, []),
+                ready_nodes=world.ready_nodes,
+                connected_nodes=world.connected_nodes,
+                moves=self._moves,
+                max_concurrent_moves=self._config.max_concurrent_moves,
+            )
+            for d in world.deployments
+        ]
+
+    async def _act(self, world: World, actions: Sequence[Actions]) -> None:
+        """Everything but placement: forget the lost, finish moves, scale down, direct moves."""
+        for a in actions:
+            for r in a.forget:
+                self._moves.pop(r.name, None)
+                await self._forget(r)
+            for r in a.finish_moves:
+                self._moves.pop(r.name, None)
+                await self._terminate(r, "Moved")
+            for r in a.delete:
+                await self._delete(r)  # its agent stops it as an orphan when it reconnects
+            if a.excess:
+                victims = await self._placer.scale_down(
+                    world.snapshot, DeploymentReplicas(a.request, a.candidates), a.excess
+                )
+                by_name = {r.name: r for r in world.by_deployment[a.deployment.name]}
+                for name in victims:
+                    await self._terminate(by_name[name], "ScaledDown")
+            for move in a.direct_moves:
+                await self._create(
+                    a.deployment,
+                    move.to_node,
+                    move.explanation,
+                    _gpu_model_for(a.deployment, world.snapshot, move.to_node),
+                    replaces=move.old,
+                )
+
+    async def _place(self, world: World, actions: Sequence[Actions]) -> dict[str, Outcome]:
+        """One placement call for the whole pass, traced and timed; then bind what it chose."""
+        jobs: list[tuple[Actions, PlaceJob, str | None]] = []
+        for a in actions:
+            if a.to_place:
+                jobs.append((a, PlaceJob(a.request, a.to_place, a.existing), None))
+            jobs += [(a, PlaceJob(a.request, 1, a.existing), old) for old in a.placed_moves]
+        if not jobs:
+            return {}
+        results = await self._placed_by_placer(world.snapshot, [job for _, job, _ in jobs])
+        outcome: dict[str, Outcome] = {}
+        for (a, _, replaces), result in zip(jobs, results, strict=True):
+            await self._bind(a.deployment, world.snapshot, result, replaces)
+            if replaces is None:
+                outcome[a.deployment.name] = result
+        return outcome
+
+    async def _placed_by_placer(
         self, snapshot: FleetSnapshot, jobs: list[PlaceJob]
-    ) -> list[list[Placement] | Unschedulable]:
-        """One placement call for the whole pass, traced and timed."""
+    ) -> list[Outcome]:
         replicas = sum(job.n_replicas for job in jobs)
         with _tracer.start_as_current_span(
             "scheduler.place",
@@ -195,143 +344,36 @@ class Reconciler:
         self._placed.add(placed)
         return results
 
+    async def _status(self, world: World, outcome: dict[str, Outcome]) -> None:
+        replicas = await self._objects.list_of(Replica)
+        by_deployment = _by_deployment(replicas)
+        self.replicas_by_phase = dict(Counter(r.status.phase.value for r in replicas))
+        by_node: dict[str, list[str]] = defaultdict(list)
+        for r in replicas:
+            by_node[r.spec.node_name].append(r.name)
+        self._by_node = dict(by_node)
+        for deployment in world.deployments:
+            await self._update_status(
+                deployment, by_deployment.get(deployment.name, []), outcome.get(deployment.name)
+            )
+
     def replicas_on(self, node: str) -> list[str]:
         """The replicas bound to `node` as of the last pass (for the node's status)."""
         return sorted(self._by_node.get(node, []))
-
-    def _bound(self, replicas: Sequence[Replica]) -> list[Bound]:
-        return [
-            Bound(
-                r.spec.node_name,
-                r.status.phase,
-                r.spec.resources.gpu_model,
-                r.spec.resources.gpus,
-                r.spec.resources.power_kw,
-            )
-            for r in replicas
-            if r.spec.node_name and r.status.phase != "Failed"
-        ]
-
-    def _ready(self, node: str) -> bool:
-        """Ready, or Unknown within the grace period after this replica took over."""
-        if node not in self._table:
-            return False
-        slot = self._table.slot(node)
-        in_grace = self._clock() - self._started < self._config.node_grace_s
-        return bool(self._table.ready[slot] or (in_grace and not self._table.seen[slot]))
-
-    def _views(self, replicas: Sequence[Replica]) -> list[ReplicaView]:
-        return [
-            ReplicaView(
-                r.name,
-                r.spec.node_name,
-                r.status.phase,
-                self._ready(r.spec.node_name),
-                r.metadata.annotations.get(REPLACES, ""),
-            )
-            for r in replicas
-        ]
-
-    async def _plan(
-        self, deployment: ModelDeployment, replicas: list[Replica], snapshot: FleetSnapshot
-    ) -> list[tuple[ModelDeployment, PlaceJob, str | None]]:
-        plan = plan_deployment(deployment.spec.replicas, self._views(replicas))
-        by_name = {r.name: r for r in replicas}
-        for name in plan.lost:
-            await self._forget(by_name[name])
-        for name in plan.finish_moves:
-            self._moves.pop(name, None)
-            await self._terminate(by_name[name], "Moved")
-        for r in replicas:
-            if r.status.phase == "Terminating" and not self._hub.connected(r.spec.node_name):
-                await self._delete(r)  # its agent stops it as an orphan when it reconnects
-        live = [r for r in replicas if r.name not in plan.lost and r.status.phase in ACTIVE_PHASES]
-        request = request_from_deployment(deployment)
-        if plan.excess:
-            victims = await self._placer.scale_down(
-                snapshot,
-                DeploymentReplicas(
-                    request,
-                    tuple(
-                        RunningReplica(r.name, r.spec.node_name)
-                        for r in live
-                        if r.name not in plan.moving
-                    ),
-                ),
-                plan.excess,
-            )
-            for name in victims:
-                await self._terminate(by_name[name], "ScaledDown")
-        existing = tuple(r.spec.node_name for r in live)
-        jobs: list[tuple[ModelDeployment, PlaceJob, str | None]] = []
-        if plan.to_place:
-            jobs.append((deployment, PlaceJob(request, plan.to_place, existing), None))
-        in_flight = len(plan.moving)
-        for r in live:
-            move = self._moves.get(r.name)
-            if move is None or r.name in plan.moving or r.name in plan.replacing:
-                continue
-            if in_flight >= self._config.max_concurrent_moves:
-                break
-            in_flight += 1
-            if move.to_node is not None and move.explanation is not None:
-                await self._create(deployment, move.to_node, move.explanation, replaces=r.name)
-            else:
-                jobs.append((deployment, PlaceJob(request, 1, existing), r.name))
-        return jobs
-
-    async def _replan(
-        self,
-        snapshot: FleetSnapshot,
-        deployments: Sequence[ModelDeployment],
-        by_deployment: dict[str, list[Replica]],
-    ) -> None:
-        """Follow the energy: queue the moves that pass the hysteresis, within the budget."""
-        groups = []
-        for d in deployments:
-            replicas = by_deployment[d.name]
-            plan = plan_deployment(d.spec.replicas, self._views(replicas))
-            in_flight = plan.moving | plan.replacing
-            groups.append(
-                DeploymentReplicas(
-                    request_from_deployment(d),
-                    tuple(
-                        RunningReplica(r.name, r.spec.node_name)
-                        for r in replicas
-                        if r.status.phase == "Running"
-                        and r.name not in self._moves
-                        and r.name not in in_flight
-                    ),
-                )
-            )
-        moves = await self._placer.replan(
-            snapshot, [g for g in groups if g.replicas], self._config.max_moves_per_replan
-        )
-        for move in moves:
-            if move.replica in self._moves:
-                continue
-            self._moves[move.replica] = MoveRequest(move.reason, move.to_node, move.explanation)
-            await self._objects.record_event(
-                _ref("ModelDeployment", move.deployment),
-                "Rebalancing",
-                f"moving {move.replica} off {move.from_node}"
-                + (f" to {move.to_node}" if move.to_node else "")
-                + f": {move.reason}",
-                source="scheduler",
-            )
 
     # -- actions (each idempotent) -------------------------------------------------------
 
     async def _bind(
         self,
         deployment: ModelDeployment,
-        job: PlaceJob,
-        result: list[Placement] | Unschedulable,
+        snapshot: FleetSnapshot,
+        result: Outcome,
         replaces: str | None,
     ) -> None:
         placed = result.placed if isinstance(result, Unschedulable) else tuple(result)
         for p in placed:
-            await self._create(deployment, p.node, p.explanation, replaces=replaces)
+            gpu_model = _gpu_model_for(deployment, snapshot, p.node)
+            await self._create(deployment, p.node, p.explanation, gpu_model, replaces=replaces)
         if isinstance(result, Unschedulable):
             what = f"move of {replaces}" if replaces else f"{result.missing} replica(s)"
             await self._objects.record_event(
@@ -347,28 +389,26 @@ class Reconciler:
         deployment: ModelDeployment,
         node: str,
         explanation: PlacementExplanation,
+        gpu_model: str,
         *,
         replaces: str | None,
     ) -> None:
-        snapshot_gpu_model = deployment.spec.resources.gpu_model or self._gpu_model_on(
-            node, deployment.spec.resources.gpu_memory_gb
-        )
         replica = Replica(
             metadata=ObjectMeta(
                 name=f"{deployment.name}-{secrets.token_hex(3)}",
-                labels={"tokenplane.io/deployment": deployment.name},
-                annotations={REPLACES: replaces} if replaces else {},
+                labels={DEPLOYMENT_LABEL: deployment.name},
+                annotations={REPLACES_ANNOTATION: replaces} if replaces else {},
             ),
             spec=ReplicaSpec(
                 deployment=deployment.name,
                 node_name=node,
                 model=deployment.spec.model,
                 resources=ReplicaResources(
-                    **{**deployment.spec.resources.model_dump(), "gpu_model": snapshot_gpu_model}
+                    **{**deployment.spec.resources.model_dump(), "gpu_model": gpu_model}
                 ),
             ),
             status=ReplicaStatus(
-                phase="Scheduled", placement=explanation, start_time=now_rfc3339()
+                phase=ReplicaPhase.SCHEDULED, placement=explanation, start_time=now_rfc3339()
             ),
         )
         replica = await self._objects.create(replica)
@@ -380,44 +420,14 @@ class Reconciler:
             + f": {_summary(explanation)}; {explanation.message}",
             source="scheduler",
         )
-        await self._deploy(replica)
-
-    def _gpu_model_on(self, node: str, memory_gb: float) -> str:
-        """The GPU model a replica that accepts any model gets on `node`: the first that fits."""
-        if node not in self._table:
-            return ""
-        slot = self._table.slot(node)
-        for column, model in enumerate(self._table.gpu_models()):
-            if (
-                self._table.gpus_free[slot, column] > 0
-                and self._table.gpu_memory_gb[slot, column] >= memory_gb
-            ):
-                return model
-        return ""
-
-    async def _deploy(self, replica: Replica) -> None:
-        message = to_message(replica)
-        await self._hub.command(
-            replica.spec.node_name,
-            lambda generation: agent_pb2.Command(
-                generation=generation, deploy=agent_pb2.DeployReplica(replica=message)
-            ),
-        )
-
-    async def _undeploy(self, node: str, name: str) -> None:
-        await self._hub.command(
-            node,
-            lambda generation: agent_pb2.Command(
-                generation=generation, undeploy=agent_pb2.UndeployReplica(name=name)
-            ),
-        )
+        await self._agents.deploy(replica)
 
     async def _terminate(self, replica: Replica, reason: str) -> None:
         """Stop a replica: Terminating until its agent says it stopped (or is gone)."""
-        if replica.status.phase != "Terminating":
+        if replica.status.phase != ReplicaPhase.TERMINATING:
 
             def terminating(r: Replica) -> Replica:
-                r.status.phase, r.status.message = "Terminating", reason
+                r.status.phase, r.status.message = ReplicaPhase.TERMINATING, reason
                 return r
 
             try:
@@ -430,15 +440,15 @@ class Reconciler:
                 f"stopping {replica.name} on {replica.spec.node_name}",
                 source="reconciler",
             )
-        if self._hub.connected(replica.spec.node_name):
-            await self._undeploy(replica.spec.node_name, replica.name)
+        if self._agents.connected(replica.spec.node_name):
+            await self._agents.undeploy(replica.spec.node_name, replica.name)
         else:
             await self._delete(replica)
 
     async def _forget(self, replica: Replica) -> None:
         """A replica on a lost node, or failed: replaced now; its agent cleans up if it returns."""
-        reason = "NodeLost" if replica.status.phase != "Failed" else "ReplicaFailed"
-        self._moves.pop(replica.name, None)
+        failed = replica.status.phase == ReplicaPhase.FAILED
+        reason = "ReplicaFailed" if failed else "NodeLost"
         await self._objects.record_event(
             _ref("ModelDeployment", replica.spec.deployment),
             reason,
@@ -446,8 +456,8 @@ class Reconciler:
             type_="Warning",
             source="reconciler",
         )
-        if self._hub.connected(replica.spec.node_name):
-            await self._undeploy(replica.spec.node_name, replica.name)
+        if self._agents.connected(replica.spec.node_name):
+            await self._agents.undeploy(replica.spec.node_name, replica.name)
         await self._delete(replica)
 
     async def _delete(self, replica: Replica) -> None:
@@ -460,10 +470,10 @@ class Reconciler:
         self,
         deployment: ModelDeployment,
         replicas: list[Replica],
-        outcome: list[Placement] | Unschedulable | None,
+        outcome: Outcome | None,
     ) -> None:
         active = [r for r in replicas if r.status.phase in ACTIVE_PHASES]
-        ready = sum(1 for r in active if r.status.phase == "Running")
+        ready = sum(1 for r in active if r.status.phase == ReplicaPhase.RUNNING)
         desired = deployment.spec.replicas
         previous = deployment.status or ModelDeploymentStatus()
         unschedulable = next((c for c in previous.conditions if c.type == "Unschedulable"), None)
@@ -518,16 +528,16 @@ class Reconciler:
 
     # -- inputs from agents and the Fleet API ---------------------------------------------
 
-    async def on_hello(self, node: str, states: Sequence[agent_pb2.ReplicaState]) -> None:
+    async def on_hello(self, node: str, reports: Sequence[ReplicaReport]) -> None:
         """Converge with what a (re)connected agent actually runs."""
-        reported = {s.name for s in states}
-        for state in states:
-            await self.on_replica_state(node, state)
+        reported = {r.name for r in reports}
+        for report in reports:
+            await self.on_replica_state(node, report)
         for r in await self._bound_to(node):
             if r.name not in reported:
                 if r.status.phase in ACTIVE_PHASES:
-                    await self._deploy(r)  # it never got the command, or lost the replica
-                elif r.status.phase == "Terminating":
+                    await self._agents.deploy(r)  # it never got the command, or lost the replica
+                elif r.status.phase == ReplicaPhase.TERMINATING:
                     await self._delete(r)  # already gone there
         self.wake()
 
@@ -539,66 +549,101 @@ class Reconciler:
         found = [await self._objects.get("Replica", name) for name in self.replicas_on(node)]
         return [r for r in found if isinstance(r, Replica) and r.spec.node_name == node]
 
-    async def on_replica_state(self, node: str, state: agent_pb2.ReplicaState) -> None:
-        replica = await self._objects.get("Replica", state.name)
-        wanted = isinstance(replica, Replica) and replica.spec.node_name == node
-        if not wanted:
-            if state.phase != "Stopped":
-                await self._undeploy(node, state.name)  # an orphan: nobody wants it here
+    async def on_replica_state(self, node: str, report: ReplicaReport) -> None:
+        replica = await self._objects.get("Replica", report.name)
+        if not isinstance(replica, Replica) or replica.spec.node_name != node:
+            if report.phase != ReplicaPhase.STOPPED:
+                await self._agents.undeploy(node, report.name)  # an orphan: nobody wants it
             return
-        assert isinstance(replica, Replica)
-        if state.phase == "Stopped":
-            if replica.status.phase == "Terminating":
+        if report.phase == ReplicaPhase.STOPPED:
+            if replica.status.phase == ReplicaPhase.TERMINATING:
                 await self._delete(replica)
             else:
-                await self._set_phase(replica.name, "Failed", state.message or "stopped by agent")
+                message = report.message or "stopped by agent"
+                await self._set_phase(replica.name, ReplicaPhase.FAILED, message)
         elif (
-            state.phase in ("Starting", "Running", "Failed")
-            and replica.status.phase != "Terminating"
+            report.phase in (ReplicaPhase.STARTING, ReplicaPhase.RUNNING, ReplicaPhase.FAILED)
+            and replica.status.phase != ReplicaPhase.TERMINATING
         ):
-            await self._set_phase(replica.name, state.phase, state.message, state.endpoint)
+            await self._set_phase(replica.name, report.phase, report.message, report.endpoint)
         self.wake()
 
-    async def _set_phase(self, name: str, phase: str, message: str, endpoint: str = "") -> None:
+    async def _set_phase(
+        self, name: str, phase: ReplicaPhase, message: str, endpoint: str = ""
+    ) -> None:
         def set_phase(r: Replica) -> Replica | None:
             if (r.status.phase, r.status.endpoint, r.status.message) == (phase, endpoint, message):
                 return None
-            r.status.phase, r.status.endpoint, r.status.message = phase, endpoint, message  # type: ignore[assignment]
+            r.status.phase, r.status.endpoint, r.status.message = phase, endpoint, message
             return r
 
         with contextlib.suppress(NotFound):
             await self._objects.update("Replica", name, set_phase)
 
     async def drain(self, node: str, timeout_s: float) -> list[str]:
-        """Moves every replica off `node`, make-before-break; returns what moved where."""
-        targets = [
+        """Moves every replica off `node`, make-before-break; returns what moved where.
+
+        Checks after each reconcile pass, the only thing that moves replicas."""
+        targets = {
             r.name
             for r in await self._objects.list_of(Replica)
             if r.spec.node_name == node and r.status.phase in ACTIVE_PHASES
-        ]
+        }
         for name in targets:
             self._moves.setdefault(name, MoveRequest("drain"))
-        self.wake()
-        deadline = self._clock() + timeout_s
-        moved: list[str] = []
-        while self._clock() < deadline:
-            replicas = await self._objects.list_of(Replica)
-            left = {r.name for r in replicas if r.spec.node_name == node}
-            if not left & set(targets):
-                for r in replicas:
-                    old = r.metadata.annotations.get(REPLACES)
-                    if old in targets:
-                        moved.append(f"{old} -> {r.name}@{r.spec.node_name}")
-                return moved
-            await asyncio.sleep(0.2)
-        raise Timeout(f"drain of {node}: replicas still there after {timeout_s:.0f}s")
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    replicas = await self._objects.list_of(Replica)
+                    if not targets & {r.name for r in replicas if r.spec.node_name == node}:
+                        return [
+                            f"{old} -> {r.name}@{r.spec.node_name}"
+                            for r in replicas
+                            if (old := r.metadata.annotations.get(REPLACES_ANNOTATION, ""))
+                            in targets
+                        ]
+                    passed = self._passed
+                    self.wake()
+                    await passed.wait()
+        except TimeoutError:
+            raise Timeout(f"drain of {node}: replicas still there after {timeout_s:.0f}s") from None
 
 
 def _by_deployment(replicas: Sequence[Replica]) -> dict[str, list[Replica]]:
     grouped: dict[str, list[Replica]] = defaultdict(list)
     for r in replicas:
         grouped[r.spec.deployment].append(r)
-    return grouped
+    return dict(grouped)
+
+
+def _bound(replicas: Sequence[Replica]) -> list[Bound]:
+    return [
+        Bound(
+            r.spec.node_name,
+            r.status.phase,
+            r.spec.resources.gpu_model,
+            r.spec.resources.gpus,
+            r.spec.resources.power_kw,
+        )
+        for r in replicas
+        if r.spec.node_name and r.status.phase != ReplicaPhase.FAILED
+    ]
+
+
+def _gpu_model_for(deployment: ModelDeployment, snapshot: FleetSnapshot, node: str) -> str:
+    """The GPU model a replica gets on `node`: the one asked for, or the first that fits."""
+    resources = deployment.spec.resources
+    if resources.gpu_model:
+        return resources.gpu_model
+    rows = [i for i, name in enumerate(snapshot.names) if name == node]
+    for row in rows:
+        for column, model in enumerate(snapshot.gpu_models):
+            if (
+                snapshot.gpus_free[row, column] > 0
+                and snapshot.gpu_memory_gb[row, column] >= resources.gpu_memory_gb
+            ):
+                return model
+    return ""
 
 
 def _same_status(a: ModelDeploymentStatus, b: ModelDeploymentStatus) -> bool:

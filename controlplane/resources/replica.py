@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field
 
 from controlplane.resources.deployment import ModelRef, PlacementExplanation, ReplicaResources
 from controlplane.resources.meta import Manifest, Model
-
-ReplicaPhase = Literal["Pending", "Scheduled", "Starting", "Running", "Failed", "Terminating"]
+from controlplane.resources.wellknown import ReplicaPhase
 
 
 class ReplicaSpec(Model):
@@ -20,7 +20,7 @@ class ReplicaSpec(Model):
 
 
 class ReplicaStatus(Model):
-    phase: ReplicaPhase = "Pending"
+    phase: ReplicaPhase = ReplicaPhase.PENDING
     endpoint: str = ""
     message: str = ""
     placement: PlacementExplanation | None = None
@@ -31,3 +31,13 @@ class Replica(Manifest):
     kind: Literal["Replica"] = "Replica"
     spec: ReplicaSpec
     status: ReplicaStatus = Field(default_factory=ReplicaStatus)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaReport:
+    """What a node's agent says of one replica it runs: plain data, not the wire message."""
+
+    name: str
+    phase: ReplicaPhase
+    message: str = ""
+    endpoint: str = ""

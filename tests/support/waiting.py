@@ -1,0 +1,31 @@
+"""Waiting for what a test expects, instead of sleeping for a fixed time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+
+def wait_until(check: Callable[[], object], timeout_s: float, what: str) -> float:
+    """Polls `check` until it is truthy; returns the seconds it took, or fails saying `what`."""
+    start = time.monotonic()
+    deadline = start + timeout_s
+    while True:
+        if check():
+            return time.monotonic() - start
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout_s}s: {what}")
+        time.sleep(0.05)
+
+
+async def async_wait_until(check: Callable[[], object], timeout_s: float, what: str) -> float:
+    """`wait_until` for a test running on an event loop: polls without blocking it."""
+    start = time.monotonic()
+    deadline = start + timeout_s
+    while True:
+        if check():
+            return time.monotonic() - start
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout_s}s: {what}")
+        await asyncio.sleep(0.05)
