@@ -1,684 +1,436 @@
-"""Placement quality: a day of real grid carbon and prices, tokenplane against baselines and a MILP.
+"""Placement quality on the per-user objective: real grids, measured RTTs, the exact limit.
 
-Run: `.venv/bin/python benchmarks/placement_quality.py [--day 2023-04-18]` (needs
-scipy and matplotlib). Fourteen inference sites stand in real places on nine
-grid zones whose hourly carbon intensity (Electricity Maps, direct emissions)
-and wholesale prices for 2023 come from ../shared/data; GB has no price file,
-so GB sites pay DE-LU prices (a coupled north-west European market). Seven
-deployments serve markets of real cities; each market's token rate is the Azure
-LLM inference trace's hour (conversation or code) scaled per market and shaped
-over the day by each city's local time, and its replica count follows it. Some
-sites have large on-site solar (clear-sky solar geometry: a model, not data),
-and one suffers a curtailment. Each hour every method re-plans:
+Run: `.venv/bin/python benchmarks/placement_quality.py [--hours 52] [--seed 0]`
+(needs scipy and matplotlib: `pip install -e .[bench]`). A user means by
+proximity that *their* requests are served by a replica near *them*, so a
+placement is judged per demand point: its attainment is the share of demand
+weight whose nearest chosen site (by measured RTT) is within the SLO, and its
+carbon is the gCO2 an hour of its replicas' draw at their sites' grid intensity.
 
-- proximity only: the scheduler with the latency score alone;
-- energy only: carbon, renewable and price scores, no latency score or SLO;
-- least allocated: like the Kubernetes default, the node with most room left;
-- tokenplane: the default policy, incrementally (`replan` with hysteresis, then
-  scale up with `place` or down with `scale_down`);
-- tokenplane, fresh: the same policy placing every replica anew each hour;
-- MILP optimum: the same objective solved exactly each hour (scipy's HiGHS).
+The world (`quality_data.py`): 16 sites, one per grid zone with 2023 hourly
+carbon (Electricity Maps, direct or LCA) and prices, at measured cloud regions;
+45 metros of demand weighted by population; measured RTTs (skyplane, 2022).
+For every cell, SLO 100/150/200 ms x 8/16 replicas x world/Europe/North
+America/Asia-Pacific demand, and every sampled hour of the year:
 
-Reported: gCO2 per million tokens (emissions the replicas add to each site's
-grid draw), the share of tokens served within their market's SLO (each city
-routed to its nearest replica), the p95 RTT, replica moves, power-budget
-violations, and each plan's value of tokenplane's objective. Tables are
-markdown; the plot goes to docs/placement_quality.png.
+- **the limit** (`quality_limit.limit`, HiGHS): most demand weight within the
+  SLO, then least carbon, within site capacities;
+- **proximity**: the p-median (least demand-weighted RTT, carbon-blind);
+- **ours**: `controlplane.scheduler.place` on the hour's snapshot, each site a
+  node whose measured RTT to every metro (a landmark of the metro's name) the
+  snapshot carries; each call is timed.
+
+Share of the achievable cut = (proximity - ours) / (proximity - limit), carbon
+summed over the hours. The goal (issue 10): >= 95% of the cut, with mean
+attainment no lower than the limit's minus 0.5 point, every replica placed, in
+every cell. `--scheduler-rev REV` runs ours on a git revision of the scheduler
+(in a subprocess over `git archive REV`), and `--old-rev` compares with the
+previous, weighted-score objective the same way (`--old-rev ''` skips it).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import math
+import dataclasses
+import inspect
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import date
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-
-from controlplane.inventory.snapshot import TIERS, BoolArray, FleetSnapshot, FloatArray
-from controlplane.scheduler import (
-    DEFAULT_CHAIN,
-    Better,
-    Chain,
-    DeploymentReplicas,
-    FleetIndex,
-    FleetState,
-    PlacementContext,
-    PlacementRequest,
-    RunningReplica,
-    Unschedulable,
-    place,
-    replan,
-    scale_down,
+import quality_limit as ql
+from quality_data import (
+    BACKGROUND_KW,
+    DEMAND_SETS,
+    GPUS_PER_REPLICA,
+    POWER_KW,
+    IntArray,
+    World,
+    load_world,
 )
-from controlplane.scheduler.framework import min_max, normalise
-from controlplane.scheduler.geo import great_circle_km, rtt_ms_from_km
-from controlplane.scheduler.pipeline import Evaluator, build_context
-from controlplane.scheduler.request import DEFAULT_POLICY, Demand, weights_from_policy
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO.parent / "shared" / "data"
 PLOT = REPO / "docs" / "placement_quality.png"
-
-GPUS_PER_REPLICA = 8  # 8 x H100 80 GB per replica
-POWER_KW = 10.2  # a DGX H100's maximum draw
-TOKENS_PER_S_PER_REPLICA = 20_000.0  # prompt + generated tokens, a 70B model on 8 x H100
-MIN_REPLICAS = 2
-MAX_MOVES_PER_HOUR = 10
-HOURS = 24
+SLOS_MS = (100.0, 150.0, 200.0)
+REPLICAS = (8, 16)
+OLD_REV = "f62e143"  # the last scheduler on the weighted-score objective
+CUT_GOAL = 0.95
+ATTAINMENT_SLACK = 0.005
 
 
 @dataclass(frozen=True)
-class Site:
-    name: str
-    zone: str  # grid zone of its carbon and price series
-    region: str
-    country: str
-    lat: float
-    lon: float
-    budget_kw: float
-    pv_kw: float  # on-site solar nameplate
-    gpus_free: int  # H100s not used by other tenants
-    background_share: float  # other tenants' draw, as a share of the budget
-
-
-SITES = (
-    Site("lax-1", "US-CAL-CISO", "us-west", "US", 34.05, -118.24, 3500, 5000, 256, 0.88),
-    Site("sjc-1", "US-CAL-CISO", "us-west", "US", 37.34, -121.89, 3000, 0, 192, 0.90),
-    Site("dfw-1", "US-TEX-ERCO", "us-south", "US", 32.78, -96.80, 4000, 6000, 320, 0.90),
-    Site("hou-1", "US-TEX-ERCO", "us-south", "US", 29.76, -95.37, 2500, 0, 160, 0.88),
-    Site("nyc-1", "US-NY-NYIS", "us-east", "US", 40.71, -74.01, 2000, 0, 160, 0.85),
-    Site("buf-1", "US-NY-NYIS", "us-east", "US", 42.89, -78.88, 3000, 0, 192, 0.92),
-    Site("tor-1", "CA-ON", "ca-central", "CA", 43.65, -79.38, 3000, 0, 128, 0.93),
-    Site("fra-1", "DE-LU", "eu-central", "DE", 50.11, 8.68, 3500, 0, 256, 0.88),
-    Site("ber-1", "DE-LU", "eu-central", "DE", 52.52, 13.40, 2500, 3500, 192, 0.90),
-    Site("lon-1", "GB", "uk", "GB", 51.51, -0.13, 3000, 0, 256, 0.88),
-    Site("man-1", "GB", "uk", "GB", 53.48, -2.24, 2500, 1000, 160, 0.92),
-    Site("sao-1", "BR-SP", "sa-east", "BR", -23.55, -46.63, 3000, 2000, 192, 0.88),
-    Site("jnb-1", "ZA", "af-south", "ZA", -26.20, 28.05, 2500, 4000, 160, 0.88),
-    Site("syd-1", "AU-NSW", "ap-southeast", "AU", -33.87, 151.21, 3000, 4000, 192, 0.88),
-)
-PRICE_ZONE = {"GB": "DE-LU"}
-CURTAILED_SITE, CURTAILED_HOURS, CURTAILED_KEEP = "dfw-1", range(19, 23), 0.3  # ERCOT peak
-
-
-@dataclass(frozen=True)
-class Market:
-    name: str
-    trace: str  # "conv" or "code"
-    scale: float  # multiple of the trace's token rate
+class Cell:
+    demand: str
     slo_ms: float
-    cities: tuple[tuple[str, float, float, float], ...]  # name, lat, lon, weight (population)
-    countries: tuple[str, ...] = ()
-
-
-MARKETS = (
-    Market("chat-na", "conv", 30, 50, (
-        ("new-york", 40.71, -74.01, 8.8), ("los-angeles", 34.05, -118.24, 3.9),
-        ("chicago", 41.88, -87.63, 2.7), ("houston", 29.76, -95.37, 2.3),
-        ("toronto", 43.65, -79.38, 2.8), ("dallas", 32.78, -96.80, 1.3),
-        ("san-francisco", 37.77, -122.42, 0.9))),
-    Market("code-na", "code", 40, 60, (
-        ("san-francisco", 37.77, -122.42, 3.0), ("seattle", 47.61, -122.33, 2.0),
-        ("new-york", 40.71, -74.01, 2.0), ("austin", 30.27, -97.74, 1.5),
-        ("boston", 42.36, -71.06, 1.2))),
-    Market("chat-eu", "conv", 25, 30, (
-        ("london", 51.51, -0.13, 9.0), ("paris", 48.86, 2.35, 11.0), ("berlin", 52.52, 13.40, 3.6),
-        ("madrid", 40.42, -3.70, 6.6), ("amsterdam", 52.37, 4.90, 2.5),
-        ("milan", 45.46, 9.19, 4.0))),
-    Market("chat-de", "conv", 8, 25, (
-        ("berlin", 52.52, 13.40, 3.6), ("munich", 48.14, 11.58, 1.5),
-        ("hamburg", 53.55, 9.99, 1.8), ("frankfurt", 50.11, 8.68, 0.8)), countries=("DE",)),
-    Market("chat-latam", "conv", 10, 50, (
-        ("sao-paulo", -23.55, -46.63, 12.0), ("rio", -22.91, -43.17, 6.7),
-        ("buenos-aires", -34.60, -58.38, 3.0))),
-    Market("chat-apac", "conv", 8, 40, (
-        ("sydney", -33.87, 151.21, 5.3), ("melbourne", -37.81, 144.96, 5.0),
-        ("brisbane", -27.47, 153.03, 2.5))),
-    Market("chat-africa", "conv", 5, 40, (
-        ("johannesburg", -26.20, 28.05, 5.6), ("pretoria", -25.75, 28.19, 2.5),
-        ("durban", -29.86, 31.02, 3.5))),
-)
-
-
-# --- the world: sites, grid and demand, hour by hour -------------------------------------
-
-
-def read_hours(path: Path, day: str, column: int) -> FloatArray:
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.reader(f) if r and r[0].startswith(day)]
-    if len(rows) < HOURS:
-        raise SystemExit(f"{path}: {len(rows)} rows for {day}, expected {HOURS}")
-    return np.array([float(r[column]) for r in rows[:HOURS]])
-
-
-def trace_tokens_per_s(data_dir: Path) -> dict[str, float]:
-    """Mean prompt + generated tokens per second over each trace's hour."""
-    rates = {}
-    for trace in ("conv", "code"):
-        path = data_dir / "traces" / f"AzureLLMInferenceTrace_{trace}.csv"
-        with path.open(newline="") as f:
-            tokens = sum(int(r["ContextTokens"]) + int(r["GeneratedTokens"])
-                         for r in csv.DictReader(f))
-        rates[trace] = tokens / 3600.0
-    return rates
-
-
-def solar_share(lat: float, lon: float, day_of_year: int, utc_hour: float) -> float:
-    """Clear-sky PV output as a share of nameplate: cos(zenith)^1.15 above the horizon."""
-    decl = math.radians(23.44) * math.sin(2 * math.pi * (284 + day_of_year) / 365)
-    hour_angle = math.radians(15 * (utc_hour + lon / 15 - 12))
-    phi = math.radians(lat)
-    cos_z = math.sin(phi) * math.sin(decl) + math.cos(phi) * math.cos(decl) * math.cos(hour_angle)
-    return 0.85 * max(cos_z, 0.0) ** 1.15
-
-
-def diurnal(local_hour: float) -> float:
-    """Requests by local hour: a floor of 0.3 at night, 1.0 at 15:00."""
-    hours_from_peak = min((local_hour - 15) % 24, (15 - local_hour) % 24)
-    return 0.3 + 0.7 * math.exp(-(hours_from_peak**2) / (2 * 4.5**2))
-
-
-@dataclass(frozen=True)
-class World:
-    """Every hour's grid, solar, background load, budgets and demand."""
-
-    carbon: FloatArray  # (H, S) gCO2/kWh
-    price: FloatArray  # (H, S) $/kWh
-    renewable_kw: FloatArray  # (H, S)
-    background_kw: FloatArray  # (H, S)
-    budget_kw: FloatArray  # (H, S)
-    city_tokens_per_s: tuple[FloatArray, ...]  # per market: (H, cities)
-
-    def tokens_per_s(self, m: int, h: int) -> float:
-        return float(self.city_tokens_per_s[m][h].sum())
-
-    def replicas(self, m: int, h: int) -> int:
-        return max(MIN_REPLICAS, math.ceil(self.tokens_per_s(m, h) / TOKENS_PER_S_PER_REPLICA))
-
-    def snapshot(self, h: int, ours: Sequence[int]) -> FleetSnapshot:
-        """The fleet at hour `h` with `ours[s]` of our replicas running on site s."""
-        n = len(SITES)
-        ours_arr = np.asarray(ours, dtype=np.int32)
-        free = np.array([[s.gpus_free] for s in SITES], np.int32) - GPUS_PER_REPLICA * ours_arr[:,
-                                                                                                None]
-        return FleetSnapshot(
-            names=np.array([s.name for s in SITES]), ready=np.ones(n, bool),
-            unschedulable=np.zeros(n, bool), tier=np.full(n, TIERS.index("factory"), np.int8),
-            region=np.array([s.region for s in SITES]),
-            country=np.array([s.country for s in SITES]),
-            lat=np.array([s.lat for s in SITES]), lon=np.array([s.lon for s in SITES]),
-            gpu_models=("H100",), gpu_memory_gb=np.full((n, 1), 80.0),
-            gpus_total=np.array([[s.gpus_free] for s in SITES], np.int32), gpus_free=free,
-            budget_kw=self.budget_kw[h].copy(),
-            it_draw_kw=self.background_kw[h] + POWER_KW * ours_arr,
-            renewable_kw=self.renewable_kw[h].copy(), carbon_g_per_kwh=self.carbon[h].copy(),
-            price_per_kwh=self.price[h].copy(), revision=h,
-        )
-
-
-def build_world(data_dir: Path, day: str) -> World:
-    grid = data_dir / "grid"
-    zones = sorted({s.zone for s in SITES})
-    carbon = {z: read_hours(grid / "carbon_2023" / f"{z}.csv", day, 4) for z in zones}
-    price = {z: read_hours(grid / "price_2023" / f"{PRICE_ZONE.get(z, z)}.csv", day, 2) / 1000
-             for z in zones}
-    doy = date.fromisoformat(day).timetuple().tm_yday
-    hours = np.arange(HOURS)
-    renewable = np.array([[s.pv_kw * solar_share(s.lat, s.lon, doy, h + 0.5) for s in SITES]
-                          for h in hours])
-    background = np.array([[s.budget_kw * s.background_share
-                            * (1 + 0.03 * math.sin(2 * math.pi * ((h + s.lon / 15) % 24 - 9) / 24))
-                            for s in SITES] for h in hours])
-    budget = np.tile([s.budget_kw for s in SITES], (HOURS, 1)).astype(float)
-    k = [s.name for s in SITES].index(CURTAILED_SITE)
-    for h in CURTAILED_HOURS:
-        budget[h, k] = background[h, k] + CURTAILED_KEEP * (budget[h, k] - background[h, k])
-    rates = trace_tokens_per_s(data_dir)
-    city_tokens = []
-    for m in MARKETS:
-        w = np.array([c[3] for c in m.cities])
-        shape = np.array([[diurnal((h + 0.5 + c[2] / 15) % 24) for c in m.cities] for h in hours])
-        per_city = shape * w / w.sum() * rates[m.trace] * m.scale / shape.mean()
-        city_tokens.append(per_city)
-    return World(
-        carbon=np.array([[carbon[s.zone][h] for s in SITES] for h in hours]),
-        price=np.array([[price[s.zone][h] for s in SITES] for h in hours]),
-        renewable_kw=renewable, background_kw=background, budget_kw=budget,
-        city_tokens_per_s=tuple(city_tokens),
-    )
-
-
-def request_for(
-    world: World, m: int, h: int, weights: dict[str, float],
-    move_threshold: float = DEFAULT_POLICY.move_threshold,
-) -> PlacementRequest:
-    market = MARKETS[m]
-    tokens = world.city_tokens_per_s[m][h]
-    return PlacementRequest(
-        deployment=market.name, gpus=GPUS_PER_REPLICA, gpu_model="H100", gpu_memory_gb=80,
-        power_kw=POWER_KW,
-        demand=tuple(Demand(c[0], round(float(t), 3), c[1], c[2])
-                     for c, t in zip(market.cities, tokens, strict=True)),
-        latency_slo_ms=market.slo_ms, countries=market.countries, weights=weights,
-        move_threshold=move_threshold,
-    )
-
-
-# --- the methods ----------------------------------------------------------------------------
-
-Plan = list[np.ndarray]  # per market: replicas per site (S,), one Plan per hour
-
-
-class LeastAllocated:
-    """Kubernetes' default spreading: the node with the largest share of GPUs and kW still free."""
-
-    name = "least_allocated"
-    better = Better.HIGHER
-    per_replica = True
-
-    def __call__(self, ctx: PlacementContext) -> FloatArray:
-        snap, rows = ctx.snapshot, ctx.rows
-        gpus = ctx.fleet.gpus_free[rows, 0] / np.maximum(snap.gpus_total[rows, 0], 1)
-        power = ctx.fleet.headroom_kw[rows] / snap.budget_kw[rows]
-        return np.asarray((gpus + power) / 2)
-
-    def bounds(
-        self, ctx: PlacementContext, values: FloatArray, feasible: BoolArray
-    ) -> tuple[float, float]:
-        return min_max(values, feasible)
-
-
-@dataclass(frozen=True)
-class Policy:
-    name: str
-    weights: dict[str, float]
-    chain: Chain = DEFAULT_CHAIN
-    move_threshold: float = DEFAULT_POLICY.move_threshold
-
-
-TOKENPLANE = Policy("tokenplane", dict(weights_from_policy(DEFAULT_POLICY)))
-LOW_THRESHOLD = 0.05  # a more eager re-planner, to show what hysteresis costs and saves
-NO_SLO = Chain(filters=tuple(f for f in DEFAULT_CHAIN.filters if f.name != "latency_slo"),
-               scores=DEFAULT_CHAIN.scores)
-BASELINES = (
-    Policy("proximity only", {"latency": 1.0}),
-    Policy("energy only", {"carbon": 1.0, "renewable": 0.5, "price": 0.25}, NO_SLO),
-    Policy("least allocated", {"least_allocated": 1.0},
-           Chain(filters=DEFAULT_CHAIN.filters, scores=(LeastAllocated(),))),
-)
-
-
-def ours_per_site(state: dict[str, list[RunningReplica]]) -> list[int]:
-    count = Counter(r.node for replicas in state.values() for r in replicas)
-    return [count[s.name] for s in SITES]
-
-
-def as_plan(state: dict[str, list[RunningReplica]]) -> Plan:
-    index = {s.name: i for i, s in enumerate(SITES)}
-    plan = []
-    for m in MARKETS:
-        x = np.zeros(len(SITES), np.int64)
-        for r in state[m.name]:
-            x[index[r.node]] += 1
-        plan.append(x)
-    return plan
-
-
-def run_incremental(world: World, policy: Policy) -> tuple[list[Plan], int]:
-    """Each hour: replan (hysteresis, move budget, curtailment), then scale up or down."""
-    state: dict[str, list[RunningReplica]] = {m.name: [] for m in MARKETS}
-    serial, unplaced, plans = 0, 0, []
-    for h in range(HOURS):
-        requests = [request_for(world, m, h, policy.weights, policy.move_threshold)
-                    for m in range(len(MARKETS))]
-        snap = world.snapshot(h, ours_per_site(state))
-        moves = replan(snap, [DeploymentReplicas(r, tuple(state[r.deployment]))
-                              for r in requests], max_moves=MAX_MOVES_PER_HOUR, seed=h,
-                       chain=policy.chain)
-        for mv in moves:
-            replicas = state[mv.deployment]
-            i = next(i for i, r in enumerate(replicas) if r.name == mv.replica)
-            if mv.to_node is None:
-                del replicas[i]
-            else:
-                replicas[i] = RunningReplica(mv.replica, mv.to_node)
-        snap = world.snapshot(h, ours_per_site(state))
-        index, fleet = FleetIndex(snap), FleetState.from_snapshot(snap)
-        order = sorted(range(len(MARKETS)), key=lambda m: -world.replicas(m, h))
-        for m in order:
-            request, replicas = requests[m], state[MARKETS[m].name]
-            want = world.replicas(m, h) - len(replicas)
-            if want > 0:
-                result = place(snap, request, want, existing=[r.node for r in replicas],
-                               seed=h, index=index, chain=policy.chain, fleet=fleet)
-                done = list(result.placed) if isinstance(result, Unschedulable) else result
-                unplaced += want - len(done)
-                for p in done:
-                    serial += 1
-                    replicas.append(RunningReplica(f"{request.deployment}-{serial}", p.node))
-            elif want < 0:
-                stop = set(scale_down(snap, DeploymentReplicas(request, tuple(replicas)), -want,
-                                      index=index, chain=policy.chain))
-                replicas[:] = [r for r in replicas if r.name not in stop]
-        plans.append(as_plan(state))
-    return plans, unplaced
-
-
-def run_fresh(world: World, policy: Policy) -> tuple[list[Plan], int]:
-    """Each hour from scratch: every replica placed anew, the largest market first."""
-    plans, unplaced = [], 0
-    for h in range(HOURS):
-        snap = world.snapshot(h, [0] * len(SITES))
-        index, fleet = FleetIndex(snap), FleetState.from_snapshot(snap)
-        plan = [np.zeros(len(SITES), np.int64) for _ in MARKETS]
-        for m in sorted(range(len(MARKETS)), key=lambda m: -world.replicas(m, h)):
-            n = world.replicas(m, h)
-            result = place(snap, request_for(world, m, h, policy.weights), n, seed=h,
-                           index=index, chain=policy.chain, fleet=fleet)
-            done = list(result.placed) if isinstance(result, Unschedulable) else result
-            unplaced += n - len(done)
-            for p in done:
-                plan[m][p.row] += 1
-        plans.append(plan)
-    return plans, unplaced
-
-
-# --- tokenplane's objective, exactly, as a MILP --------------------------------------------
-
-
-@dataclass(frozen=True)
-class Terms:
-    """One market's objective over the sites at one hour: the scheduler's own normalisation."""
-
-    allowed: BoolArray  # (S,) sites feasible for one replica at the hour's start
-    x_cost: FloatArray  # (S,) cost per replica before renewables and spread
-    r_cost: FloatArray  # (S,) cost per renewable kW allocated (negative: a saving)
-    spread_share: float  # weight share of the spread score
     replicas: int
 
-
-def objective_terms(world: World, h: int) -> list[Terms]:
-    """Each market's cost coefficients, from the Evaluator's scales on the empty hour."""
-    snap = world.snapshot(h, [0] * len(SITES))
-    index = FleetIndex(snap)
-    terms = []
-    for m in range(len(MARKETS)):
-        n = world.replicas(m, h)
-        ctx = build_context(index, request_for(world, m, h, TOKENPLANE.weights), n)
-        ev = Evaluator(ctx, DEFAULT_CHAIN, narrow=False)
-        verdict = ev.feasible()
-        ev.fix_scales(verdict.mask)
-        scales = ev.scales
-
-        lo_c, hi_c = scales["carbon"]
-        span_c = hi_c - lo_c
-        carbon = snap.carbon_g_per_kwh
-        x_cost = (ev.share("latency") * normalise(ctx.rtt_ms, *scales["latency"], Better.LOWER)
-                  + ev.share("price") * normalise(snap.price_per_kwh, *scales["price"],
-                                                  Better.LOWER)
-                  + ev.share("renewable") * 1.0
-                  + (ev.share("carbon") * (carbon - lo_c) / span_c if span_c > 0 else 0.0))
-        r_cost = -(ev.share("renewable") / POWER_KW
-                   + (ev.share("carbon") * carbon / (POWER_KW * span_c) if span_c > 0 else 0.0))
-        terms.append(Terms(verdict.mask.copy(), np.broadcast_to(x_cost, carbon.shape).copy(),
-                           np.broadcast_to(r_cost, carbon.shape).copy(), ev.share("spread"), n))
-    return terms
+    @property
+    def key(self) -> str:
+        return f"{self.demand}/{self.slo_ms:.0f}/{self.replicas}"
 
 
-def solve_hour(world: World, h: int, terms: list[Terms], fixed: Plan | None = None
-               ) -> tuple[float, Plan, float]:
-    """min of the objective over x (or given x), renewable splits and spread epigraphs.
-
-    Variables per market d and site n: x (replicas, integer), r (renewable kW it
-    uses), tn (node spread); per market and region: tg (region spread). Spread
-    cost of k replicas in a domain is k(k-1)/(4R), convex, as the max of its
-    chords at the integers. Returns (objective, plan, seconds).
-    """
-    from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import lil_matrix
-
-    n_s, n_m = len(SITES), len(MARKETS)
-    regions = sorted({s.region for s in SITES})
-    site_region = [regions.index(s.region) for s in SITES]
-    n_r = len(regions)
-    per_m = 3 * n_s + n_r
-    n_var = n_m * per_m
-
-    def xi(d: int, s: int) -> int:
-        return d * per_m + s
-
-    def ri(d: int, s: int) -> int:
-        return d * per_m + n_s + s
-
-    def tni(d: int, s: int) -> int:
-        return d * per_m + 2 * n_s + s
-
-    def tgi(d: int, g: int) -> int:
-        return d * per_m + 3 * n_s + g
-
-    c = np.zeros(n_var)
-    lb, ub = np.zeros(n_var), np.full(n_var, np.inf)
-    integrality = np.zeros(n_var)
-    rows: list[tuple[dict[int, float], float, float]] = []
-    surplus = np.maximum(world.renewable_kw[h] - world.background_kw[h], 0.0)
-    headroom = world.budget_kw[h] - world.background_kw[h]
-    for d, t in enumerate(terms):
-        R = t.replicas
-        allowed = t.allowed if fixed is None else (t.allowed | (fixed[d] > 0))
-        for s in range(n_s):
-            c[xi(d, s)], c[ri(d, s)], c[tni(d, s)] = t.x_cost[s], t.r_cost[s], t.spread_share
-            integrality[xi(d, s)] = 1
-            ub[xi(d, s)] = R if allowed[s] else 0
-            if fixed is not None:
-                lb[xi(d, s)] = ub[xi(d, s)] = fixed[d][s]
-            rows.append(({ri(d, s): 1.0, xi(d, s): -POWER_KW}, -np.inf, 0.0))
-            for k in range(R):  # tn >= f(k) + f'(k) (x - k)
-                rows.append(({tni(d, s): 1.0, xi(d, s): -k / (2 * R)}, -(k * k + k) / (4 * R),
-                             np.inf))
-        for g in range(n_r):
-            c[tgi(d, g)] = t.spread_share
-            members = [s for s in range(n_s) if site_region[s] == g]
-            for k in range(R):
-                row = {tgi(d, g): 1.0} | {xi(d, s): -k / (2 * R) for s in members}
-                rows.append((row, -(k * k + k) / (4 * R), np.inf))
-        if fixed is None:
-            rows.append(({xi(d, s): 1.0 for s in range(n_s)}, R, R))
-    for s in range(n_s):
-        rows.append(({ri(d, s): 1.0 for d in range(n_m)}, -np.inf, float(surplus[s])))
-        if fixed is None:
-            rows.append(({xi(d, s): float(GPUS_PER_REPLICA) for d in range(n_m)}, -np.inf,
-                         float(SITES[s].gpus_free)))
-            rows.append(({xi(d, s): POWER_KW for d in range(n_m)}, -np.inf, float(headroom[s])))
-    a = lil_matrix((len(rows), n_var))
-    lo_b, hi_b = np.empty(len(rows)), np.empty(len(rows))
-    for i, (coef, lo, hi) in enumerate(rows):
-        for j, v in coef.items():
-            a[i, j] = v
-        lo_b[i], hi_b[i] = lo, hi
-    t0 = time.perf_counter()
-    res = milp(c, integrality=integrality, bounds=Bounds(lb, ub),
-               constraints=LinearConstraint(a.tocsr(), lo_b, hi_b),
-               options={"mip_rel_gap": 1e-9, "time_limit": 120})
-    seconds = time.perf_counter() - t0
-    if res.x is None:
-        raise RuntimeError(f"hour {h}: the MILP found no solution ({res.message})")
-    plan = [np.rint(res.x[[xi(d, s) for s in range(n_s)]]).astype(np.int64)
-            for d in range(n_m)]
-    return float(res.fun), plan, seconds
+def cells() -> list[Cell]:
+    return [Cell(d, s, r) for d in DEMAND_SETS for s in SLOS_MS for r in REPLICAS]
 
 
-def run_milp(world: World, terms: list[list[Terms]]) -> tuple[list[Plan], list[float]]:
-    plans, seconds = [], []
-    for h in range(HOURS):
-        _, plan, s = solve_hour(world, h, terms[h])
-        plans.append(plan)
-        seconds.append(s)
-    return plans, seconds
-
-
-# --- what each plan did -----------------------------------------------------------------------
+# --- ours: the scheduler on each hour's snapshot ----------------------------------------
 
 
 @dataclass
-class Outcome:
-    name: str
-    plans: list[Plan]
-    unplaced: int = 0
-    objective: float = 0.0
-    g_per_mtok: float = 0.0
-    slo_share: float = 0.0
-    p95_rtt_ms: float = 0.0
-    moves: int = 0
-    violations: int = 0
-    hourly_g_per_mtok: FloatArray = field(default_factory=lambda: np.zeros(HOURS))
+class OursRun:
+    """Ours in one cell, hour by hour."""
+
+    replicas: list[list[int]]  # (H, S)
+    unplaced: list[int]  # (H,)
+    place_ms: list[float]  # (H,)
 
 
-def site_rtt_ms() -> list[FloatArray]:
-    """Per market: RTT from every site to every city, (S, cities)."""
-    out = []
-    for m in MARKETS:
-        lat, lon = np.array([c[1] for c in m.cities]), np.array([c[2] for c in m.cities])
-        km = great_circle_km(np.array([s.lat for s in SITES])[:, None],
-                             np.array([s.lon for s in SITES])[:, None], lat[None], lon[None])
-        out.append(np.asarray(rtt_ms_from_km(km), dtype=np.float64))
+def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """The fields of `values` that `cls` has: the same code drives older schedulers."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in values.items() if k in names}
+
+
+def run_ours(world: World) -> dict[str, OursRun]:
+    """`place` for every cell and hour; one snapshot and FleetIndex an hour, shared by the cells."""
+    from controlplane.inventory.snapshot import TIERS, FleetSnapshot
+    from controlplane.scheduler import Demand, FleetIndex, PlacementRequest, Unschedulable, place
+
+    sites, metros = world.sites, world.metros
+    n = len(sites)
+    rows = {s.name: i for i, s in enumerate(sites)}
+    measured = {
+        i: {m.name: float(world.rtt_ms[i, j]) for j, m in enumerate(metros)} for i in range(n)
+    }
+    by_name = {
+        (s.name, m.name): float(world.rtt_ms[i, j])
+        for i, s in enumerate(sites)
+        for j, m in enumerate(metros)
+    }
+    index_takes_rtt = "measured_rtt_ms" in inspect.signature(FleetIndex).parameters
+    requests = {}
+    for cell in cells():
+        demand = tuple(
+            Demand(
+                metros[j].name, round(metros[j].population / 1e6, 3), metros[j].lat, metros[j].lon
+            )
+            for j in world.demand(cell.demand)
+        )
+        requests[cell.key] = PlacementRequest(
+            **_known(
+                PlacementRequest,
+                {
+                    "deployment": f"quality-{cell.demand}",
+                    "gpus": GPUS_PER_REPLICA,
+                    "gpu_model": "H100",
+                    "gpu_memory_gb": 80.0,
+                    "power_kw": POWER_KW,
+                    "demand": demand,
+                    "latency_slo_ms": cell.slo_ms,
+                    "min_sites": 1,
+                    "objective": "carbon",
+                },
+            )
+        )
+    out = {c.key: OursRun([], [], []) for c in cells()}
+    for h in range(len(world.hours)):
+        snapshot = FleetSnapshot(
+            **_known(
+                FleetSnapshot,
+                {
+                    "names": np.array([s.name for s in sites]),
+                    "ready": np.ones(n, bool),
+                    "unschedulable": np.zeros(n, bool),
+                    "tier": np.full(n, TIERS.index("factory"), np.int8),
+                    "region": np.array([s.region for s in sites]),
+                    "country": np.array([s.country for s in sites]),
+                    "lat": np.array([s.lat for s in sites]),
+                    "lon": np.array([s.lon for s in sites]),
+                    "gpu_models": ("H100",),
+                    "gpu_memory_gb": np.full((n, 1), 80.0),
+                    "gpus_total": world.gpus_free[:, None].astype(np.int32),
+                    "gpus_free": world.gpus_free[:, None].astype(np.int32),
+                    "budget_kw": BACKGROUND_KW + world.headroom_kw,
+                    "it_draw_kw": np.full(n, BACKGROUND_KW),
+                    "renewable_kw": np.zeros(n),
+                    "carbon_g_per_kwh": world.intensity[h].copy(),
+                    "price_per_kwh": world.price_usd_per_kwh[h].copy(),
+                    "measured_rtt_ms": measured,
+                    "landmarks": {m.name: (m.lat, m.lon) for m in metros},
+                    "revision": h,
+                },
+            )
+        )
+        index = (
+            FleetIndex(snapshot, measured_rtt_ms=by_name)
+            if index_takes_rtt
+            else FleetIndex(snapshot)
+        )
+        for cell in cells():
+            t0 = time.perf_counter()
+            result = place(snapshot, requests[cell.key], cell.replicas, index=index)
+            ms = (time.perf_counter() - t0) * 1e3
+            placed = result.placed if isinstance(result, Unschedulable) else result
+            count = [0] * n
+            for p in placed:
+                count[rows[str(p.node)]] += 1
+            run = out[cell.key]
+            run.replicas.append(count)
+            run.unplaced.append(cell.replicas - len(placed))
+            run.place_ms.append(ms)
     return out
 
 
-def evaluate(world: World, outcome: Outcome, terms: list[list[Terms]]) -> Outcome:
-    rtts = site_rtt_ms()
-    grams = tokens = within = 0.0
-    hourly = np.zeros(HOURS)
-    samples: list[tuple[float, float]] = []
-    previous: Plan | None = None
-    for h, plan in enumerate(outcome.plans):
-        outcome.objective += solve_hour(world, h, terms[h], fixed=plan)[0]
-        ours_kw = POWER_KW * np.sum(plan, axis=0)
-        bg, ren = world.background_kw[h], world.renewable_kw[h]
-        grid_kw = np.maximum(bg + ours_kw - ren, 0) - np.maximum(bg - ren, 0)
-        g = float(np.dot(grid_kw, world.carbon[h]))  # kW x 1 h x g/kWh
-        hour_tokens = 3600.0 * sum(world.tokens_per_s(m, h) for m in range(len(MARKETS)))
-        grams += g
-        tokens += hour_tokens
-        hourly[h] = g / (hour_tokens / 1e6)
-        outcome.violations += int(np.sum(bg + ours_kw > world.budget_kw[h] + 1e-6))
-        for m in range(len(MARKETS)):
-            where = plan[m] > 0
-            city_tokens = 3600.0 * world.city_tokens_per_s[m][h]
-            if not where.any():
-                samples += [(float("inf"), t) for t in city_tokens]
-                continue
-            nearest = rtts[m][where].min(axis=0)
-            within += float(city_tokens[nearest <= MARKETS[m].slo_ms].sum())
-            samples += list(zip(nearest.tolist(), city_tokens.tolist(), strict=True))
-            if previous is not None:
-                started = int(np.maximum(plan[m] - previous[m], 0).sum())
-                grown = max(int(plan[m].sum() - previous[m].sum()), 0)
-                outcome.moves += started - grown
-        previous = plan
-    samples.sort()
-    cumulative = np.cumsum([w for _, w in samples])
-    outcome.p95_rtt_ms = samples[int(np.searchsorted(cumulative, 0.95 * cumulative[-1]))][0]
-    outcome.g_per_mtok = grams / (tokens / 1e6)
-    outcome.slo_share = within / tokens
-    outcome.hourly_g_per_mtok = hourly
-    return outcome
+def run_ours_at(rev: str, args: argparse.Namespace) -> dict[str, OursRun]:
+    """`run_ours` on the scheduler of git revision `rev`, in a subprocess."""
+    with tempfile.TemporaryDirectory(prefix="quality-") as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", rev, "controlplane", "tokenplane"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        env = dict(os.environ, PYTHONPATH=tmp)
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            "--data",
+            str(args.data),
+            "--hours",
+            str(args.hours),
+            "--seed",
+            str(args.seed),
+            "--carbon",
+            args.carbon,
+        ]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"scheduler at {rev} failed:\n{done.stderr[-3000:]}")
+    return {k: OursRun(**v) for k, v in json.loads(done.stdout).items()}
 
 
-# --- report -----------------------------------------------------------------------------------
+# --- the references and the report --------------------------------------------------------
 
 
-def plot(outcomes: list[Outcome], path: Path) -> None:
+@dataclass
+class CellResult:
+    cell: Cell
+    carbon_g: dict[str, float]  # method -> gCO2 summed over the hours
+    attainment: dict[str, list[float]]  # method -> per hour
+    unplaced: int
+    place_ms: list[float]
+
+    def cut_share(self, method: str = "ours") -> float:
+        prox, lim = self.carbon_g["proximity"], self.carbon_g["limit"]
+        if prox - lim <= 1e-6 * max(prox, 1.0):
+            return 1.0 if self.carbon_g[method] <= lim * (1 + 1e-6) else float("-inf")
+        return (prox - self.carbon_g[method]) / (prox - lim)
+
+    def passes(self, method: str = "ours") -> bool:
+        mean = float(np.mean(self.attainment[method]))
+        limit_mean = float(np.mean(self.attainment["limit"]))
+        return (
+            self.cut_share(method) >= CUT_GOAL
+            and self.unplaced == 0
+            and mean >= limit_mean - ATTAINMENT_SLACK
+        )
+
+
+def references(world: World) -> dict[str, dict[str, list[IntArray]]]:
+    """Per cell: the limit's and the p-median's replicas per site, hour by hour."""
+    out: dict[str, dict[str, list[IntArray]]] = {}
+    for cell in cells():
+        cols = world.demand(cell.demand)
+        inst = ql.Instance(
+            world.rtt_ms[:, cols],
+            np.array([world.metros[j].population for j in cols]),
+            world.capacity,
+            cell.replicas,
+        )
+        prox = ql.p_median(inst)
+        limits = [
+            ql.limit(inst, cell.slo_ms, POWER_KW * world.intensity[h]).replicas
+            for h in range(len(world.hours))
+        ]
+        out[cell.key] = {"proximity": [prox] * len(world.hours), "limit": limits}
+    return out
+
+
+def evaluate(
+    world: World, refs: dict[str, dict[str, list[IntArray]]], ours: dict[str, OursRun]
+) -> list[CellResult]:
+    results = []
+    for cell in cells():
+        cols = world.demand(cell.demand)
+        rtt = world.rtt_ms[:, cols]
+        weight = np.array([world.metros[j].population for j in cols])
+        plans = dict(refs[cell.key])
+        plans["ours"] = [np.array(r) for r in ours[cell.key].replicas]
+        carbon = {
+            k: sum(ql.carbon_g_per_h(x, world.intensity[h], POWER_KW) for h, x in enumerate(v))
+            for k, v in plans.items()
+        }
+        att = {k: [ql.attainment(rtt, weight, x, cell.slo_ms) for x in v] for k, v in plans.items()}
+        results.append(
+            CellResult(cell, carbon, att, sum(ours[cell.key].unplaced), ours[cell.key].place_ms)
+        )
+    return results
+
+
+def _att(values: list[float]) -> str:
+    return f"{100 * np.mean(values):.1f} / {100 * np.min(values):.1f}"
+
+
+def report(world: World, results: list[CellResult], label: str) -> None:
+    print(
+        f"## Placement quality ({label}): {len(world.sites)} sites, {len(world.metros)} "
+        f"metros, {len(world.hours)} hours of 2023 ({world.hours[0]} .. {world.hours[-1]} "
+        f"UTC), {world.carbon_column} carbon\n"
+    )
+    capacity = ", ".join(f"{s.zone} {c}" for s, c in zip(world.sites, world.capacity, strict=True))
+    print(f"Site capacity, replicas: {capacity}\n")
+    for demand in DEMAND_SETS:
+        rs = [r for r in results if r.cell.demand == demand]
+        n_metros = len(world.demand(demand))
+        print(f"### {demand} demand ({n_metros} metros)\n")
+        print(
+            "| SLO ms | R | kgCO2 proximity | ours | limit | share of cut "
+            "| attainment % ours (mean / worst h) | limit | proximity | unplaced "
+            "| place() p50 / p99 ms |"
+        )
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in rs:
+            c = r.carbon_g
+            print(
+                f"| {r.cell.slo_ms:.0f} | {r.cell.replicas} | {c['proximity'] / 1e3:,.0f} | "
+                f"{c['ours'] / 1e3:,.0f} | {c['limit'] / 1e3:,.0f} | "
+                f"{100 * r.cut_share():.0f}% | {_att(r.attainment['ours'])} | "
+                f"{_att(r.attainment['limit'])} | {_att(r.attainment['proximity'])} | "
+                f"{r.unplaced} | {np.percentile(r.place_ms, 50):.1f} / "
+                f"{np.percentile(r.place_ms, 99):.1f} |"
+            )
+        print()
+    print(
+        f"Goal per cell: >= {100 * CUT_GOAL:.0f}% of the achievable cut, mean attainment "
+        f">= the limit's - {100 * ATTAINMENT_SLACK:.1f} point, no replica unplaced.\n"
+    )
+    for r in results:
+        verdict = "PASS" if r.passes() else "FAIL"
+        delta = 100 * (np.mean(r.attainment["ours"]) - np.mean(r.attainment["limit"]))
+        print(
+            f"{verdict} {r.cell.key}: cut {100 * r.cut_share():.0f}%, attainment "
+            f"{delta:+.1f} point vs the limit, {r.unplaced} unplaced"
+        )
+    passed = sum(r.passes() for r in results)
+    all_ms = np.concatenate([r.place_ms for r in results])
+    print(
+        f"\n{passed}/{len(results)} cells pass. place(): {len(all_ms)} calls, p50 "
+        f"{np.percentile(all_ms, 50):.1f} ms, p99 {np.percentile(all_ms, 99):.1f} ms."
+    )
+
+
+def report_old(new: list[CellResult], old: list[CellResult], rev: str) -> None:
+    print(f"\n## Old objective ({rev}: weighted scores, SLO on the mean RTT) vs new\n")
+    print("| cell | share of cut old | new | attainment % old | new | limit | unplaced old | new |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for n, o in zip(new, old, strict=True):
+        print(
+            f"| {n.cell.key} | {100 * o.cut_share():.0f}% | {100 * n.cut_share():.0f}% | "
+            f"{100 * np.mean(o.attainment['ours']):.1f} | "
+            f"{100 * np.mean(n.attainment['ours']):.1f} | "
+            f"{100 * np.mean(n.attainment['limit']):.1f} | {o.unplaced} | {n.unplaced} |"
+        )
+    print(
+        f"\nCells passing: old {sum(o.passes() for o in old)}/{len(old)}, "
+        f"new {sum(n.passes() for n in new)}/{len(new)}."
+    )
+
+
+def plot(results: list[CellResult], path: Path, old: list[CellResult] | None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
-    for o in outcomes:
-        style = "-" if o.name.startswith(("tokenplane", "MILP")) else "--"
-        left.plot(range(HOURS), o.hourly_g_per_mtok, style, label=o.name, linewidth=1.6)
-    left.set_xlabel("hour (UTC)")
-    left.set_ylabel("gCO2 per million tokens")
-    left.set_title("Carbon of the tokens, hour by hour")
-    left.legend(fontsize=8)
-    for o, marker in zip(outcomes, "osD^vP*X", strict=False):
-        right.scatter(100 * o.slo_share, o.g_per_mtok, s=70, marker=marker, label=o.name,
-                      alpha=0.85)
-    right.legend(fontsize=8)
-    right.set_xlabel("tokens served within their SLO (%)")
-    right.set_ylabel("gCO2 per million tokens (day)")
-    right.set_title("Carbon against latency, over the day")
+    labels = [r.cell.key for r in results]
+    x = np.arange(len(results))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(14, 7.5), sharex=True)
+    width = 0.4 if old else 0.8
+    top.bar(x, [100 * max(r.cut_share(), -50) for r in results], width, label="ours")
+    if old:
+        top.bar(
+            x + width,
+            [100 * max(o.cut_share(), -50) for o in old],
+            width,
+            label="previous objective",
+        )
+    top.axhline(100 * CUT_GOAL, color="k", linestyle="--", linewidth=1, label="goal")
+    top.set_ylabel("share of the achievable cut (%)")
+    top.set_title("Carbon cut against the limit, and attainment, per cell (demand/SLO ms/R)")
+    top.legend(fontsize=8)
+    for method, marker in (("limit", "_"), ("ours", "o"), ("proximity", "x")):
+        bottom.scatter(
+            x,
+            [100 * np.mean(r.attainment[method]) for r in results],
+            marker=marker,
+            s=60,
+            label=method,
+        )
+    bottom.set_ylabel("demand within the SLO (%), mean")
+    bottom.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
+    bottom.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--day", default="2023-04-18", help="a day of 2023 (UTC)")
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="the shared data directory")
+    parser.add_argument("--hours", type=int, default=52, help="hours of 2023 to sample")
+    parser.add_argument("--seed", type=int, default=0, help="hour offsets and site capacities")
+    parser.add_argument("--carbon", default="direct", help="direct or lca intensity")
+    parser.add_argument(
+        "--scheduler-rev",
+        default="",
+        help="run ours on this git revision's scheduler (default: the tree's)",
+    )
+    parser.add_argument(
+        "--old-rev", default=OLD_REV, help="previous objective to compare with ('' skips)"
+    )
     parser.add_argument("--plot", type=Path, default=PLOT)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if not (args.data / "grid" / "carbon_2023").is_dir():
-        sys.exit(f"placement_quality: no grid data at {args.data} (expected "
-                 "grid/carbon_2023, grid/price_2023 and traces/ from ../shared/data); "
-                 "pass --data DIR")
-    world = build_world(args.data, args.day)
-    terms = [objective_terms(world, h) for h in range(HOURS)]
-    runs: list[tuple[str, Callable[[], tuple[list[Plan], int]]]] = [
-        (p.name, partial(run_incremental, world, p)) for p in BASELINES]
-    eager = Policy(f"tokenplane, move threshold {LOW_THRESHOLD}", TOKENPLANE.weights,
-                   move_threshold=LOW_THRESHOLD)
-    runs += [("tokenplane", lambda: run_incremental(world, TOKENPLANE)),
-             (eager.name, lambda: run_incremental(world, eager)),
-             ("tokenplane, fresh each hour", lambda: run_fresh(world, TOKENPLANE))]
-    outcomes = []
-    for name, run in runs:
-        plans, unplaced = run()
-        outcomes.append(evaluate(world, Outcome(name, plans, unplaced), terms))
-    milp_plans, milp_seconds = run_milp(world, terms)
-    outcomes.append(evaluate(world, Outcome("MILP optimum (HiGHS)", milp_plans), terms))
-    by = {o.name: o for o in outcomes}
-    best = by["MILP optimum (HiGHS)"]
-
-    replicas = [sum(world.replicas(m, h) for m in range(len(MARKETS))) for h in range(HOURS)]
-    print(f"## Placement quality, {args.day}: {len(SITES)} sites, {len(MARKETS)} markets, "
-          f"{min(replicas)}-{max(replicas)} replicas an hour\n")
-    print("| method | objective (day) | vs MILP | gCO2/Mtok | tokens within SLO | p95 RTT ms "
-          "| replica moves | power-budget violations | unplaced replica-hours |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for o in outcomes:
-        gap = 100 * (o.objective - best.objective) / best.objective
-        print(f"| {o.name} | {o.objective:.2f} | {gap:+.1f}% | {o.g_per_mtok:.1f} | "
-              f"{100 * o.slo_share:.1f}% | {o.p95_rtt_ms:.0f} | {o.moves} | {o.violations} | "
-              f"{o.unplaced} |")
-    prox = by["proximity only"].g_per_mtok
-    print("\n| target | result |\n|---|---|")
-    for name in ("tokenplane, fresh each hour", "tokenplane", eager.name):
-        o = by[name]
-        gap = 100 * (o.objective - best.objective) / best.objective
-        share = 100 * (prox - o.g_per_mtok) / (prox - best.g_per_mtok)
-        print(f"| {name}: objective within 3% of the MILP optimum | {gap:+.2f}% |")
-        print(f"| {name}: share of the optimum's carbon reduction over proximity-only "
-              f"(>= 90%) | {share:.0f}% (SLO {100 * o.slo_share:.1f}% vs optimum "
-              f"{100 * best.slo_share:.1f}%) |")
-    fresh = by["tokenplane, fresh each hour"].plans
-    optimum = [solve_hour(world, h, terms[h])[0] for h in range(HOURS)]
-    hourly_gap = [100 * (solve_hour(world, h, terms[h], fixed=fresh[h])[0] - optimum[h])
-                  / optimum[h] for h in range(HOURS)]
-    print(f"\nMILP: {HOURS} hourly instances, {np.mean(milp_seconds) * 1e3:.0f} ms mean, "
-          f"{np.max(milp_seconds) * 1e3:.0f} ms max (HiGHS); tokenplane fresh vs optimum per "
-          f"hour: mean {np.mean(hourly_gap):+.2f}%, worst {np.max(hourly_gap):+.2f}%.")
-    plot(outcomes, args.plot)
-    print(f"Plot: {args.plot.relative_to(REPO) if args.plot.is_relative_to(REPO) else args.plot}")
+    world = load_world(args.data, args.hours, args.seed, args.carbon)
+    if args.worker:
+        json.dump({k: dataclasses.asdict(v) for k, v in run_ours(world).items()}, sys.stdout)
+        return
+    t0 = time.perf_counter()
+    refs = references(world)
+    ref_s = time.perf_counter() - t0
+    ours = run_ours_at(args.scheduler_rev, args) if args.scheduler_rev else run_ours(world)
+    results = evaluate(world, refs, ours)
+    label = f"scheduler at {args.scheduler_rev}" if args.scheduler_rev else "working tree"
+    report(world, results, label)
+    print(
+        f"References (p-median + {len(results) * len(world.hours)} lexicographic MILPs, "
+        f"HiGHS): {ref_s:.1f} s."
+    )
+    old = None
+    if args.old_rev:
+        old = evaluate(world, refs, run_ours_at(args.old_rev, args))
+        report_old(results, old, args.old_rev)
+    plot(results, args.plot, old)
+    shown = args.plot.relative_to(REPO) if args.plot.is_relative_to(REPO) else args.plot
+    print(f"Plot: {shown}")
 
 
 if __name__ == "__main__":
