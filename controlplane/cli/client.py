@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 from controlplane import __version__
 from controlplane.cli.config import Target, resolve
 from controlplane.cli.errors import CliError
-from controlplane.cli.params import globals_of
+from controlplane.cli.settings import globals_of
 from controlplane.resources import Event, ManifestError
 from controlplane.resources.codec import Resource, from_message, from_resource, to_resource
 from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc, resources_pb2

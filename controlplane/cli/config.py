@@ -15,6 +15,7 @@ context says `insecure: true`; anything else speaks TLS.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from pydantic.alias_generators import to_camel
 
 from controlplane.address import is_loopback
 from controlplane.cli.errors import CliError
-from controlplane.cli.params import Globals
+from controlplane.cli.settings import Globals
 
 DEFAULT_SERVER = "127.0.0.1:7070"
 
@@ -48,6 +49,7 @@ class Context(_Model):
     key_file: Path | None = None
     tls_server_name: str | None = None
     insecure: bool = False
+    state_dir: Path | None = None  # a local fleet's state dir, set by tpctl up for down/report
 
 
 class Config(_Model):
@@ -80,14 +82,23 @@ def load(path: Path) -> Config:
 
 
 def save(config: Config, path: Path) -> None:
-    """Written owner-only: contexts may hold tokens."""
+    """Written owner-only (contexts may hold tokens) and atomically: a temporary file in the
+    same directory, flushed to disk, then renamed over the old one, so that a crash or a
+    second tpctl writing at the same time never leaves a half-written config."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(
         config.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:  # mkstemp creates it 0600
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @dataclass(frozen=True, slots=True)

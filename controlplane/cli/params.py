@@ -9,36 +9,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
-from controlplane.cli.kinds import complete_type
-from controlplane.cli.kinds import resolve as resolve_kind
+from controlplane.cli.completion import (
+    complete_context,
+    complete_deployment,
+    complete_node,
+    complete_replica,
+    complete_resource,
+)
+from controlplane.cli.settings import DEFAULT_REQUEST_TIMEOUT_S, Globals, globals_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 OUTPUT_FORMATS = ("table", "wide", "json", "yaml", "name")
-DEFAULT_REQUEST_TIMEOUT_S = 30.0
-
-
-@dataclass
-class Globals:
-    """The root context's `obj`: what the global flags and environment asked for."""
-
-    context: str | None = None
-    server: str | None = None
-    server_source: str = ""  # "--server" or "TOKENPLANE_SERVER", for error messages
-    token: str | None = None
-    config_file: Path | None = None
-    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
-
-
-def globals_of(ctx: click.Context) -> Globals:
-    return ctx.find_root().ensure_object(Globals)
 
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -139,6 +127,7 @@ def global_options(*, root: bool = False, exclude: tuple[str, ...] = ()) -> Call
                 expose_value=False,
                 is_eager=True,
                 callback=_remember,
+                shell_complete=complete_context if name == "context" else None,
             )(f)
         return f
 
@@ -185,42 +174,6 @@ recursive_option = click.option(
     "-R", "--recursive", is_flag=True, help="Read directories given with -f recursively."
 )
 
-COMPLETION_TIMEOUT_S = 2.0
-
-
-def _names(ctx: click.Context, wire_kind: str, incomplete: str) -> list[str]:
-    """Names the server has of a kind; nothing if it cannot be asked (a tab press is no error)."""
-    from controlplane.cli.client import FleetClient
-    from controlplane.cli.config import resolve
-
-    try:
-        client = FleetClient(resolve(globals_of(ctx)), timeout_s=COMPLETION_TIMEOUT_S)
-        items, _ = client.list(wire_kind)
-    except click.ClickException:
-        return []
-    return [item.name for item in items if item.name.startswith(incomplete)]
-
-
-def complete_resource(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    """TYPE first, then the names the server has of that type."""
-    typed = ctx.params.get(param.name or "") or ()
-    if not typed:
-        return complete_type(ctx, param, incomplete)
-    try:
-        kind = resolve_kind(typed[0])
-    except click.BadParameter:
-        return []
-    return _names(ctx, kind.wire, incomplete)
-
-
-def complete_node(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    return _names(ctx, "Node", incomplete)
-
-
-def complete_replica(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
-    return _names(ctx, "Replica", incomplete)
-
-
 type_argument = click.argument(
     "args", nargs=-1, metavar="TYPE [NAME...]", shell_complete=complete_resource
 )
@@ -229,3 +182,20 @@ GLOBAL_OPTIONS_EPILOG = (
     "Global options (--context, --server, --token, --config-file, --request-timeout) "
     "work after the command too; see tpctl --help."
 )
+
+__all__ = [
+    "DEFAULT_REQUEST_TIMEOUT_S",
+    "DURATION",
+    "GLOBAL_OPTIONS_EPILOG",
+    "Globals",
+    "complete_deployment",
+    "complete_node",
+    "complete_replica",
+    "filename_option",
+    "global_options",
+    "globals_of",
+    "output_option",
+    "recursive_option",
+    "selector_option",
+    "type_argument",
+]

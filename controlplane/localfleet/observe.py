@@ -58,6 +58,7 @@ class FleetNow:
     over_budget: list[str]  # nodes drawing more than their budget
     replicas: list[ReplicaNow]
     deployments: list[DeploymentNow] = field(default_factory=list)
+    not_ready: list[str] = field(default_factory=list)  # nodes not Ready now, by name
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +131,7 @@ def observe(client: FleetClient, *, wall_s: float, sim_s: float) -> FleetNow:
             if e.it_draw_kw > (e.budget_kw or by_name[name].spec.power.budget_kw) + 1e-6
         ),
         replicas=sorted(replica_rows, key=lambda r: (r.deployment, r.name)),
+        not_ready=sorted(n.name for n in nodes if not _ready(n)),
         deployments=[
             DeploymentNow(
                 name=d.name,
@@ -144,3 +146,28 @@ def observe(client: FleetClient, *, wall_s: float, sim_s: float) -> FleetNow:
             for d in sorted(deployments, key=lambda d: d.name)
         ],
     )
+
+
+def changes(before: FleetNow, after: FleetNow) -> list[str]:
+    """What changed between two looks, one line each, for a live view that is not a terminal:
+    replicas placed (and whom they replace), started, stopped; nodes lost and back."""
+    lines: list[str] = []
+    old = {r.name: r for r in before.replicas}
+    new = {r.name: r for r in after.replicas}
+    for name, r in new.items():
+        where = f"{r.node} ({r.city})" if r.city else r.node
+        if name not in old:
+            instead = f", replacing {r.replaces}" if r.replaces else ""
+            lines.append(f"{r.deployment}: {name} placed on {where}{instead}, {r.phase}")
+        elif old[name].phase != r.phase:
+            lines.append(f"{r.deployment}: {name} on {where} {old[name].phase} -> {r.phase}")
+    for name, r in old.items():
+        if name not in new:
+            lines.append(f"{r.deployment}: {name} on {r.node} stopped")
+    lost, back = (
+        set(after.not_ready) - set(before.not_ready),
+        set(before.not_ready) - set(after.not_ready),
+    )
+    lines += [f"node {n} NotReady" for n in sorted(lost)]
+    lines += [f"node {n} Ready" for n in sorted(back)]
+    return lines

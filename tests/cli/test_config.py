@@ -141,3 +141,28 @@ def test_tokens_from_flag_environment_and_context(fresh: Tpctl, secured: ServerP
     token_file.unlink()
     unreadable = fresh("get", "nodes")
     assert unreadable.returncode == 1 and "cannot read tokenFile" in unreadable.stderr
+
+
+def test_config_writes_are_atomic_and_owner_only(fresh: Tpctl, tmp_path: Path) -> None:
+    """A write replaces the file whole (a rename), so a reader never sees half of it, and
+    leaves no temporary file behind; tokens stay readable by their owner only."""
+    config = tmp_path / "config.yaml"
+    fresh.ok("config", "set-context", "prod", "--server", "cp.example.org:7070",
+             "--token", "secret-token", "--use")
+    before = config.stat().st_ino
+    fresh.ok("config", "set-context", "staging", "--server", "cp2.example.org:7070")
+    assert config.stat().st_ino != before  # a new file renamed over the old one
+    assert config.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".config.yaml")] == []
+    names = [c["name"] for c in yaml.safe_load(config.read_text())["contexts"]]
+    assert names == ["prod", "staging"]
+
+
+def test_context_names_complete(fresh: Tpctl) -> None:
+    fresh.ok("config", "set-context", "prod-eu", "--server", "cp.example.org:7070")
+    fresh.ok("config", "set-context", "prod-us", "--server", "cp2.example.org:7070")
+    fresh.ok("config", "set-context", "staging", "--server", "cp3.example.org:7070")
+    for words in (["tpctl", "--context", "pro"], ["tpctl", "config", "use-context", "pro"]):
+        out = fresh.ok(env={"_TPCTL_COMPLETE": "bash_complete", "COMP_WORDS": " ".join(words),
+                            "COMP_CWORD": str(len(words) - 1)})
+        assert [line.split(",", 1)[1] for line in out.splitlines()] == ["prod-eu", "prod-us"]

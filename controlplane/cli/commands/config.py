@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from controlplane.cli.completion import complete_context
 from controlplane.cli.params import GLOBAL_OPTIONS_EPILOG, global_options, globals_of
 
 
@@ -113,7 +114,7 @@ def current_context(ctx: click.Context) -> None:
 
 
 @config.command("use-context", epilog=GLOBAL_OPTIONS_EPILOG)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_context)
 @global_options()
 @click.pass_context
 def use_context(ctx: click.Context, name: str) -> None:
@@ -137,7 +138,7 @@ def use_context(ctx: click.Context, name: str) -> None:
 
 
 @config.command("set-context", epilog=GLOBAL_OPTIONS_EPILOG)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_context)
 @click.option("--server", "server_", metavar="HOST:PORT", help="The control plane's address.")
 @click.option("--token", "token_", help="Bearer token (prefer --token-file).")
 @click.option(
@@ -216,7 +217,7 @@ def set_context(
 
 
 @config.command("delete-context", epilog=GLOBAL_OPTIONS_EPILOG)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_context)
 @global_options()
 @click.pass_context
 def delete_context(ctx: click.Context, name: str) -> None:

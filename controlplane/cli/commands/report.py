@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from controlplane.cli.commands.up import resolve_state_dir, state_dir_option
+from controlplane.cli import fleetdir
 from controlplane.cli.params import GLOBAL_OPTIONS_EPILOG, global_options
 
 
@@ -55,7 +55,7 @@ def show_report(state_dir: Path, *, output: str, png: Path | None = None) -> Non
 
 
 @click.command(epilog=GLOBAL_OPTIONS_EPILOG)
-@state_dir_option
+@fleetdir.state_dir_option
 @click.option(
     "-o",
     "--output",
@@ -71,7 +71,8 @@ def show_report(state_dir: Path, *, output: str, png: Path | None = None) -> Non
     help="Where to draw the plot [default: STATE_DIR/report.png].",
 )
 @global_options()
-def report(state_dir: Path | None, output: str, png: Path | None) -> None:
+@click.pass_context
+def report(ctx: click.Context, state_dir: Path | None, output: str, png: Path | None) -> None:
     """Report on the local fleet's run so far: carbon, renewables, SLO, moves, and a plot.
 
     \b
@@ -88,4 +89,4 @@ def report(state_dir: Path | None, output: str, png: Path | None) -> None:
       tpctl report -o json
       tpctl report --png day.png
     """
-    show_report(resolve_state_dir(state_dir), output=output, png=png)
+    show_report(fleetdir.find(ctx, state_dir).path, output=output, png=png)

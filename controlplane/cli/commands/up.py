@@ -9,18 +9,23 @@ module shows them happening (rich progress on stderr) and prints the result.
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from controlplane.cli.params import DURATION, GLOBAL_OPTIONS_EPILOG, global_options, globals_of
+from controlplane.cli import fleetdir
+from controlplane.cli.params import DURATION, GLOBAL_OPTIONS_EPILOG, global_options
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
-    from rich.progress import Progress, TaskID
 
     from controlplane.cli.client import FleetClient
     from controlplane.localfleet.lifecycle import FleetFiles
@@ -29,21 +34,35 @@ if TYPE_CHECKING:
 
 POLL_S = 0.25
 WATCH_REFRESH_S = 1.0
+# Signals that end a foreground `tpctl up` as Ctrl-C does: the report, then a clean stop.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-state_dir_option = click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where the local fleet keeps its store, logs, samples and report "
-    "[env TOKENPLANE_STATE_DIR; default ~/.local/state/tokenplane/up].",
-)
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
-def resolve_state_dir(state_dir: Path | None) -> Path:
-    from controlplane.localfleet.run import default_state_dir
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a closed terminal, systemd, a supervisor) become Ctrl-C while up
+    runs in the foreground, so that they too stop what was started instead of orphaning it."""
+    previous = {s: signal.signal(s, _interrupt) for s in STOP_SIGNALS if s != signal.SIGINT}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
-    return (state_dir or default_state_dir()).expanduser().resolve()
+
+@contextmanager
+def uninterruptible() -> Iterator[None]:
+    """A stop that has begun finishes: a second Ctrl-C or SIGTERM would leave half a fleet."""
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _clock_start(value: str | None) -> datetime:
@@ -97,7 +116,7 @@ def _clock_start(value: str | None) -> datetime:
     "with tpctl down. Without it, tpctl up watches until Ctrl-C, then reports and "
     "stops.",
 )
-@state_dir_option
+@fleetdir.state_dir_option
 @click.option(
     "--listen",
     default="127.0.0.1:7070",
@@ -153,31 +172,119 @@ def up(
       tpctl down                                   # stop it all
       tpctl up --fleet my-fleet.yaml               # your own fleet (docs/fleet-file.md)
     """
-    from controlplane.cli.config import default_config_path
     from controlplane.cli.errors import CliError
     from controlplane.localfleet import lifecycle
     from controlplane.localfleet.launcher import LaunchError
     from controlplane.resources import ManifestError
 
     started = time.monotonic()
-    directory = resolve_state_dir(state_dir)
+    directory = fleetdir.find(ctx, state_dir, use_context=False).path
     start = _clock_start(clock_start)
-    config_file = globals_of(ctx).config_file or default_config_path()
+    config_file = fleetdir.config_path(ctx)
     try:
         files = (
             lifecycle.read_fleet_file(fleet_file) if fleet_file else lifecycle.default_files(nodes)
         )
     except ManifestError as e:
         raise CliError(str(e)) from None
-    try:
-        record = _bring_up(
-            directory, files, listen, scheduler, start, clock_speed, config_file, started, timeout_s
+    _refuse_second_fleet(ctx, directory)
+    with stop_on_signals():
+        try:
+            record = _bring_up(
+                directory,
+                files,
+                listen,
+                scheduler,
+                start,
+                clock_speed,
+                config_file,
+                started,
+                timeout_s,
+            )
+        except (LaunchError, lifecycle.AlreadyUp, CliError, TimeoutError) as e:
+            raise CliError(str(e).removeprefix("error: ")) from None
+        _print_up(record, directory, files)
+        if not detach:
+            _watch_then_down(record, directory)
+
+
+def _refuse_second_fleet(ctx: click.Context, directory: Path) -> None:
+    """One local fleet at a time per config file: the `local` context can name only one."""
+    from controlplane.cli.errors import CliError
+    from controlplane.localfleet.lifecycle import running_fleet
+
+    recorded = fleetdir.from_context(ctx)
+    if recorded is None or recorded.expanduser().resolve() == directory:
+        return
+    other = running_fleet(recorded)
+    if other is not None:
+        raise CliError(
+            f"a local fleet is already up in {recorded} (server {other.server}); "
+            f"stop it with: tpctl down --state-dir {recorded}"
         )
-    except (LaunchError, lifecycle.AlreadyUp, CliError, TimeoutError) as e:
-        raise CliError(str(e).removeprefix("error: ")) from None
-    _print_up(record, directory, files)
-    if not detach:
-        _watch_then_down(record, directory)
+
+
+class PlainProgress:
+    """Progress for a pipe or a log file: a line when a step starts and when it is done,
+    instead of spinners and bars redrawn in place."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[int, list[Any]] = {}  # id -> [description, total, completed]
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, description: str, total: float, completed: float = 0) -> int:
+        task = len(self._tasks)
+        self._tasks[task] = [description, total, completed]
+        self._say(task, done=completed >= total)
+        return task
+
+    def update(
+        self, task: int, *, completed: float | None = None, description: str | None = None
+    ) -> None:
+        state = self._tasks[task]
+        was_done = state[2] >= state[1]
+        if description is not None:
+            state[0] = description
+        if completed is not None:
+            state[2] = completed
+        if state[2] >= state[1] and not was_done:
+            self._say(task, done=True)
+
+    def _say(self, task: int, *, done: bool) -> None:
+        description, total, completed = self._tasks[task]
+        count = f" {completed:g}/{total:g}" if total > 1 else ""
+        click.echo(f"{description}{count}" if done else f"{description} ...", err=True)
+
+
+def _progress() -> Any:
+    """rich's progress bars on a terminal (stderr), plain lines elsewhere."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return PlainProgress()
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def _bring_up(
@@ -191,16 +298,8 @@ def _bring_up(
     started: float,
     timeout_s: float,
 ) -> RunRecord:
-    """Every step under a progress display; on failure, whatever started is stopped."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
+    """Every step under a progress display; on failure or a signal, whatever started is
+    stopped."""
     from controlplane.localfleet import lifecycle
     from controlplane.localfleet.recorder import local_client
     from controlplane.localfleet.run import RunRecord
@@ -208,14 +307,7 @@ def _bring_up(
     lifecycle.prepare(directory, files)
     tiers = ", ".join(f"{n} {tier}" for tier, n in sorted(files.tiers().items()))
     record: RunRecord | None = None
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=False,
-    )
+    progress = _progress()
     try:
         with progress:
             progress.add_task(
@@ -236,7 +328,7 @@ def _bring_up(
             progress.update(task, completed=1, description=f"Control plane listening on {address}")
             record.pids["agents"] = lifecycle.start_agents(directory, address).pid
             record.pids["recorder"] = lifecycle.start_recorder(directory).pid
-            record.previous_context = lifecycle.use_context(config_file, address)
+            record.previous_context = lifecycle.use_context(config_file, address, directory)
             record.save(directory)
             client = local_client(address)
             nodes_task = progress.add_task("Hollow nodes Ready", total=len(files.nodes))
@@ -267,8 +359,9 @@ def _bring_up(
             )
     except BaseException:
         if record is not None:
-            lifecycle.stop_processes(record)
-            lifecycle.forget_context(record)
+            with uninterruptible():
+                lifecycle.stop_processes(record)
+                lifecycle.forget_context(record)
         raise
     lifecycle.start_clock(directory)
     record.running_after_s = time.monotonic() - started
@@ -277,9 +370,9 @@ def _bring_up(
 
 
 def _wait(
-    progress: Progress,
-    nodes_task: TaskID,
-    replicas_task: TaskID | None,
+    progress: Any,
+    nodes_task: int,
+    replicas_task: int | None,
     client: FleetClient,
     record: RunRecord,
     directory: Path,
@@ -406,22 +499,58 @@ def _watch_view(record: RunRecord, directory: Path, speed: float) -> RenderableT
 
 
 def _watch_then_down(record: RunRecord, directory: Path) -> None:
+    """The live view until Ctrl-C, SIGTERM or SIGHUP; then the report and a clean stop."""
     from rich.console import Console
-    from rich.live import Live
 
+    from controlplane.cli.commands.down import bring_down
     from controlplane.localfleet import run
 
     speed = run.clock(directory).clock.speed
-    console: Console = Console()
+    console = Console()
     try:
-        with Live(
-            _watch_view(record, directory, speed), console=console, refresh_per_second=2
-        ) as live:
-            while True:
-                time.sleep(WATCH_REFRESH_S)
-                live.update(_watch_view(record, directory, speed))
+        if console.is_terminal:
+            _live_view(console, record, directory, speed)
+        else:
+            _plain_view(record, directory)
     except KeyboardInterrupt:
         pass
-    from controlplane.cli.commands.down import bring_down
+    with uninterruptible():
+        bring_down(directory, report=True)
 
-    bring_down(directory, report=True)
+
+def _live_view(console: Any, record: RunRecord, directory: Path, speed: float) -> None:
+    from rich.live import Live
+
+    with Live(_watch_view(record, directory, speed), console=console, refresh_per_second=2) as live:
+        while True:
+            time.sleep(WATCH_REFRESH_S)
+            live.update(_watch_view(record, directory, speed))
+
+
+def _plain_view(record: RunRecord, directory: Path) -> None:
+    """For a pipe or a log: one line per change (placements, moves, stops, nodes lost and
+    back), stamped with the simulated time, flushed at once."""
+    from controlplane.cli.errors import CliError
+    from controlplane.localfleet.observe import changes
+
+    click.echo(
+        "Watching for changes (placements, moves, nodes NotReady); SIGINT or SIGTERM: "
+        "report and stop."
+    )
+    sys.stdout.flush()
+    before = _observe(record, directory)
+    reachable = True
+    while True:
+        time.sleep(WATCH_REFRESH_S)
+        try:
+            now = _observe(record, directory)
+        except CliError as e:
+            if reachable:
+                click.echo(f"cannot reach the server: {e.detail}")
+            reachable = False
+            continue
+        reachable = True
+        for line in changes(before, now):
+            click.echo(f"{_sim_time(now.sim_s)}  {line}")
+        sys.stdout.flush()
+        before = now
