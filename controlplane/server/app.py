@@ -25,14 +25,23 @@ from controlplane.api.fleet import FleetService
 from controlplane.api.leader import LeaderOnly
 from controlplane.inventory import InventoryTable, Transition, liveness
 from controlplane.inventory.view import ready_condition
+from controlplane.logs import redact
 from controlplane.objects import ObjectStore, now_rfc3339
 from controlplane.reconciler.controller import Reconciler, ReconcilerConfig
 from controlplane.reconciler.placer import InlinePlacer, Placer
-from controlplane.resources import Node, NodeStatus
+from controlplane.resources import ModelDeployment, Node, NodeStatus
 from controlplane.resources.event import ObjectReference
 from controlplane.server.config import ServerConfig
+from controlplane.server.eventlog import LoggingObjectStore
 from controlplane.server.podlabel import PodLabeler
-from controlplane.server.telemetry import observe_fleet, setup_telemetry
+from controlplane.server.telemetry import (
+    DeploymentFigures,
+    TimedStore,
+    deployment_figures,
+    observe_fleet,
+    server_interceptors,
+    setup_telemetry,
+)
 from controlplane.store import Conflict, EtcdTLS, Store, open_store
 from controlplane.store.election import LeaderElection
 from tokenplane.v1 import agent_pb2, agent_pb2_grpc, fleet_pb2, fleet_pb2_grpc
@@ -44,6 +53,7 @@ LEADER_KEY = "/tokenplane/leader"
 SWEEP_INTERVAL_S = 0.25
 MAX_SWEEP_LAG_S = 0.5
 FLUSH_INTERVAL_S = 0.5
+DEPLOYMENT_FIGURES_INTERVAL_S = 5.0
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 # Liveness from HTTP/2 keepalive pings, answered inside gRPC's C core (MEASURED.md):
@@ -141,6 +151,7 @@ class ControlPlane:
         self.labeler: PodLabeler | None = None
         self.health_server: grpc.aio.Server | None = None
         self.lost_leadership = asyncio.Event()
+        self.deployment_figures = DeploymentFigures()
 
     async def start(self) -> None:
         config = self.config
@@ -153,15 +164,15 @@ class ControlPlane:
             if config.etcd_ca_file
             else None
         )
-        self.store = open_store(config.store, tls=etcd_tls)
-        self.objects = ObjectStore(self.store)
+        self.store = TimedStore(open_store(config.store, tls=etcd_tls))
+        self.objects = LoggingObjectStore(self.store)
         self.recorder = ConditionRecorder(self.objects)
         self.auth = await self._authenticator()
         self.placer = await self._placer()
         self.reconciler = Reconciler(
             objects=self.objects,
-            inventory=self.table,
-            agents=self.hub,
+            table=self.table,
+            hub=self.hub,
             placer=self.placer,
             config=ReconcilerConfig(
                 replan_interval_s=config.replan_interval_s,
@@ -172,7 +183,10 @@ class ControlPlane:
         )
         self.server = grpc.aio.server(
             options=GRPC_SERVER_OPTIONS,
-            interceptors=[LeaderOnly(self.is_leader)] if config.leader_elect else None,
+            interceptors=[
+                *server_interceptors(),
+                *([LeaderOnly(self.is_leader)] if config.leader_elect else []),
+            ],
         )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
             AgentService(
@@ -207,7 +221,12 @@ class ControlPlane:
         )
         reflection.enable_server_reflection(services, self.server)
         setup_telemetry(config.metrics_listen)
-        observe_fleet(self.table, lambda: self.reconciler.replicas_by_phase)
+        observe_fleet(
+            self.table,
+            lambda: self.reconciler.replicas_by_phase,
+            is_leader=self.is_leader,
+            deployments=lambda: self.deployment_figures,
+        )
         self.port = self._bind()
         self._api_services = services[:2]
         for service in self._api_services:
@@ -241,6 +260,7 @@ class ControlPlane:
             asyncio.create_task(self._sweep_loop(), name="liveness-sweep"),
             asyncio.create_task(self._flush_loop(), name="condition-flush"),
             asyncio.create_task(self.reconciler.run(), name="reconciler"),
+            asyncio.create_task(self._deployments_loop(), name="deployment-figures"),
         ]
         for service in self._api_services:
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
@@ -254,13 +274,17 @@ class ControlPlane:
         assert self.election is not None
         async with self.election:
             await self.election.wait_until_leader()
-            log.info("elected leader as %s", self.election.identity)
+            log.info(
+                "elected leader as %s",
+                self.election.identity,
+                extra={"event": "LeaderElected", "identity": self.election.identity},
+            )
             await self._lead()
             if self.labeler is not None:
                 await self.labeler.set(True)
             while self.election.is_leader:
                 await asyncio.sleep(0.5)
-        log.error("lost the leadership; stopping")
+        log.error("lost the leadership; stopping", extra={"event": "LeaderLost"})
         if self.labeler is not None:
             await self.labeler.set(False)
         self.lost_leadership.set()
@@ -290,10 +314,11 @@ class ControlPlane:
         else:
             bootstrap = await _shared_secret(self.store, "bootstrap-token")
             _write_private(config.state_dir / "bootstrap-token", bootstrap + "\n")
+        api_tokens = load_api_tokens(config.api_tokens_file) if config.api_tokens_file else None
+        node_key = await _shared_secret(self.store, "node-token-key")
+        redact(bootstrap, node_key, *(t.token.get_secret_value() for t in api_tokens or ()))
         return Authenticator(
-            api_tokens=load_api_tokens(config.api_tokens_file) if config.api_tokens_file else None,
-            bootstrap_token=bootstrap,
-            node_key=(await _shared_secret(self.store, "node-token-key")).encode(),
+            api_tokens=api_tokens, bootstrap_token=bootstrap, node_key=node_key.encode()
         )
 
     async def _load_nodes(self) -> None:
@@ -339,6 +364,18 @@ class ControlPlane:
                         settings=agent_pb2.Settings(heartbeat_interval_ms=round(wanted * 1000))
                     )
                 )
+
+    async def _deployments_loop(self) -> None:
+        """Unschedulable deployments and SLO attainment, from their statuses, for /metrics."""
+        while True:
+            try:
+                deployments = await self.objects.list_of(ModelDeployment)
+                self.deployment_figures = deployment_figures(
+                    (d.name, d.status) for d in deployments
+                )
+            except Exception:
+                log.exception("could not read the deployments' statuses for the metrics")
+            await asyncio.sleep(DEPLOYMENT_FIGURES_INTERVAL_S)
 
     async def _flush_loop(self) -> None:
         while True:

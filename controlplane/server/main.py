@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import sys
@@ -14,32 +13,12 @@ import click
 from pydantic import ValidationError
 
 from controlplane import __version__
+from controlplane.logs import setup_logging
 from controlplane.server.config import ServerConfig
 
+log = logging.getLogger("controlplane.server")
+
 DEFAULT_STATE_DIR = Path.home() / ".local" / "state" / "tokenplane"
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": self.formatTime(record),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
-def setup_logging(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter()
-        if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
-    logging.basicConfig(level=level.upper(), handlers=[handler])
 
 
 async def serve(config: ServerConfig) -> None:
@@ -47,7 +26,12 @@ async def serve(config: ServerConfig) -> None:
 
     plane = ControlPlane(config)
     await plane.start()
-    print(f"tokenplane-server {__version__} listening on {plane.address}", flush=True)
+    log.info(
+        "listening on %s (tokenplane-server %s)",
+        plane.address,
+        __version__,
+        extra={"address": plane.address, "version": __version__},
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -157,6 +141,34 @@ def server_config(store: str | None, options: dict[str, object]) -> ServerConfig
     default=15.0,
     help="After a start or fail-over, seconds to wait for agents to reconnect "
     "before their replicas are replaced.",
+)
+@click.option(
+    "--regions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML/JSON list of regions (landmarks) that add to or override the shipped "
+    "cloud regions; a `probe: host:port` makes agents measure RTTs to it (docs/latency.md).",
+)
+@click.option(
+    "--rtt-matrix",
+    default=None,
+    metavar="FILE_OR_URL",
+    help="Measured RTTs, CSV source,target,rtt_ms or JSON; source is a node or a "
+    "spec.location.region, target a region. Agents' own samples win.",
+)
+@click.option(
+    "--rtt-matrix-refresh",
+    "rtt_matrix_refresh_s",
+    type=float,
+    default=300.0,
+    help="Seconds between fetches of an http(s) --rtt-matrix (a file is re-read on change).",
+)
+@click.option(
+    "--probe-interval",
+    "probe_interval_s",
+    type=float,
+    default=20.0,
+    help="Seconds between an agent's RTT probes of each region with a probe address.",
 )
 @click.option("--metrics-listen", default=None, help="Address for Prometheus /metrics.")
 @click.option(
