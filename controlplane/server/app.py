@@ -171,8 +171,8 @@ class ControlPlane:
         self.placer = await self._placer()
         self.reconciler = Reconciler(
             objects=self.objects,
-            table=self.table,
-            hub=self.hub,
+            inventory=self.table,
+            agents=self.hub,
             placer=self.placer,
             config=ReconcilerConfig(
                 replan_interval_s=config.replan_interval_s,
