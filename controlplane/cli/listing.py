@@ -1,19 +1,29 @@
-"""`tpctl get` at work: fetch, print in the asked format, and follow a watch.
+"""`tpctl get` at work: fetch, select by field, sort, print in the asked format, follow a watch.
 
 A watch is List-then-Watch from the list's revision, so that no change between
 the two is lost; deletions are printed with the object's last known state, as
 kubectl does, since the server sends only the name of what is gone.
+
+Field selectors and `--sort-by` read the manifest (camelCase, as `-o yaml`
+shows it), so a path a user reads in `-o yaml` is the path they sort by.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
 import click
 
+from controlplane.cli import fieldselect
 from controlplane.cli.client import FleetClient
 from controlplane.cli.columns import COLUMNS
 from controlplane.cli.errors import CliError
+from controlplane.cli.formats import NO_VALUE, OutputFormat, custom_columns
 from controlplane.cli.kinds import Kind
 from controlplane.cli.output import (
+    Column,
     RowStream,
     as_list,
     cells,
@@ -21,9 +31,21 @@ from controlplane.cli.output import (
     manifest,
     name_of,
     print_data,
-    print_rows,
+    print_table,
 )
 from controlplane.resources.codec import Resource
+
+
+@dataclass(frozen=True)
+class View:
+    """How `get` shows what it fetched: the format and kubectl's filtering and table flags."""
+
+    fmt: OutputFormat = field(default_factory=lambda: OutputFormat("table"))
+    field_selector: str = ""
+    sort_by: str = ""
+    no_headers: bool = False
+    show_labels: bool = False
+    label_columns: tuple[str, ...] = ()
 
 
 def _fetch(
@@ -47,16 +69,97 @@ def _fetch(
     return list(groups.items()), revision, missing
 
 
-def show(client: FleetClient, pairs: list[tuple[Kind, str]], selector: str, fmt: str) -> None:
+def sort_key(path: str, data: dict[str, Any]) -> tuple[int, float, str]:
+    """Numbers before strings, numerically; objects without the field last, as kubectl."""
+    from controlplane.cli.jsonpath import find
+
+    values = find(path, data)
+    if not values or values[0] is None:
+        return (2, 0.0, "")
+    value = values[0]
+    if isinstance(value, bool):
+        return (1, 0.0, str(value).lower())
+    if isinstance(value, int | float):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
+def select(kind: Kind, items: list[Resource], view: View) -> list[Resource]:
+    """Items that pass the field selector, in `--sort-by` order."""
+    requirements = fieldselect.parse(view.field_selector, kind.wire)
+    if not requirements and not view.sort_by:
+        return items
+    data = [manifest(item) for item in items]
+    kept = [
+        (item, d)
+        for item, d in zip(items, data, strict=True)
+        if fieldselect.matches(requirements, kind.wire, d)
+    ]
+    if view.sort_by:
+        kept.sort(key=lambda pair: sort_key(view.sort_by, pair[1]))
+    return [item for item, _ in kept]
+
+
+def _label(key: str) -> Column[Resource]:
+    return Column(key.rsplit("/", 1)[-1].upper(), lambda r: r.metadata.labels.get(key))
+
+
+def _labels(resource: Resource) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(resource.metadata.labels.items()))
+
+
+def table_columns(kind: Kind, view: View) -> list[Column[Any]]:
+    """The kind's columns (wide or not), then -L label columns, then LABELS."""
+    columns: list[Column[Any]] = columns_for(COLUMNS[kind.wire], wide=view.fmt.name == "wide")
+    columns += [_label(key) for key in view.label_columns]
+    if view.show_labels:
+        columns.append(Column("LABELS", _labels, str))
+    return columns
+
+
+def custom_cells(spec: str, items: Sequence[Resource]) -> list[list[str]]:
+    from controlplane.cli.jsonpath import find, text_of
+
+    paths = [path for _, path in custom_columns(spec)]
+    rows = []
+    for item in items:
+        data = manifest(item)
+        rows.append(
+            [
+                ",".join(text_of(v) for v in find(path, data) if v is not None) or NO_VALUE
+                for path in paths
+            ]
+        )
+    return rows
+
+
+def _print_group(kind: Kind, items: list[Resource], view: View) -> None:
+    if view.fmt.name == "custom-columns":
+        headers = [h for h, _ in custom_columns(view.fmt.template)]
+        rows = custom_cells(view.fmt.template, items)
+    else:
+        columns = table_columns(kind, view)
+        headers, rows = [c.header for c in columns], cells(columns, items)
+    print_table(headers, rows, show_header=not view.no_headers)
+
+
+def show(client: FleetClient, pairs: list[tuple[Kind, str]], selector: str, view: View) -> None:
     groups, revision, missing = _fetch(client, pairs, selector)
+    groups = [(kind, select(kind, items, view)) for kind, items in groups]
     everything = [item for _, items in groups for item in items]
-    if fmt in ("json", "yaml"):
-        if len(pairs) == 1 and pairs[0][1] and everything:
-            print_data(fmt, manifest(everything[0]))
-        elif len(groups) == 1:
-            print_data(fmt, as_list(groups[0][0].wire, everything, revision))
+    fmt = view.fmt.name
+    single = len(pairs) == 1 and bool(pairs[0][1])
+    if fmt in ("json", "yaml", "jsonpath"):
+        if single and everything:
+            data = manifest(everything[0])
         else:
-            print_data(fmt, as_list("", everything, revision))
+            data = as_list(groups[0][0].wire if len(groups) == 1 else "", everything, revision)
+        if fmt == "jsonpath":
+            from controlplane.cli.jsonpath import render
+
+            click.echo(render(view.fmt.template, data), nl=False)
+        else:
+            print_data(fmt, data)
     elif fmt == "name":
         for item in everything:
             click.echo(name_of(item))
@@ -65,7 +168,7 @@ def show(client: FleetClient, pairs: list[tuple[Kind, str]], selector: str, fmt:
         for index, (kind, items) in enumerate(shown):
             if index:
                 click.echo()
-            print_rows(COLUMNS[kind.wire], items, wide=fmt == "wide")
+            _print_group(kind, items, view)
         if not everything and not missing:
             click.echo("No resources found.", err=True)
     for error in missing[:-1]:
@@ -77,16 +180,25 @@ def show(client: FleetClient, pairs: list[tuple[Kind, str]], selector: str, fmt:
 class _ChangePrinter:
     """Prints watch events (and the initial list, as ADDED) the way `get --watch` shows them."""
 
-    def __init__(self, kind: Kind, fmt: str, *, with_events: bool) -> None:
-        self.fmt = fmt
+    def __init__(self, kind: Kind, view: View, *, with_events: bool) -> None:
+        self.view = view
+        self.fmt = view.fmt.name
         self.with_events = with_events
-        self.columns = columns_for(COLUMNS[kind.wire], wide=fmt == "wide")
-        headers = [c.header for c in self.columns]
+        self.columns = table_columns(kind, view)
+        if self.fmt == "custom-columns":
+            headers = [h for h, _ in custom_columns(view.fmt.template)]
+        else:
+            headers = [c.header for c in self.columns]
         self.rows = RowStream(["EVENT", *headers] if with_events else headers)
+        if view.no_headers:
+            self.rows.started = True
 
     def print(self, change: str, resources: list[Resource]) -> None:
-        if self.fmt in ("table", "wide"):
-            rows = cells(self.columns, resources)
+        if self.fmt in ("table", "wide", "custom-columns"):
+            if self.fmt == "custom-columns":
+                rows = custom_cells(self.view.fmt.template, resources)
+            else:
+                rows = cells(self.columns, resources)
             self.rows.print([[change, *row] for row in rows] if self.with_events else rows)
             return
         for resource in resources:
@@ -96,6 +208,11 @@ class _ChangePrinter:
                 )
                 continue
             data = manifest(resource)
+            if self.fmt == "jsonpath":
+                from controlplane.cli.jsonpath import render
+
+                click.echo(render(self.view.fmt.template, data))
+                continue
             print_data(
                 self.fmt,
                 {"type": change, "object": data} if self.with_events else data,
@@ -108,27 +225,41 @@ def watch(
     kind: Kind,
     selector: str,
     names: set[str],
-    fmt: str,
+    view: View,
     *,
     print_list: bool,
     with_events: bool,
 ) -> None:
-    """Prints the current objects (unless `print_list` is off), then every change until Ctrl-C."""
+    """Prints the current objects (unless `print_list` is off), then every change until Ctrl-C.
+
+    An object that stops matching the field selector is printed once as DELETED, as a
+    server-side field selector would report it."""
+    requirements = fieldselect.parse(view.field_selector, kind.wire)
+
+    def wanted(resource: Resource) -> bool:
+        return (not names or resource.name in names) and fieldselect.matches(
+            requirements, kind.wire, manifest(resource)
+        )
+
     items, revision = client.list(kind.wire, selector)
-    seen = {item.name: item for item in items if not names or item.name in names}
-    printer = _ChangePrinter(kind, fmt, with_events=with_events)
+    seen = {item.name: item for item in select(kind, items, view) if wanted(item)}
+    printer = _ChangePrinter(kind, view, with_events=with_events)
     if print_list and seen:
         printer.print("ADDED", list(seen.values()))
     try:
         for event in client.watch(kind.wire, selector, revision):
             if names and event.name not in names:
                 continue
-            if event.resource is None:
+            change = event.type
+            if event.resource is None or not wanted(event.resource):
                 resource = seen.pop(event.name, None)
-                if resource is None:  # outside the selector: never shown, nothing to retract
+                if resource is None:  # never shown: nothing to retract
                     continue
+                change = "DELETED"
             else:
+                if requirements and event.name not in seen:
+                    change = "ADDED"  # it came to match the field selector
                 resource = seen[event.name] = event.resource
-            printer.print(event.type, [resource])
+            printer.print(change, [resource])
     except KeyboardInterrupt:
         return

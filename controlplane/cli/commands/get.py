@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
+from controlplane.cli.formats import OutputFormat, get_output_option
 from controlplane.cli.params import (
     GLOBAL_OPTIONS_EPILOG,
     global_options,
-    output_option,
     selector_option,
     type_argument,
 )
@@ -15,8 +15,31 @@ from controlplane.cli.params import (
 
 @click.command(epilog=GLOBAL_OPTIONS_EPILOG)
 @type_argument
-@output_option()
+@get_output_option()
 @selector_option
+@click.option(
+    "--field-selector",
+    default="",
+    metavar="SELECTOR",
+    help="Select by field, e.g. status.phase=Running,spec.nodeName=edge-7 "
+    "(metadata.name, status.phase, status.ready, spec.nodeName, ...; = == !=).",
+)
+@click.option(
+    "--sort-by",
+    default="",
+    metavar="JSONPATH",
+    help="Sort by a field of the manifest, e.g. .metadata.name or "
+    "'{.status.energy.carbonGPerKwh}'; numbers numerically.",
+)
+@click.option("--no-headers", is_flag=True, help="Print tables without the header line.")
+@click.option("--show-labels", is_flag=True, help="Add a LABELS column.")
+@click.option(
+    "-L",
+    "--label-columns",
+    multiple=True,
+    metavar="KEY[,KEY]",
+    help="A column per label key, e.g. -L tier or -L team,tokenplane.io/pool. Repeatable.",
+)
 @click.option(
     "-w",
     "--watch",
@@ -34,8 +57,13 @@ from controlplane.cli.params import (
 def get(
     ctx: click.Context,
     args: tuple[str, ...],
-    output: str,
+    output: OutputFormat,
     selector: str,
+    field_selector: str,
+    sort_by: str,
+    no_headers: bool,
+    show_labels: bool,
+    label_columns: tuple[str, ...],
     watch: bool,
     watch_only: bool,
     output_watch_events: bool,
@@ -59,12 +87,30 @@ def get(
       tpctl get deploy -o json | jq '.items[].status.readyReplicas'
       tpctl get deployments -o name
       tpctl get nodes --watch
+      tpctl get nodes -o jsonpath='{.items[*].metadata.name}'
+      tpctl get replicas -o custom-columns=NAME:.metadata.name,NODE:.spec.nodeName
+      tpctl get replicas --field-selector status.phase=Running,spec.nodeName=edge-7
+      tpctl get nodes --sort-by .status.energy.carbonGPerKwh -L tier --no-headers
     """
-    from controlplane.cli import listing
+    from controlplane.cli import fieldselect, listing
     from controlplane.cli.client import connect
     from controlplane.cli.kinds import split_args
 
     pairs = split_args(args)
+    for kind in {kind for kind, _ in pairs}:
+        fieldselect.parse(field_selector, kind.wire)  # a bad field is a usage error, at once
+    if sort_by:
+        from controlplane.cli.jsonpath import compile_path
+
+        compile_path(sort_by)
+    view = listing.View(
+        fmt=output,
+        field_selector=field_selector,
+        sort_by=sort_by,
+        no_headers=no_headers,
+        show_labels=show_labels,
+        label_columns=tuple(k.strip() for keys in label_columns for k in keys.split(",") if k),
+    )
     named = [p for p in pairs if p[1]]
     if named and selector:
         raise click.UsageError("give names or a --selector, not both")
@@ -79,9 +125,9 @@ def get(
             kind,
             selector,
             {n for _, n in named},
-            output,
+            view,
             print_list=not watch_only,
             with_events=output_watch_events,
         )
     else:
-        listing.show(client, pairs, selector, output)
+        listing.show(client, pairs, selector, view)
