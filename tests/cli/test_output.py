@@ -16,7 +16,8 @@ def test_jsonpath_prints_what_the_template_asks(tpctl: Tpctl) -> None:
     assert sorted(names.split(" ")) == NODES
     lines = tpctl.ok(
         "get", "nodes", "-l", OURS, "-o",
-        r'jsonpath={range .items[*]}{.metadata.name}{"\t"}{.status.energy.carbonGPerKwh}{"\n"}{end}',
+        r'jsonpath={range .items[*]}{.metadata.name}{"\t"}'
+        r'{.status.energy.carbonGPerKwh}{"\n"}{end}',
     ).splitlines()
     assert dict(line.split("\t") for line in lines) == {
         "node-0": "100", "node-1": "110", "node-2": "120", "node-3": "130"}

@@ -36,7 +36,9 @@ def clean_env(tmp: Path) -> dict[str, str]:
                   "HOME": str(tmp / "home")}
 
 
-def tpctl(env: dict[str, str], *args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+def tpctl(
+    env: dict[str, str], *args: str, timeout: float = 150
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run([TPCTL, *args], capture_output=True, text=True, env=env, timeout=timeout)
 
 
