@@ -22,7 +22,7 @@ repository's cloud-region and city tables; nothing here imports the scheduler.
 - **Hours**: N hours spread over 2023, one every 365/N days, the hour of day
   advancing 7 h each time (so all 24 recur), offset by the seed.
 - **Capacity**: each site hosts 3-8 replicas by free GPUs and, separately, 3-8
-  by power headroom (seeded), the smaller binding.
+  by power headroom (seeded; `--capacity`), the smaller binding.
 """
 
 from __future__ import annotations
@@ -255,7 +255,13 @@ def read_hourly(path: Path, column: int, hours: list[int]) -> FloatArray:
     return np.array([float(rows[h][column]) for h in hours])
 
 
-def load_world(data: Path, n_hours: int, seed: int, carbon: str = "direct") -> World:
+def load_world(
+    data: Path,
+    n_hours: int,
+    seed: int,
+    carbon: str = "direct",
+    capacity: tuple[int, int] = (3, 8),
+) -> World:
     """Everything the benchmark needs, from the shared data directory `data`."""
     carbon_dir, price_dir = data / "grid" / "carbon_2023", data / "grid" / "price_2023"
     rtt_csv = data / "latency" / "cloud_region_rtt_2022.csv"
@@ -292,9 +298,12 @@ def load_world(data: Path, n_hours: int, seed: int, carbon: str = "direct") -> W
             for s in sites
         ]
     )
+    low, high = capacity
+    if not 1 <= low <= high:
+        raise DataError(f"placement_quality: --capacity must be 1 <= low <= high, got {capacity}")
     rng = np.random.default_rng(seed + 1)
-    by_gpus = rng.integers(3, 9, len(sites))
-    by_power = rng.integers(3, 9, len(sites))
+    by_gpus = rng.integers(low, high + 1, len(sites))
+    by_power = rng.integers(low, high + 1, len(sites))
     return World(
         sites=tuple(sites),
         metros=metros,
