@@ -34,17 +34,17 @@ from kubernetes.client.exceptions import ApiException
 from agents.config import KubernetesRuntimeConfig, KubernetesTemplate
 from agents.runtime import StateListener, requested_usage
 from agents.templates import format_words
+from controlplane.resources.wellknown import DEPLOYMENT_LABEL as LABEL_DEPLOYMENT
+from controlplane.resources.wellknown import GENERATION_ANNOTATION as ANNOTATION_GENERATION
+from controlplane.resources.wellknown import NODE_LABEL as LABEL_NODE
+from controlplane.resources.wellknown import REPLICA_LABEL as LABEL_REPLICA
+from controlplane.resources.wellknown import REPLICA_SPEC_ANNOTATION as ANNOTATION_REPLICA
 from tokenplane.v1 import agent_pb2, resources_pb2
 
 log = logging.getLogger(__name__)
 
 MANAGED_BY = "tokenplane-agent"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-LABEL_NODE = "tokenplane.io/node"
-LABEL_REPLICA = "tokenplane.io/replica"
-LABEL_DEPLOYMENT = "tokenplane.io/deployment"
-ANNOTATION_REPLICA = "tokenplane.io/replica-spec"
-ANNOTATION_GENERATION = "tokenplane.io/generation"
 
 
 def object_name(replica: str) -> str:

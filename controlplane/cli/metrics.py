@@ -12,11 +12,7 @@ import math
 from collections.abc import Sequence
 
 from controlplane.resources import EnergyStatus, ModelDeployment, Node, PlacementExplanation
-
-# A deployment's declared throughput per replica, in tokens per second. The API
-# carries no measured throughput yet; when a user states it, carbon per million
-# tokens can be computed from it, and otherwise it is shown as unknown.
-TOKENS_PER_SECOND_ANNOTATION = "tokenplane.io/tokens-per-second"
+from controlplane.resources.wellknown import TOKENS_PER_SECOND_ANNOTATION
 
 
 def renewable_share(energy: EnergyStatus) -> float | None:

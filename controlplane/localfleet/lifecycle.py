@@ -22,10 +22,10 @@ from typing import Any
 
 import yaml
 
-from agents.simclock import SimClock
 from controlplane.cli import config as tpctl_config
 from controlplane.cli.client import FleetClient
 from controlplane.localfleet import launcher, run
+from controlplane.localfleet.clock import ClockSetting
 from controlplane.localfleet.run import (
     CLOCK_FILE,
     DEPLOYMENTS_FILE,
@@ -156,13 +156,13 @@ def start_server(
 
 def stop_clock(state_dir: Path, start: datetime, speed: float) -> None:
     """The shared clock, standing at `start` until `start_clock`: the sun waits for the fleet."""
-    SimClock(start, speed).save(state_dir / CLOCK_FILE)
+    ClockSetting(start, speed).save(state_dir / CLOCK_FILE)
 
 
 def start_clock(state_dir: Path) -> None:
     """Sets the shared clock going from its start, now."""
     clock = run.clock(state_dir).clock
-    SimClock(clock.start, clock.speed, time.time()).save(state_dir / CLOCK_FILE)
+    ClockSetting(clock.start, clock.speed, time.time()).save(state_dir / CLOCK_FILE)
 
 
 def start_agents(state_dir: Path, server: str) -> launcher.Launched:

@@ -5,7 +5,7 @@ The state dir (default ~/.local/state/tokenplane/up, or $TOKENPLANE_STATE_DIR)
 holds one local fleet: its store, bootstrap token, fleet and deployment files,
 logs, pid files, the recorder's samples and the report. The record names the
 processes by pid; the simulated clock is in STATE_DIR/clock.json, which every
-process reads (agents.simclock.FileClock), so that all see the same simulated
+process reads (localfleet/clock.py; agents get --clock-file), so that all see the same simulated
 time, and which `up` rewrites to set the clock going once the fleet runs.
 """
 
@@ -16,7 +16,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from agents.simclock import FileClock
+from controlplane.localfleet.clock import SharedClock
 
 RECORD = "up.json"
 CLOCK_FILE = "clock.json"
@@ -80,5 +80,5 @@ def clear_run_files(state_dir: Path) -> None:
         (state_dir / name).unlink(missing_ok=True)
 
 
-def clock(state_dir: Path) -> FileClock:
-    return FileClock(state_dir / CLOCK_FILE)
+def clock(state_dir: Path) -> SharedClock:
+    return SharedClock(state_dir / CLOCK_FILE)

@@ -52,7 +52,10 @@ LEADER_LABEL = "tokenplane.io/leader"
 """On the control-plane pod that holds the leader lease (Kubernetes)."""
 
 NODE_LABEL = "tokenplane.io/node"
-"""On the Kubernetes objects a node agent creates for a replica."""
+"""On the Kubernetes objects a node agent creates for a replica: the node it runs on."""
+
+REPLICA_LABEL = "tokenplane.io/replica"
+"""On the Kubernetes objects a node agent creates for a replica: the replica."""
 
 # -- annotations ------------------------------------------------------------------------
 
@@ -60,4 +63,12 @@ REPLACES_ANNOTATION = "tokenplane.io/replaces"
 """On a replacement in a make-before-break move: the replica it replaces."""
 
 TOKENS_PER_SECOND_ANNOTATION = "tokenplane.io/tokens-per-second"
-"""On a ModelDeployment: the throughput of one replica, for carbon per token."""
+"""On a ModelDeployment: one replica's declared throughput, tokens per second. The API
+carries no measured throughput yet; with it, carbon per million tokens can be computed,
+and without it that figure is shown as unknown."""
+
+REPLICA_SPEC_ANNOTATION = "tokenplane.io/replica-spec"
+"""On a Kubernetes Deployment a node agent made: the replica it runs, for adoption."""
+
+GENERATION_ANNOTATION = "tokenplane.io/generation"
+"""On a Kubernetes Deployment a node agent made: the command generation that made it."""

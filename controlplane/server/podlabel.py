@@ -18,9 +18,10 @@ import ssl
 import urllib.request
 from pathlib import Path
 
+from controlplane.resources.wellknown import LEADER_LABEL
+
 log = logging.getLogger(__name__)
 
-LEADER_LABEL = "tokenplane.io/leader"
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
