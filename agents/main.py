@@ -20,6 +20,8 @@ from controlplane.address import is_loopback
 if TYPE_CHECKING:
     import grpc
 
+    from agents.observability import LoopWatch
+
 DEFAULT_TOKEN_FILE = Path.home() / ".local" / "state" / "tokenplane" / "bootstrap-token"
 DEFAULT_STATE_DIR = Path.home() / ".local" / "state" / "tokenplane" / "agent"
 
@@ -151,7 +153,19 @@ async def _run_until_signalled(main: Coroutine[Any, Any, None]) -> None:
     "instead of --clock-speed/--clock-start (with --hollow).",
 )
 @click.option(
-    "--log-level", default="warning", type=click.Choice(["debug", "info", "warning", "error"])
+    "--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"])
+)
+@click.option(
+    "--log-format",
+    default="text",
+    type=click.Choice(["text", "json"]),
+    help="json: one object a line, RFC 3339 UTC times, trace ids.",
+)
+@click.option(
+    "--metrics-listen",
+    default=None,
+    metavar="HOST:PORT",
+    help="Serve /healthz (liveness: the event loop runs) and Prometheus /metrics over HTTP.",
 )
 @click.version_option(__version__, prog_name="tokenplane-agent")
 def main(
@@ -171,6 +185,8 @@ def main(
     clock_start: datetime | None,
     clock_file: Path | None,
     log_level: str,
+    log_format: str,
+    metrics_listen: str | None,
 ) -> None:
     """Run a node agent, or with --hollow a whole simulated fleet.
 
@@ -182,16 +198,19 @@ def main(
       tokenplane-agent --hollow --fleet fleet.yaml --clock-speed 3600 \
           --clock-start 2026-06-21T16:00:00+00:00     # a simulated day in 24 s
     """
-    logging.basicConfig(
-        level=log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from controlplane.logs import redact, setup_logging
+    from controlplane.tracing import trace_aio_clients
+
+    setup_logging(log_level, log_format)
+    trace_aio_clients("tokenplane-agent")
     if not hollow:
         if config_file is None:
             raise click.UsageError("give --config node.yaml (or --hollow --fleet FILE)")
         credentials = _credentials(server, ca_file, cert_file, key_file, insecure)
-        _run_node(config_file, server, _token(token, token_file), state_dir, credentials)
+        bootstrap = _token(token, token_file)
+        redact(bootstrap)
+        watch = _observe(metrics_listen, nodes=1, mode="node")
+        _run_node(config_file, server, bootstrap, state_dir, credentials, watch)
         return
     if fleet is None:
         raise click.UsageError("--hollow needs --fleet FILE")
@@ -213,20 +232,54 @@ def main(
         clock = SimClock.starting_now(
             start if start.tzinfo else start.replace(tzinfo=UTC), clock_speed
         )
+    bootstrap = _token(token, token_file)
+    redact(bootstrap)
     try:
         links = build_links(
             nodes,
             server,
-            _token(token, token_file),  # type: ignore[arg-type]
+            bootstrap,  # type: ignore[arg-type]
             startup_s=startup_seconds,
             clock=clock,
         )
     except ConfigError as e:
         click.echo(f"error: {fleet}: {e}", err=True)
         sys.exit(1)
-    click.echo(f"tokenplane-agent {__version__}: {len(links)} hollow nodes -> {server}", err=True)
+    logging.getLogger("agents").info(
+        "tokenplane-agent %s: %d hollow nodes -> %s",
+        __version__,
+        len(links),
+        server,
+        extra={"nodes": len(links), "server": server, "version": __version__},
+    )
+    watch = _observe(metrics_listen, nodes=len(links), mode="hollow")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_fleet(links))
+        asyncio.run(_watched(run_fleet(links), watch))
+
+
+def _observe(listen: str | None, *, nodes: int, mode: str) -> LoopWatch | None:
+    """The /healthz and /metrics port, when asked for."""
+    if listen is None:
+        return None
+    from agents.observability import LoopWatch, observe_agent, serve_http
+
+    watch = LoopWatch()
+    observe_agent(watch, nodes, mode)
+    serve_http(listen, watch)
+    logging.getLogger("agents").info("serving /healthz and /metrics on %s", listen)
+    return watch
+
+
+async def _watched(main: Coroutine[Any, Any, None], watch: LoopWatch | None) -> None:
+    """Runs `main` with the event-loop watch beside it (its ticks feed /healthz)."""
+    if watch is None:
+        await main
+        return
+    ticker = asyncio.create_task(watch.run())
+    try:
+        await main
+    finally:
+        ticker.cancel()
 
 
 def _run_node(
@@ -235,6 +288,7 @@ def _run_node(
     token: str,
     state_dir: Path,
     credentials: grpc.ChannelCredentials | None,
+    watch: LoopWatch | None = None,
 ) -> None:
     from agents.config import ConfigError, load_config
     from agents.node_agent import run_agent
@@ -245,16 +299,25 @@ def _run_node(
     except ConfigError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
-    click.echo(f"tokenplane-agent {__version__}: node {config.metadata.name} -> {server}", err=True)
+    logging.getLogger("agents").info(
+        "tokenplane-agent %s: node %s -> %s",
+        __version__,
+        config.metadata.name,
+        server,
+        extra={"node": config.metadata.name, "server": server, "version": __version__},
+    )
     try:
         asyncio.run(
             _run_until_signalled(
-                run_agent(
-                    config,
-                    server=server,
-                    bootstrap_token=token,
-                    state_dir=state_dir,
-                    credentials=credentials,
+                _watched(
+                    run_agent(
+                        config,
+                        server=server,
+                        bootstrap_token=token,
+                        state_dir=state_dir,
+                        credentials=credentials,
+                    ),
+                    watch,
                 )
             )
         )

@@ -23,6 +23,7 @@ from controlplane.cli.errors import CliError
 from controlplane.cli.settings import globals_of
 from controlplane.resources import Event, ManifestError
 from controlplane.resources.codec import Resource, from_message, from_resource, to_resource
+from controlplane.tracing import traced_channel
 from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc, resources_pb2
 
 APPLY_RESULTS = {
@@ -100,7 +101,8 @@ class FleetClient:
     def __init__(self, target: Target, *, timeout_s: float) -> None:
         self.target = target
         self.timeout_s = timeout_s
-        self._stub = fleet_pb2_grpc.FleetServiceStub(open_channel(target))
+        # With OTEL_* set, each call is a client span the server's trace continues.
+        self._stub = fleet_pb2_grpc.FleetServiceStub(traced_channel(open_channel(target)))
         self._metadata = (("authorization", f"Bearer {target.token}"),) if target.token else ()
 
     def _call(self, method: str, request: Message, timeout_s: float | None = None) -> Any:

@@ -62,6 +62,7 @@ from controlplane.resources.wellknown import (
 from controlplane.scheduler.pipeline import Placement, Unschedulable
 from controlplane.scheduler.replan import DeploymentReplicas, RunningReplica
 from controlplane.scheduler.request import request_from_deployment
+from controlplane.tracing import reconcile_pass
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("tokenplane.scheduler")
@@ -158,7 +159,8 @@ class Reconciler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._config.tick_s)
             self._wake.clear()
-            await self.reconcile()
+            with reconcile_pass(lambda: sum(self.phase_failures.values())):
+                await self.reconcile()
 
     async def wait_for_pass(self) -> None:
         """Returns when the next pass has finished."""

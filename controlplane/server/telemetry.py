@@ -18,10 +18,8 @@ OTEL_EXPORTER_OTLP_*ENDPOINT is set, else none); the OTLP exporters' own variabl
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,13 +33,11 @@ from opentelemetry.sdk.metrics.export import (
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from controlplane import __version__
 from controlplane.inventory import InventoryTable
+from controlplane.tracing import exporters, resource, tracer_provider
 
 W_PER_KW = 1000.0
 S_PER_H = 3600.0
@@ -88,31 +84,6 @@ def _views() -> list[View]:
     ]
 
 
-def _exporters(signal: str) -> list[str]:
-    """The exporters OTEL_<SIGNAL>_EXPORTER names; otlp by default when an endpoint is set."""
-    configured = os.environ.get(f"OTEL_{signal}_EXPORTER")
-    if configured is None:
-        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
-            f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"
-        )
-        return ["otlp"] if endpoint else []
-    names = [n.strip() for n in configured.split(",") if n.strip()]
-    unknown = set(names) - {"otlp", "console", "none", "prometheus"}
-    if unknown:
-        raise ValueError(f"OTEL_{signal}_EXPORTER: unsupported {sorted(unknown)}")
-    return [n for n in names if n not in ("none", "prometheus")]
-
-
-def resource(default_service_name: str) -> Resource:
-    """Service name from OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES, else the default."""
-    detected = Resource.create({"service.version": __version__})
-    if os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get(
-        "OTEL_RESOURCE_ATTRIBUTES", ""
-    ):
-        return detected
-    return detected.merge(Resource({SERVICE_NAME: default_service_name}))
-
-
 def setup_telemetry(
     metrics_listen: str | None, *, service_name: str = "tokenplane-server"
 ) -> TracerProvider:
@@ -126,25 +97,18 @@ def setup_telemetry(
         host, port = metrics_listen.rsplit(":", 1)
         start_http_server(int(port), addr=host or "0.0.0.0")
         readers.append(PrometheusMetricReader())
-    for name in _exporters("METRICS"):
+    for name in exporters("METRICS"):
         if name == "otlp":
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
             readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
         else:
             readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
-    tracer_provider = TracerProvider(resource=res)
-    for name in _exporters("TRACES"):
-        if name == "otlp":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-            tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        else:
-            tracer_provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    provider = tracer_provider(service_name)
     metrics.set_meter_provider(MeterProvider(resource=res, metric_readers=readers, views=_views()))
-    tracer_provider.add_span_processor(RpcMetrics())
-    trace.set_tracer_provider(tracer_provider)
-    return tracer_provider
+    provider.add_span_processor(RpcMetrics())
+    trace.set_tracer_provider(provider)
+    return provider
 
 
 # Streams the instrumentation cannot wrap (the servicer writes with context.write, where
@@ -199,30 +163,6 @@ _CODE_NAMES = {
     9: "FAILED_PRECONDITION", 10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED",
     13: "INTERNAL", 14: "UNAVAILABLE", 15: "DATA_LOSS", 16: "UNAUTHENTICATED",
 }  # fmt: skip
-
-
-# --- the reconcile pass ----------------------------------------------------------------
-
-_tracer = trace.get_tracer("tokenplane.reconciler")
-# Instruments from the API's proxy meter: they bind to the provider setup_telemetry installs.
-_pass_duration = metrics.get_meter("tokenplane.reconciler").create_histogram(
-    "tokenplane_reconcile_pass_duration",
-    unit="s",
-    description="Reconcile passes by outcome (success, error)",
-)
-
-
-@contextlib.contextmanager
-def reconcile_pass() -> Iterator[None]:
-    """A `reconcile.pass` span (placement's span is its child), timed by outcome."""
-    start = time.perf_counter()
-    outcome = "error"
-    with _tracer.start_as_current_span("reconcile.pass"):
-        try:
-            yield
-            outcome = "success"
-        finally:
-            _pass_duration.record(time.perf_counter() - start, {"outcome": outcome})
 
 
 # --- the store -------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from agents.observability import LoopWatch, health_status
 from controlplane import logs
 from tests.support.processes import BIN, HollowFleet, ServerProcess, write_fleet
 
@@ -232,3 +233,45 @@ def test_log_lines_carry_trace_ids_and_scrub_secrets() -> None:
     assert "abc.def-ghi" not in out and "MIIEvQ" not in out and secret not in out
     assert "Bearer [REDACTED]" in second["msg"]
     assert "trace_id" not in second and "exc_info" in third
+
+
+def test_the_agent_serves_healthz_and_metrics(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "state")
+    port = free_port()
+    fleet = HollowFleet(
+        write_fleet(tmp_path / "fleet.yaml", 4),
+        server.address,
+        server.token_file,
+        "--metrics-listen",
+        f"127.0.0.1:{port}",
+        "--log-format=json",
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            try:
+                return urllib.request.urlopen(base + "/healthz", timeout=2).status == 200
+            except OSError:
+                return False
+
+        wait_until(healthy, "agent /healthz 200")
+        fams = families(base + "/metrics")
+    finally:
+        fleet.stop()
+        server.stop()
+    assert value(fams, "tokenplane_agent_nodes", mode="hollow") == 4
+    assert fams["tokenplane_agent_nodes"].documentation
+    assert value(fams, "tokenplane_agent_event_loop_lag_seconds") is not None
+    assert value(fams, "process_resident_memory_bytes") > 0
+    banner = json.loads(fleet.output().splitlines()[0])
+    assert banner["nodes"] == 4 and RFC3339_UTC.match(banner["ts"])
+
+
+def test_a_stalled_event_loop_fails_the_agents_liveness() -> None:
+    now = [100.0]
+    watch = LoopWatch(clock=lambda: now[0])
+    assert health_status(watch.stalled_s()) == (200, "ok\n")
+    now[0] += 30  # no tick for 30 s: the loop is wedged
+    status, body = health_status(watch.stalled_s())
+    assert status == 503 and "stalled for 30.0s" in body
