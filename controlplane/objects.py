@@ -21,10 +21,10 @@ from typing import TypeVar
 from controlplane.errors import AlreadyExists, NotFound, StaleVersion
 from controlplane.resources import KINDS, Event, ModelDeployment, Node, ObjectMeta, Replica
 from controlplane.resources.event import ObjectReference
+from controlplane.resources.manifest import Resource
 from controlplane.resources.selector import LabelSelector
 from controlplane.store import Conflict, EventType, KeyValue, Store
 
-Resource = Node | ModelDeployment | Replica
 R = TypeVar("R", Node, ModelDeployment, Replica)
 
 PLURALS = {"Node": "nodes", "ModelDeployment": "modeldeployments", "Replica": "replicas"}
@@ -46,7 +46,9 @@ class Change(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class WatchEvent:
+class ObjectEvent:
+    """A change to one resource, for the Fleet API's Watch (the store's `KeyEvent`, decoded)."""
+
     change: Change
     name: str
     resource: Resource | None  # None when DELETED: the store keeps no tombstone
@@ -202,18 +204,18 @@ class ObjectStore:
         *,
         start_revision: int | None = None,
         selector: LabelSelector | None = None,
-    ) -> AsyncIterator[WatchEvent]:
+    ) -> AsyncIterator[ObjectEvent]:
         model = KINDS[kind]
         async for event in self.store.watch(prefix_of(kind), start_revision=start_revision):
             name = event.kv.key.rsplit("/", 1)[-1]
             if event.type is EventType.DELETE:
-                yield WatchEvent(Change.DELETED, name, None, event.kv.mod_revision)
+                yield ObjectEvent(Change.DELETED, name, None, event.kv.mod_revision)
                 continue
             resource = _decode(event.kv, model)
             if selector is not None and not selector(resource.metadata.labels):
                 continue
             change = Change.ADDED if event.kv.version == 1 else Change.MODIFIED
-            yield WatchEvent(change, name, resource, event.kv.mod_revision)
+            yield ObjectEvent(change, name, resource, event.kv.mod_revision)
 
     async def record_event(
         self,

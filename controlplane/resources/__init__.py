@@ -21,6 +21,7 @@ from controlplane.resources.event import Event, ObjectReference
 from controlplane.resources.manifest import (
     KINDS,
     ManifestError,
+    Resource,
     dump_yaml,
     load_manifests,
     parse_manifest,
@@ -39,8 +40,6 @@ from controlplane.resources.node import (
     Taint,
 )
 from controlplane.resources.replica import Replica, ReplicaPhase, ReplicaSpec, ReplicaStatus
-
-Resource = Node | ModelDeployment | Replica
 
 __all__ = [
     "API_VERSION",

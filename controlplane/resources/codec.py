@@ -14,12 +14,10 @@ from google.protobuf.message import Message
 
 from controlplane.resources.deployment import ModelDeployment
 from controlplane.resources.event import Event
-from controlplane.resources.manifest import ManifestError, parse_manifest
+from controlplane.resources.manifest import ManifestError, Resource, parse_manifest
 from controlplane.resources.node import Node
 from controlplane.resources.replica import Replica
 from tokenplane.v1 import resources_pb2 as pb
-
-Resource = Node | ModelDeployment | Replica
 
 _MESSAGES: dict[type, type[Message]] = {
     Node: pb.Node,

@@ -13,7 +13,10 @@ from controlplane.resources.meta import API_VERSION
 from controlplane.resources.node import Node
 from controlplane.resources.replica import Replica
 
-KINDS: dict[str, type[Node] | type[ModelDeployment] | type[Replica]] = {
+Resource = Node | ModelDeployment | Replica
+"""Any top-level resource (Event aside, which explains and is not state)."""
+
+KINDS: dict[str, type[Resource]] = {
     "Node": Node,
     "ModelDeployment": ModelDeployment,
     "Replica": Replica,

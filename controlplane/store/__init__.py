@@ -21,12 +21,12 @@ from controlplane.store.base import (
     Conflict,
     EtcdTLS,
     EventType,
+    KeyEvent,
     KeyValue,
     LeaseNotFound,
     Store,
     StoreError,
     StoreUnavailable,
-    WatchEvent,
 )
 
 __all__ = [
@@ -34,12 +34,12 @@ __all__ = [
     "Conflict",
     "EtcdTLS",
     "EventType",
+    "KeyEvent",
     "KeyValue",
     "LeaseNotFound",
     "Store",
     "StoreError",
     "StoreUnavailable",
-    "WatchEvent",
     "open_store",
 ]
 

@@ -39,8 +39,10 @@ class EventType(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class WatchEvent:
-    """A change. For DELETE, `kv.value` is b"" and `kv.mod_revision` is the delete's revision."""
+class KeyEvent:
+    """A change to one key.
+
+    For DELETE, `kv.value` is b"" and `kv.mod_revision` is the delete's revision."""
 
     type: EventType
     kv: KeyValue
@@ -137,7 +139,7 @@ class Store(Protocol):
 
     def watch(
         self, prefix: str, *, start_revision: int | None = None
-    ) -> AsyncGenerator[WatchEvent, None]:
+    ) -> AsyncGenerator[KeyEvent, None]:
         """Changes under `prefix` in revision order, with revision >= start_revision.
 
         None means changes after the watch is established on first iteration;

@@ -48,11 +48,11 @@ from controlplane.store.base import (
     Conflict,
     EtcdTLS,
     EventType,
+    KeyEvent,
     KeyValue,
     LeaseNotFound,
     StoreError,
     StoreUnavailable,
-    WatchEvent,
     check_revision,
     encode_key,
     prefix_end,
@@ -307,7 +307,7 @@ class EtcdStore:
 
     async def watch(
         self, prefix: str, *, start_revision: int | None = None
-    ) -> AsyncGenerator[WatchEvent, None]:
+    ) -> AsyncGenerator[KeyEvent, None]:
         check_revision("start_revision", start_revision, minimum=1)
         key, end = prefix.encode() or b"\0", prefix_end(prefix.encode())
         next_revision = start_revision  # None until etcd says where "now" is
@@ -332,7 +332,7 @@ class EtcdStore:
                         next_revision = next_revision or response.header.revision + 1
                     for event in response.events:
                         next_revision = event.kv.mod_revision + 1
-                        yield WatchEvent(_EVENT_TYPES[event.type], _kv(event.kv))
+                        yield KeyEvent(_EVENT_TYPES[event.type], _kv(event.kv))
                 failure: StoreError = self._unavailable("the watch stream ended")
             except grpc.aio.AioRpcError as e:
                 if e.code() not in _RETRYABLE:

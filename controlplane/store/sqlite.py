@@ -47,10 +47,10 @@ from controlplane.store.base import (
     Compacted,
     Conflict,
     EventType,
+    KeyEvent,
     KeyValue,
     LeaseNotFound,
     StoreError,
-    WatchEvent,
     check_revision,
     encode_key,
     prefix_end,
@@ -104,10 +104,10 @@ class _Subscriber:
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        self.queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue(maxsize=WATCH_BUFFER)
+        self.queue: asyncio.Queue[KeyEvent | None] = asyncio.Queue(maxsize=WATCH_BUFFER)
         self.overflowed = False
 
-    def offer(self, item: WatchEvent | None) -> None:
+    def offer(self, item: KeyEvent | None) -> None:
         """Queue an event (None: the store closed); on overflow, stop queueing."""
         if self.overflowed:
             return
@@ -218,7 +218,7 @@ class SqliteStore:
         loop = self._bind()
         return await loop.run_in_executor(self._executor, self._call, fn, args)
 
-    async def _write(self, fn: Callable[..., tuple[T, list[WatchEvent]]], *args: Any) -> T:
+    async def _write(self, fn: Callable[..., tuple[T, list[KeyEvent]]], *args: Any) -> T:
         """Run a write on the worker; it publishes the events, in commit order."""
         loop = self._bind()
         return await loop.run_in_executor(self._executor, self._call_write, loop, fn, args)
@@ -232,7 +232,7 @@ class SqliteStore:
     def _call_write(
         self,
         loop: asyncio.AbstractEventLoop,
-        fn: Callable[..., tuple[T, list[WatchEvent]]],
+        fn: Callable[..., tuple[T, list[KeyEvent]]],
         args: tuple[Any, ...],
     ) -> T:
         result, events = self._call(fn, args)
@@ -240,7 +240,7 @@ class SqliteStore:
             loop.call_soon_threadsafe(self._publish, events)
         return result
 
-    def _publish(self, events: list[WatchEvent]) -> None:
+    def _publish(self, events: list[KeyEvent]) -> None:
         for sub in self._subscribers:
             for event in events:
                 if event.kv.key.startswith(sub.prefix):
@@ -261,7 +261,7 @@ class SqliteStore:
         ).fetchone()
         return int(row[0])
 
-    def _record(self, event: WatchEvent) -> None:
+    def _record(self, event: KeyEvent) -> None:
         """Append to the history and trim it to the last history_size revisions."""
         kv = event.kv
         revision = kv.mod_revision
@@ -285,10 +285,10 @@ class SqliteStore:
                 "UPDATE meta SET value = MAX(value, ?) WHERE name = 'compact_revision'", (floor,)
             )
 
-    def _delete_locked(self, key: bytes) -> WatchEvent:
+    def _delete_locked(self, key: bytes) -> KeyEvent:
         revision = self._next_revision()
         self._conn.execute("DELETE FROM kv WHERE key = ?", (key,))
-        event = WatchEvent(EventType.DELETE, KeyValue(key.decode(), b"", 0, revision, 0, 0))
+        event = KeyEvent(EventType.DELETE, KeyValue(key.decode(), b"", 0, revision, 0, 0))
         self._record(event)
         return event
 
@@ -315,7 +315,7 @@ class SqliteStore:
 
     def _put(
         self, key: bytes, value: bytes, expected: int | None, lease: int
-    ) -> tuple[int, list[WatchEvent]]:
+    ) -> tuple[int, list[KeyEvent]]:
         with _transaction(self._conn):
             row = self._check_expected(key, expected)
             if lease and not self._lease_alive(lease):
@@ -327,18 +327,18 @@ class SqliteStore:
                 f"INSERT OR REPLACE INTO kv ({_KV_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 (key, value, create_revision, revision, version, lease),
             )
-            event = WatchEvent(EventType.PUT, kv)
+            event = KeyEvent(EventType.PUT, kv)
             self._record(event)
         return revision, [event]
 
-    def _delete(self, key: bytes, expected: int | None) -> tuple[int | None, list[WatchEvent]]:
+    def _delete(self, key: bytes, expected: int | None) -> tuple[int | None, list[KeyEvent]]:
         with _transaction(self._conn):
             if self._check_expected(key, expected) is None:
                 return None, []
             event = self._delete_locked(key)
         return event.kv.mod_revision, [event]
 
-    def _history(self, prefix: bytes, start: int) -> list[WatchEvent]:
+    def _history(self, prefix: bytes, start: int) -> list[KeyEvent]:
         """Up to REPLAY_BATCH events under `prefix` from revision `start`."""
         compact = self._meta("compact_revision")
         if start < compact:
@@ -349,7 +349,7 @@ class SqliteStore:
             f" WHERE revision >= ? AND {where} ORDER BY revision LIMIT ?",
             (start, *params, REPLAY_BATCH),
         ).fetchall()
-        return [WatchEvent(EventType(row[0]), _kv(row[1:])) for row in rows]
+        return [KeyEvent(EventType(row[0]), _kv(row[1:])) for row in rows]
 
     def _lease_alive(self, lease_id: int) -> bool:
         lease = self._leases.get(lease_id)
@@ -367,7 +367,7 @@ class SqliteStore:
         lease = self._leases[lease_id]
         lease.deadline = time.monotonic() + lease.ttl_s
 
-    def _revoke_locked(self, lease_id: int) -> list[WatchEvent]:
+    def _revoke_locked(self, lease_id: int) -> list[KeyEvent]:
         self._conn.execute("DELETE FROM leases WHERE id = ?", (lease_id,))
         keys = [
             row[0]
@@ -377,7 +377,7 @@ class SqliteStore:
         ]
         return [self._delete_locked(key) for key in keys]
 
-    def _revoke(self, lease_id: int) -> tuple[None, list[WatchEvent]]:
+    def _revoke(self, lease_id: int) -> tuple[None, list[KeyEvent]]:
         if lease_id not in self._leases:
             raise LeaseNotFound(f"lease {lease_id} not found (expired or revoked)")
         with _transaction(self._conn):
@@ -385,11 +385,11 @@ class SqliteStore:
         del self._leases[lease_id]
         return None, events
 
-    def _sweep(self) -> tuple[float | None, list[WatchEvent]]:
+    def _sweep(self) -> tuple[float | None, list[KeyEvent]]:
         """Revoke expired leases; seconds until the next deadline (None: no leases)."""
         now = time.monotonic()
         expired = [lease_id for lease_id, lease in self._leases.items() if lease.deadline <= now]
-        events: list[WatchEvent] = []
+        events: list[KeyEvent] = []
         if expired:
             with _transaction(self._conn):
                 for lease_id in expired:
@@ -427,7 +427,7 @@ class SqliteStore:
 
     async def watch(
         self, prefix: str, *, start_revision: int | None = None
-    ) -> AsyncGenerator[WatchEvent, None]:
+    ) -> AsyncGenerator[KeyEvent, None]:
         check_revision("start_revision", start_revision, minimum=1)
         self._bind()
         sub = _Subscriber(prefix)

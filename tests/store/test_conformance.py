@@ -19,11 +19,11 @@ from controlplane.store import (
     Compacted,
     Conflict,
     EventType,
+    KeyEvent,
     KeyValue,
     LeaseNotFound,
     Store,
     StoreError,
-    WatchEvent,
 )
 from tests.store.conftest import Backend, StoreBody, run_body
 
@@ -31,17 +31,17 @@ Run = Callable[[StoreBody], None]
 
 
 async def take(
-    events: AsyncIterator[WatchEvent], n: int, timeout_s: float = 5.0
-) -> list[WatchEvent]:
+    events: AsyncIterator[KeyEvent], n: int, timeout_s: float = 5.0
+) -> list[KeyEvent]:
     """The next `n` events, or TimeoutError."""
 
-    async def collect() -> list[WatchEvent]:
+    async def collect() -> list[KeyEvent]:
         return [await anext(events) for _ in range(n)]
 
     return await asyncio.wait_for(collect(), timeout_s)
 
 
-def summary(events: list[WatchEvent]) -> list[tuple[EventType, str, bytes, int]]:
+def summary(events: list[KeyEvent]) -> list[tuple[EventType, str, bytes, int]]:
     return [(e.type, e.kv.key, e.kv.value, e.kv.mod_revision) for e in events]
 
 
@@ -176,7 +176,7 @@ def test_watch_replays_history_then_streams_live(run_store: Run, prefix: str) ->
             assert replayed[1].kv == KeyValue(prefix + "b", b"1", r2, r2, 1)
             r4 = await store.put(prefix + "b", b"2")
             [live] = await take(events, 1)
-            assert live == WatchEvent(EventType.PUT, KeyValue(prefix + "b", b"2", r2, r4, 2))
+            assert live == KeyEvent(EventType.PUT, KeyValue(prefix + "b", b"2", r2, r4, 2))
 
     run_store(body)
 
