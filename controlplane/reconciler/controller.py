@@ -144,6 +144,9 @@ class Reconciler:
             unit="s",
             description="Time of one phase of a reconcile pass",
         )
+        self._passes_done = meter.create_counter(
+            "tokenplane_reconcile_passes", description="Reconcile passes finished"
+        )
         self._phase_failed = meter.create_counter(
             "tokenplane_reconcile_phase_failures",
             description="Reconcile phases that raised (logged; the next phase ran)",
@@ -183,6 +186,7 @@ class Reconciler:
             outcome = await self._phase(6, "place", lambda: self._place(world, actions))
             await self._phase(7, "status", lambda: self._status(world, outcome or {}))
         finally:
+            self._passes_done.add(1)
             self._passed.set()
             self._passed = asyncio.Event()
 

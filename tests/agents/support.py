@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import signal
 import sys
-import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
 from agents.config import ProcessRuntimeConfig
 from tests.support.processes import BIN, Process
+from tests.support.waiting import async_wait_until as async_wait_until
+from tests.support.waiting import wait_until as wait_until
 from tokenplane.v1 import resources_pb2
 
 MODEL_SERVER = Path(__file__).with_name("model_server.py")
@@ -66,24 +65,6 @@ def served_pid(endpoint: str) -> int:
     with urllib.request.urlopen(f"{endpoint}/v1/models", timeout=2) as response:
         pid: int = json.loads(response.read())["pid"]
         return pid
-
-
-def wait_until(check: Callable[[], object], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout_s}s: {what}")
-
-
-async def async_wait_until(check: Callable[[], object], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout_s}s: {what}")
 
 
 def node_yaml(name: str, *, energy: str, extra_templates: str = "") -> str:

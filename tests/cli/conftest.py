@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import HollowFleet, ServerProcess, write_fleet
+from tests.support.waiting import wait_until as wait_until
 
 TPCTL = str(Path(sys.executable).parent / "tpctl")
 NODES = [f"node-{i}" for i in range(4)]
@@ -107,14 +108,6 @@ class Cluster:
     fleet: HollowFleet
     home: Path
     config: Path
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float = 30, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.2)
 
 
 def user_env(home: Path, config: Path) -> dict[str, str]:

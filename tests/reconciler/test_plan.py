@@ -6,10 +6,13 @@ import numpy as np
 
 from controlplane.reconciler.accounting import Bound, charge
 from controlplane.reconciler.plan import ReplicaView, plan_deployment
+from controlplane.resources.wellknown import ReplicaPhase
 from tests.scheduler.fleets import FakeNode, snapshot_of
 
 
-def view(name: str, phase: str = "Running", ready: bool = True, replaces: str = "") -> ReplicaView:
+def view(
+    name: str, phase: ReplicaPhase = ReplicaPhase.RUNNING, ready: bool = True, replaces: str = ""
+) -> ReplicaView:
     return ReplicaView(name, f"node-of-{name}", phase, ready, replaces)
 
 
@@ -20,15 +23,21 @@ def test_scale_up_and_down() -> None:
 
 
 def test_lost_and_failed_replicas_are_replaced() -> None:
-    plan = plan_deployment(2, [view("a", ready=False), view("b", phase="Failed"), view("c")])
+    plan = plan_deployment(
+        2, [view("a", ready=False), view("b", phase=ReplicaPhase.FAILED), view("c")]
+    )
     assert set(plan.lost) == {"a", "b"} and plan.to_place == 1
 
 
 def test_a_move_is_one_slot_until_the_new_replica_runs() -> None:
-    starting = plan_deployment(2, [view("a"), view("b"), view("b2", "Starting", replaces="b")])
+    starting = plan_deployment(
+        2, [view("a"), view("b"), view("b2", ReplicaPhase.STARTING, replaces="b")]
+    )
     assert starting.to_place == 0 and starting.excess == 0 and starting.finish_moves == ()
     assert starting.moving == {"b"}
-    running = plan_deployment(2, [view("a"), view("b"), view("b2", "Running", replaces="b")])
+    running = plan_deployment(
+        2, [view("a"), view("b"), view("b2", ReplicaPhase.RUNNING, replaces="b")]
+    )
     assert running.finish_moves == ("b",) and running.excess == 0
 
 
@@ -38,18 +47,21 @@ def test_replacement_of_a_lost_replica_becomes_an_ordinary_one() -> None:
 
 
 def test_terminating_replicas_hold_no_slot() -> None:
-    plan = plan_deployment(2, [view("a"), view("b", phase="Terminating")])
+    plan = plan_deployment(2, [view("a"), view("b", phase=ReplicaPhase.TERMINATING)])
     assert plan.to_place == 1
 
 
 def test_charge_books_gpus_and_pending_power() -> None:
     snap = snapshot_of([FakeNode(f"n{i}", gpus_free={"H100": 8}, it_draw_kw=10) for i in range(3)])
     column, model = 0, "H100"
-    charged = charge(snap, [
-        Bound(str(snap.names[1]), "Scheduled", model, 2, 5.0),
-        Bound(str(snap.names[1]), "Running", model, 1, 5.0),
-        Bound("unknown-node", "Scheduled", model, 1, 1.0),
-    ])
+    charged = charge(
+        snap,
+        [
+            Bound(str(snap.names[1]), ReplicaPhase.SCHEDULED, model, 2, 5.0),
+            Bound(str(snap.names[1]), ReplicaPhase.RUNNING, model, 1, 5.0),
+            Bound("unknown-node", ReplicaPhase.SCHEDULED, model, 1, 1.0),
+        ],
+    )
     total = snap.gpus_total[1, column]
     assert charged.gpus_free[1, column] == min(snap.gpus_free[1, column], total - 3)
     assert charged.it_draw_kw[1] == snap.it_draw_kw[1] + 5.0  # the Running one is in telemetry
@@ -57,7 +69,7 @@ def test_charge_books_gpus_and_pending_power() -> None:
 
 
 def test_a_finished_replacement_is_free_to_move_again() -> None:
-    during = plan_deployment(1, [view("b"), view("b2", "Starting", replaces="b")])
+    during = plan_deployment(1, [view("b"), view("b2", ReplicaPhase.STARTING, replaces="b")])
     assert during.replacing == {"b2"} and during.moving == {"b"}
     after = plan_deployment(1, [view("b2", replaces="b")])  # the old one has stopped
     assert after.replacing == frozenset() and after.moving == frozenset()

@@ -8,8 +8,8 @@ with every applied deployment and every running replica intact.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -18,12 +18,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from controlplane.resources import load_manifests
 from controlplane.resources.codec import to_resource
-from tests.reconciler.test_reconciler_e2e import deployment_yaml, node_yaml
-from tests.support.etcd import EtcdServer, running_etcd
+from tests.support.etcd import EtcdServer, free_port, running_etcd
+from tests.support.manifests import deployment_yaml, node_yaml
 from tests.support.processes import HollowFleet, ServerProcess
+from tests.support.waiting import wait_until
 from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc
 
 FLEET = "tokenplane.v1.FleetService"
+RPC = (grpc.RpcError,)  # a server not (yet, or any more) answering: not yet
 
 
 @pytest.fixture
@@ -37,18 +39,6 @@ def serving(address: str) -> bool:
         stub = health_pb2_grpc.HealthStub(channel)
         response = stub.Check(health_pb2.HealthCheckRequest(service=FLEET), timeout=2)
         return response.status == health_pb2.HealthCheckResponse.SERVING
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except grpc.RpcError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout_s}s: {what}")
 
 
 def replicas_running(address: str) -> list[tuple[str, str]]:
@@ -74,16 +64,37 @@ def ready_nodes(address: str) -> int:
     )
 
 
+def reconcile_passes(metrics_url: str) -> float:
+    """The server's count of finished reconcile passes, from its Prometheus /metrics."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("tokenplane_reconcile_passes_total"):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def test_standby_takes_over_with_nothing_lost(etcd: EtcdServer, tmp_path: Path) -> None:
     store = f"etcd://{etcd.endpoint}"
-    servers = [ServerProcess(tmp_path / f"cp{i}", "--leader-elect", store=store) for i in range(2)]
+    ports = [free_port() for _ in range(2)]
+    servers = [
+        ServerProcess(
+            tmp_path / f"cp{i}",
+            "--leader-elect",
+            "--metrics-listen",
+            f"127.0.0.1:{port}",
+            store=store,
+        )
+        for i, port in enumerate(ports)
+    ]
     (tmp_path / "fleet.yaml").write_text(
         "---\n".join([node_yaml("fra-1", "fra"), node_yaml("par-1", "par")])
     )
     both = "ipv4:" + ",".join(s.address for s in servers)
     agents = None
     try:
-        wait_until(lambda: sum(serving(s.address) for s in servers) == 1, 30, "one leader")
+        wait_until(
+            lambda: sum(serving(s.address) for s in servers) == 1, 30, "one leader", ignoring=RPC
+        )
         leader, standby = sorted(servers, key=lambda s: not serving(s.address))
         with grpc.insecure_channel(standby.address) as channel:
             with pytest.raises(grpc.RpcError) as err:
@@ -99,13 +110,19 @@ def test_standby_takes_over_with_nothing_lost(etcd: EtcdServer, tmp_path: Path) 
             lambda: [p for _, p in replicas_running(leader.address)] == ["Running"] * 3,
             30,
             "3 replicas Running under the first leader",
+            ignoring=RPC,
         )
         before = replicas_running(leader.address)
 
         leader.kill()
-        wait_until(lambda: serving(standby.address), 30, "the standby leads")
-        wait_until(lambda: ready_nodes(standby.address) == 2, 40, "agents reconnect to it")
-        time.sleep(2)  # a few reconcile passes: nothing is started twice or dropped
+        wait_until(lambda: serving(standby.address), 30, "the standby leads", ignoring=RPC)
+        wait_until(
+            lambda: ready_nodes(standby.address) == 2, 40, "agents reconnect to it", ignoring=RPC
+        )
+        metrics = f"http://127.0.0.1:{ports[servers.index(standby)]}/metrics"
+        seen = reconcile_passes(metrics)
+        wait_until(lambda: reconcile_passes(metrics) >= seen + 3, 30, "three more passes")
+        # ... and nothing was started twice or dropped in them
         assert replicas_running(standby.address) == before
     finally:
         if agents is not None:

@@ -7,8 +7,7 @@ talking gRPC on loopback; the store is the embedded SQLite file or a real etcd.
 from __future__ import annotations
 
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from controlplane.resources import load_manifests
 from controlplane.resources.codec import from_resource, to_resource
 from tests.support.etcd import running_etcd
 from tests.support.processes import HollowFleet, ServerProcess, write_fleet
+from tests.support.waiting import wait_until
 from tokenplane.v1 import agent_pb2, agent_pb2_grpc, fleet_pb2, fleet_pb2_grpc
 
 DEPLOYMENT = """
@@ -47,15 +47,6 @@ def ready_counts(stub: fleet_pb2_grpc.FleetServiceStub) -> tuple[int, int]:
         if any(c.type == "Ready" and c.status == "True" for c in n.node.status.conditions)
     )
     return ready, len(nodes)
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout_s:
-        if check():
-            return time.monotonic() - start
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout_s}s: {what}")
 
 
 @pytest.fixture

@@ -7,19 +7,33 @@ import time
 from collections.abc import Callable
 
 
-def wait_until(check: Callable[[], object], timeout_s: float, what: str) -> float:
-    """Polls `check` until it is truthy; returns the seconds it took, or fails saying `what`."""
+def wait_until(
+    check: Callable[[], object],
+    timeout_s: float = 30.0,
+    what: str = "the condition",
+    *,
+    ignoring: tuple[type[Exception], ...] = (),
+) -> float:
+    """Polls `check` until it is truthy; returns the seconds it took, or fails saying `what`.
+
+    Exceptions of the types in `ignoring` (a server not up yet) count as "not yet".
+    """
     start = time.monotonic()
     deadline = start + timeout_s
     while True:
-        if check():
-            return time.monotonic() - start
+        try:
+            if check():
+                return time.monotonic() - start
+        except ignoring:
+            pass
         if time.monotonic() >= deadline:
             raise AssertionError(f"not within {timeout_s}s: {what}")
         time.sleep(0.05)
 
 
-async def async_wait_until(check: Callable[[], object], timeout_s: float, what: str) -> float:
+async def async_wait_until(
+    check: Callable[[], object], timeout_s: float = 30.0, what: str = "the condition"
+) -> float:
     """`wait_until` for a test running on an event loop: polls without blocking it."""
     start = time.monotonic()
     deadline = start + timeout_s
