@@ -11,6 +11,8 @@ import kubernetes_validate
 KNOWN_CRDS = {
     ("cert-manager.io/v1", "Certificate"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
 }
 KUBERNETES_VERSIONS = ["1.33.0", kubernetes_validate.utils.latest_version()]
 

@@ -441,7 +441,11 @@ def test_network_policies_expose_only_the_api_and_metrics(render, ci_dir):
         for peer in rule["from"]
     ]
     assert set(sources) == {"control-plane", "etcd"}
-    assert policies["agent"]["spec"]["ingress"] == []
+    # Agents accept scrapes of their metrics port, nothing else.
+    agent_ports = [
+        port["port"] for rule in policies["agent"]["spec"]["ingress"] for port in rule["ports"]
+    ]
+    assert agent_ports == ["metrics"]
 
 
 # --- Labels, names, image --------------------------------------------------------------
