@@ -17,6 +17,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from agents.templates import check_words, split_command
+from controlplane.regions import NAME_PATTERN, split_address
 from controlplane.resources import Node, NodeSpec, ObjectMeta
 from controlplane.resources.meta import Model
 
@@ -151,12 +152,38 @@ RuntimeConfig = Annotated[
 ]
 
 
+# RTT probes -------------------------------------------------------------------------------
+
+
+class ProbeTargetConfig(Model):
+    """A landmark this node probes besides the server's (same name: this address wins)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    address: str  # host:port
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, address: str) -> str:
+        split_address(address)
+        return address
+
+
+class ProbeConfig(Model):
+    """How this node measures RTTs to landmarks (docs/agent.md, "RTT probes")."""
+
+    enabled: bool = True
+    targets: list[ProbeTargetConfig] = Field(default_factory=list)
+    interval_seconds: float | None = Field(default=None, ge=1)  # default: the server's
+    timeout_seconds: float = Field(default=2, gt=0, le=30)
+
+
 _TAGS = frozenset({"static", "file", "http", "modelled", "process", "kubernetes"})
 
 
 class AgentSection(Model):
     energy: EnergyConfig
     runtime: RuntimeConfig
+    probes: ProbeConfig = Field(default_factory=ProbeConfig)
 
 
 class NodeConfig(Model):

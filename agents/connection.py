@@ -77,6 +77,7 @@ class NodeLink:
         rng: random.Random | None = None,
         applied_generation: int = 0,
         on_applied: Callable[[int], None] | None = None,
+        on_settings: Callable[[agent_pb2.Settings], None] | None = None,
     ) -> None:
         self.node = node
         self.name = node.metadata.name
@@ -93,6 +94,7 @@ class NodeLink:
         # server's replays of commands it applied before; `on_applied` persists it.
         self.applied_generation = applied_generation
         self._on_applied = on_applied
+        self._on_settings = on_settings  # e.g. the RTT prober takes its targets from them
         self.interval_s = 1.0
         self.connected = asyncio.Event()
         self._log_tasks: set[asyncio.Task[None]] = set()
@@ -191,6 +193,8 @@ class NodeLink:
                 if message.settings.heartbeat_interval_ms:
                     self.interval_s = message.settings.heartbeat_interval_ms / 1000
                 self.connected.set()
+                if self._on_settings is not None:
+                    self._on_settings(message.settings)
             elif kind == "command":
                 self._apply(message.command)
             elif kind == "log_request":

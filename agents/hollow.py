@@ -25,8 +25,8 @@ import functools
 import logging
 import random
 import resource
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import yaml
@@ -36,6 +36,7 @@ from agents.config import ConfigError, ModelledEnergy, StaticEnergy
 from agents.connection import NodeLink
 from agents.energy.clearsky_table import ClearSkyTable, Site
 from agents.hollow_runtime import HollowRuntime
+from agents.probes import SimulatedRtts, with_rtt_samples
 from agents.runtime import Runtime
 from agents.simclock import Clock, SimClock
 from controlplane.resources import ManifestError, Node, parse_manifest
@@ -53,15 +54,20 @@ HollowEnergy = Annotated[StaticEnergy | ModelledEnergy, Field(discriminator="sou
 
 
 class HollowAgentSection(Model):
-    """A fleet document's `agent` section: only energy, since the runtime is simulated."""
+    """A fleet document's `agent` section: energy and RTTs, since the machine is simulated."""
 
-    energy: HollowEnergy
+    energy: HollowEnergy | None = None
+    # landmark -> RTT ms, reported as samples of method "simulated" (hollow nodes never probe)
+    simulated_rtt_ms: dict[str, Annotated[float, Field(ge=0, le=60_000)]] = Field(
+        default_factory=dict
+    )
 
 
 @dataclass(frozen=True)
 class HollowNode:
     node: Node
     energy: StaticEnergy | ModelledEnergy | None = None  # None: from the manifest's status
+    simulated_rtt_ms: Mapping[str, float] = field(default_factory=dict)
 
 
 def parse_hollow_node(doc: Any, source: str) -> HollowNode:
@@ -81,7 +87,7 @@ def parse_hollow_node(doc: Any, source: str) -> HollowNode:
         raise ManifestError(
             [(f"{source}: agent.{_field_path(err['loc'])}", err["msg"]) for err in e.errors()]
         ) from None
-    return HollowNode(node, section.energy)
+    return HollowNode(node, section.energy, section.simulated_rtt_ms)
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -232,6 +238,14 @@ class HollowTelemetry:
         )
 
 
+def _with_simulated_rtts(
+    telemetry: HollowTelemetry, hollow: HollowNode, rng: random.Random
+) -> Callable[[Runtime], agent_pb2.Heartbeat]:
+    if not hollow.simulated_rtt_ms:
+        return telemetry
+    return with_rtt_samples(telemetry, SimulatedRtts(hollow.simulated_rtt_ms, rng=rng))
+
+
 def raise_fd_limit() -> None:
     """A connection per node needs a file descriptor per node."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -257,7 +271,9 @@ def build_links(
             server=server,
             bootstrap_token=token,
             runtime_factory=functools.partial(HollowRuntime, h.node.name, startup_s=startup_s),
-            telemetry=HollowTelemetry(h.node, models.figures(h)),
+            telemetry=_with_simulated_rtts(
+                HollowTelemetry(h.node, models.figures(h)), h, random.Random(seed + i)
+            ),
             rng=random.Random(seed + i),
         )
         for i, h in enumerate(hollow)

@@ -17,9 +17,10 @@ from pathlib import Path
 import grpc
 
 from agents.config import KubernetesRuntimeConfig, NodeConfig, ProcessRuntimeConfig
-from agents.connection import NodeLink
+from agents.connection import NodeLink, Telemetry
 from agents.energy import build_source
 from agents.gpus import Nvml
+from agents.probes import Prober, with_rtt_samples
 from agents.runtime import Runtime, StateListener
 from agents.state import LocalState
 from agents.telemetry import NodeTelemetry, measured_node
@@ -87,15 +88,20 @@ async def run_agent(
         )
         runtime_factory = _process_runtime(runtime, state, state_dir, gpu_models)
 
+    telemetry: Telemetry = NodeTelemetry(node, energy, nvml)
+    prober = Prober.from_config(config.agent.probes) if config.agent.probes.enabled else None
+    if prober is not None:
+        telemetry = with_rtt_samples(telemetry, prober)
     link = NodeLink(
         node=to_message(node),  # type: ignore[arg-type]
         server=server,
         bootstrap_token=bootstrap_token,
         runtime_factory=runtime_factory,
-        telemetry=NodeTelemetry(node, energy, nvml),
+        telemetry=telemetry,
         credentials=credentials,
         applied_generation=state.applied_generation,
         on_applied=state.set_applied_generation,
+        on_settings=prober.on_settings if prober is not None else None,
     )
     log.info(
         "node %s: %d replicas adopted, generation %d; joining %s",
@@ -104,4 +110,4 @@ async def run_agent(
         state.applied_generation,
         server,
     )
-    await asyncio.gather(link.run(), energy.run())
+    await asyncio.gather(link.run(), energy.run(), *([prober.run()] if prober else []))

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9:._-]{0,61}[A-Za-z0-9])?$"
+_ZONE = re.compile(r"^(.*\d)-?[a-z]$")  # a region's code, then the zone's letter
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$")
 
 
@@ -248,6 +249,18 @@ def alias_index(regions: Mapping[str, Region]) -> dict[str, str]:
     index = _alias_index(regions.values())
     index.update({name: name for name in regions})
     return index
+
+
+def resolve(name: str, index: Mapping[str, str]) -> str | None:
+    """The region `name` means (by name or alias, from `alias_index`), or None.
+
+    A zone resolves to its region, as measured data sets often name zones:
+    `gcp:europe-west1-b` and `aws:us-east-1a` are in `europe-west1` and `us-east-1`.
+    """
+    found = index.get(name)
+    if found is None and (zone := _ZONE.match(name)) is not None:
+        found = index.get(zone.group(1))
+    return found
 
 
 def load_regions(path: Path | None) -> dict[str, Region]:

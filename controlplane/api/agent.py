@@ -244,6 +244,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 settings=agent_pb2.Settings(
                     heartbeat_interval_ms=round(table.interval_s * 1000),
                     server_version=__version__,
+                    probes=table.rtt.probe_settings,
                 )
             )
         )

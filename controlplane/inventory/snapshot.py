@@ -50,6 +50,10 @@ class FleetSnapshot:
     carbon_g_per_kwh: FloatArray  # (N,) grid carbon intensity now
     price_per_kwh: FloatArray  # (N,) energy price now
     taints: dict[int, tuple[NodeTaint, ...]] = field(default_factory=dict)  # sparse: row -> taints
+    # Measured round trips, sparse: row -> {landmark name: RTT ms}, from agents' probes
+    # and the operator's RTT matrix; `landmarks` locates each landmark (lat, lon).
+    measured_rtt_ms: dict[int, dict[str, float]] = field(default_factory=dict)
+    landmarks: dict[str, tuple[float, float]] = field(default_factory=dict)
     revision: int = 0  # increases with every change of the live table
 
     def __len__(self) -> int:

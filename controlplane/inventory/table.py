@@ -8,14 +8,17 @@ registrations and cordon state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from controlplane.inventory import liveness
+from controlplane.inventory.rtt import MeasuredRtt, RttMap
 from controlplane.inventory.snapshot import TIERS, FleetSnapshot, NodeTaint
+from controlplane.regions import Region
 from controlplane.resources import Node
+from controlplane.rttmatrix import RttMatrix
 from tokenplane.v1 import agent_pb2
 
 _FLOAT_COLUMNS = (
@@ -51,6 +54,7 @@ class InventoryTable:
         self._energy_source: dict[int, str] = {}
         self.revision = 0
         self.heartbeats = 0  # received in all; read by the metrics
+        self.rtt = RttMap()  # measured RTTs to landmarks (agents' probes, operator's matrix)
         self._alloc(capacity, gpu_models=4)
 
     def _alloc(self, rows: int, gpu_models: int) -> None:
@@ -176,6 +180,8 @@ class InventoryTable:
             self.gpus_free[slot, col] = gpu.free
         if hb.energy_source:
             self._energy_source[slot] = hb.energy_source
+        if hb.rtt_samples:
+            self.rtt.record(slot, hb.rtt_samples)
         if hb.HasField("location"):
             self.lat[slot], self.lon[slot] = hb.location.lat, hb.location.lon
         self.revision += 1
@@ -209,6 +215,22 @@ class InventoryTable:
     def gpu_models(self) -> tuple[str, ...]:
         return tuple(self._gpu_models)
 
+    def set_regions(self, regions: Mapping[str, Region], probe_interval_s: float) -> None:
+        """The landmarks RTTs are measured to, and the probes agents are told to run."""
+        self.rtt.set_regions(regions, probe_interval_s=probe_interval_s)
+        self.revision += 1
+
+    def set_rtt_matrix(self, matrix: RttMatrix) -> None:
+        self.rtt.set_matrix(matrix)
+        self.revision += 1
+
+    def node_rtts(self, name: str) -> list[MeasuredRtt]:
+        """A node's measured RTTs and their sources; empty for an unknown node."""
+        slot = self._slots.get(name)
+        if slot is None:
+            return []
+        return self.rtt.of_node(slot, name, str(self.region[slot]))
+
     def snapshot(self) -> FleetSnapshot:
         """A consistent copy of the live rows, for the scheduler."""
         n, g = len(self._names), len(self._gpu_models)
@@ -231,5 +253,7 @@ class InventoryTable:
             carbon_g_per_kwh=self.carbon_g_per_kwh[:n].copy(),
             price_per_kwh=self.price_per_kwh[:n].copy(),
             taints=dict(self._taints),
+            measured_rtt_ms=self.rtt.measured(self._names, self.region[:n]),
+            landmarks=dict(self.rtt.landmarks),
             revision=self.revision,
         )

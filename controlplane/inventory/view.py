@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from controlplane.inventory.table import InventoryTable
 from controlplane.resources import Condition, EnergyStatus, GpuStatus, Node, NodeStatus
+from controlplane.resources.node import NodeRtt
 
 
 def ready_condition(ready: bool, reason: str, since: str) -> Condition:
@@ -65,6 +66,10 @@ def with_live_status(
             ),
             "gpus": gpus,
             "replicas": replicas if replicas is not None else stored.replicas,
+            "rtt": [
+                NodeRtt(target=r.target, rtt_ms=round(r.rtt_ms, 3), method=r.method)
+                for r in table.node_rtts(node.name)
+            ],
         }
     )
     return node.model_copy(update={"status": status})

@@ -68,6 +68,14 @@ class GpuStatus(Model):
     free: int = 0
 
 
+class NodeRtt(Model):
+    """A measured round trip from the node to a landmark (a region of the server's table)."""
+
+    target: str
+    rtt_ms: float = 0
+    method: str = ""  # tcp-connect (its agent's probes) | matrix (the operator's) | simulated
+
+
 class NodeStatus(Model):
     conditions: list[Condition] = Field(default_factory=list)
     last_heartbeat_time: str = ""
@@ -75,6 +83,7 @@ class NodeStatus(Model):
     gpus: list[GpuStatus] = Field(default_factory=list)
     replicas: list[str] = Field(default_factory=list)
     agent_version: str = ""
+    rtt: list[NodeRtt] = Field(default_factory=list)
 
 
 class Node(Manifest):

@@ -29,8 +29,10 @@ from controlplane.logs import redact
 from controlplane.objects import ObjectStore, now_rfc3339
 from controlplane.reconciler.controller import Reconciler, ReconcilerConfig
 from controlplane.reconciler.placer import InlinePlacer, Placer
+from controlplane.regions import load_regions
 from controlplane.resources import ModelDeployment, Node, NodeStatus
 from controlplane.resources.event import ObjectReference
+from controlplane.rttmatrix import MatrixFeed
 from controlplane.server.config import ServerConfig
 from controlplane.server.eventlog import LoggingObjectStore
 from controlplane.server.podlabel import PodLabeler
@@ -144,6 +146,9 @@ class ControlPlane:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.table = InventoryTable(interval_s=config.heartbeat_interval_s)
+        self.regions = load_regions(config.regions)
+        self.table.set_regions(self.regions, config.probe_interval_s)
+        self.matrix_feed: MatrixFeed | None = None
         self.hub = AgentHub()
         self.health = health.aio.HealthServicer()
         self._tasks: list[asyncio.Task[None]] = []
@@ -231,6 +236,15 @@ class ControlPlane:
         self._api_services = services[:2]
         for service in self._api_services:
             await self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if config.rtt_matrix:
+            self.matrix_feed = MatrixFeed(
+                config.rtt_matrix,
+                self.table.rtt.aliases,
+                self.table.set_rtt_matrix,
+                refresh_s=config.rtt_matrix_refresh_s,
+            )
+            await self.matrix_feed.refresh()
+            self._tasks.append(asyncio.create_task(self.matrix_feed.run(), name="rtt-matrix"))
         await self.server.start()
         if config.health_listen:
             self.health_server = grpc.aio.server()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from controlplane.address import is_loopback
 
@@ -34,6 +34,34 @@ class ServerConfig(BaseModel):
     max_moves_per_replan: int = Field(default=5, ge=0)
     max_concurrent_moves: int = Field(default=5, ge=1)
     node_grace_s: float = Field(default=15.0, ge=0)
+    regions: Path | None = None
+    rtt_matrix: str | None = None
+    rtt_matrix_refresh_s: float = Field(default=300.0, gt=0)
+    probe_interval_s: float = Field(default=20.0, ge=1)
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_load(cls, path: Path | None) -> Path | None:
+        from controlplane.regions import RegionsError, load_regions
+
+        try:
+            load_regions(path)
+        except RegionsError as e:
+            raise ValueError(str(e)) from None
+        return path
+
+    @model_validator(mode="after")
+    def _matrix_loads(self) -> ServerConfig:
+        """A matrix file must parse at start-up; a URL may be down now and is retried."""
+        from controlplane.regions import alias_index, load_regions
+        from controlplane.rttmatrix import MatrixError, is_url, load_matrix
+
+        if self.rtt_matrix and not is_url(self.rtt_matrix):
+            try:
+                load_matrix(self.rtt_matrix, alias_index(load_regions(self.regions)))
+            except MatrixError as e:
+                raise ValueError(f"--rtt-matrix: {e}") from None
+        return self
 
     @property
     def tls(self) -> bool:

@@ -62,7 +62,7 @@ class GpuUsage(_message.Message):
     def __init__(self, model: _Optional[str] = ..., memory_gb: _Optional[float] = ..., total: _Optional[int] = ..., free: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("seq", "it_draw_kw", "budget_kw", "renewable_kw", "carbon_g_per_kwh", "price_per_kwh", "gpus", "location", "energy_source")
+    __slots__ = ("seq", "it_draw_kw", "budget_kw", "renewable_kw", "carbon_g_per_kwh", "price_per_kwh", "gpus", "location", "energy_source", "rtt_samples")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     IT_DRAW_KW_FIELD_NUMBER: _ClassVar[int]
     BUDGET_KW_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +72,7 @@ class Heartbeat(_message.Message):
     GPUS_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     ENERGY_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    RTT_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     seq: int
     it_draw_kw: float
     budget_kw: float
@@ -81,7 +82,18 @@ class Heartbeat(_message.Message):
     gpus: _containers.RepeatedCompositeFieldContainer[GpuUsage]
     location: _resources_pb2.Location
     energy_source: str
-    def __init__(self, seq: _Optional[int] = ..., it_draw_kw: _Optional[float] = ..., budget_kw: _Optional[float] = ..., renewable_kw: _Optional[float] = ..., carbon_g_per_kwh: _Optional[float] = ..., price_per_kwh: _Optional[float] = ..., gpus: _Optional[_Iterable[_Union[GpuUsage, _Mapping]]] = ..., location: _Optional[_Union[_resources_pb2.Location, _Mapping]] = ..., energy_source: _Optional[str] = ...) -> None: ...
+    rtt_samples: _containers.RepeatedCompositeFieldContainer[RttSample]
+    def __init__(self, seq: _Optional[int] = ..., it_draw_kw: _Optional[float] = ..., budget_kw: _Optional[float] = ..., renewable_kw: _Optional[float] = ..., carbon_g_per_kwh: _Optional[float] = ..., price_per_kwh: _Optional[float] = ..., gpus: _Optional[_Iterable[_Union[GpuUsage, _Mapping]]] = ..., location: _Optional[_Union[_resources_pb2.Location, _Mapping]] = ..., energy_source: _Optional[str] = ..., rtt_samples: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ...) -> None: ...
+
+class RttSample(_message.Message):
+    __slots__ = ("target", "rtt_ms", "method")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    RTT_MS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    target: str
+    rtt_ms: float
+    method: str
+    def __init__(self, target: _Optional[str] = ..., rtt_ms: _Optional[float] = ..., method: _Optional[str] = ...) -> None: ...
 
 class ReplicaState(_message.Message):
     __slots__ = ("name", "deployment", "phase", "endpoint", "message", "generation")
@@ -110,12 +122,30 @@ class ControlMessage(_message.Message):
     def __init__(self, settings: _Optional[_Union[Settings, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ..., log_request: _Optional[_Union[LogRequest, _Mapping]] = ...) -> None: ...
 
 class Settings(_message.Message):
-    __slots__ = ("heartbeat_interval_ms", "server_version")
+    __slots__ = ("heartbeat_interval_ms", "server_version", "probes")
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROBES_FIELD_NUMBER: _ClassVar[int]
     heartbeat_interval_ms: int
     server_version: str
-    def __init__(self, heartbeat_interval_ms: _Optional[int] = ..., server_version: _Optional[str] = ...) -> None: ...
+    probes: ProbeSettings
+    def __init__(self, heartbeat_interval_ms: _Optional[int] = ..., server_version: _Optional[str] = ..., probes: _Optional[_Union[ProbeSettings, _Mapping]] = ...) -> None: ...
+
+class ProbeSettings(_message.Message):
+    __slots__ = ("targets", "interval_ms")
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    targets: _containers.RepeatedCompositeFieldContainer[ProbeTarget]
+    interval_ms: int
+    def __init__(self, targets: _Optional[_Iterable[_Union[ProbeTarget, _Mapping]]] = ..., interval_ms: _Optional[int] = ...) -> None: ...
+
+class ProbeTarget(_message.Message):
+    __slots__ = ("name", "address")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    address: str
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
 
 class Command(_message.Message):
     __slots__ = ("generation", "deploy", "undeploy")
