@@ -149,20 +149,32 @@ class GpuStatus(_message.Message):
     def __init__(self, model: _Optional[str] = ..., memory_gb: _Optional[float] = ..., total: _Optional[int] = ..., free: _Optional[int] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("conditions", "last_heartbeat_time", "energy", "gpus", "replicas", "agent_version")
+    __slots__ = ("conditions", "last_heartbeat_time", "energy", "gpus", "replicas", "agent_version", "rtt")
     CONDITIONS_FIELD_NUMBER: _ClassVar[int]
     LAST_HEARTBEAT_TIME_FIELD_NUMBER: _ClassVar[int]
     ENERGY_FIELD_NUMBER: _ClassVar[int]
     GPUS_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RTT_FIELD_NUMBER: _ClassVar[int]
     conditions: _containers.RepeatedCompositeFieldContainer[Condition]
     last_heartbeat_time: str
     energy: EnergyStatus
     gpus: _containers.RepeatedCompositeFieldContainer[GpuStatus]
     replicas: _containers.RepeatedScalarFieldContainer[str]
     agent_version: str
-    def __init__(self, conditions: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., last_heartbeat_time: _Optional[str] = ..., energy: _Optional[_Union[EnergyStatus, _Mapping]] = ..., gpus: _Optional[_Iterable[_Union[GpuStatus, _Mapping]]] = ..., replicas: _Optional[_Iterable[str]] = ..., agent_version: _Optional[str] = ...) -> None: ...
+    rtt: _containers.RepeatedCompositeFieldContainer[NodeRtt]
+    def __init__(self, conditions: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., last_heartbeat_time: _Optional[str] = ..., energy: _Optional[_Union[EnergyStatus, _Mapping]] = ..., gpus: _Optional[_Iterable[_Union[GpuStatus, _Mapping]]] = ..., replicas: _Optional[_Iterable[str]] = ..., agent_version: _Optional[str] = ..., rtt: _Optional[_Iterable[_Union[NodeRtt, _Mapping]]] = ...) -> None: ...
+
+class NodeRtt(_message.Message):
+    __slots__ = ("target", "rtt_ms", "method")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    RTT_MS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    target: str
+    rtt_ms: float
+    method: str
+    def __init__(self, target: _Optional[str] = ..., rtt_ms: _Optional[float] = ..., method: _Optional[str] = ...) -> None: ...
 
 class Node(_message.Message):
     __slots__ = ("api_version", "kind", "metadata", "spec", "status")
