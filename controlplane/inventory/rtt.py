@@ -25,6 +25,7 @@ from controlplane.rttmatrix import RttMatrix
 from tokenplane.v1 import agent_pb2
 
 SAMPLES_KEPT = 5
+MAX_OTHER_TARGETS = 16  # per node, targets that are not landmarks (its config's own)
 DEFAULT_PROBE_INTERVAL_S = 20.0
 MATRIX = "matrix"
 
@@ -92,6 +93,12 @@ class RttMap:
             if not 0 <= sample.rtt_ms <= 60_000:  # not a round trip (NaN fails both)
                 continue
             target = self._aliases.get(sample.target, sample.target)
+            if (
+                target not in values
+                and target not in self.landmarks
+                and (sum(1 for t in values if t not in self.landmarks) >= MAX_OTHER_TARGETS)
+            ):
+                continue  # a bounded table, whatever an agent sends
             window = self._samples.get((slot, target))
             if window is None:
                 window = self._samples[(slot, target)] = deque(maxlen=SAMPLES_KEPT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from controlplane.inventory import InventoryTable
+from controlplane.inventory.rtt import MAX_OTHER_TARGETS
 from controlplane.regions import Region, alias_index, load_regions, parse_regions
 from controlplane.resources import load_manifests
 from controlplane.rttmatrix import parse_matrix
@@ -96,3 +97,11 @@ def test_probe_settings_name_the_regions_with_a_probe_address(tmp_path: Path) ->
         ("lab", "127.0.0.1:9"),
     ]
     assert settings.interval_ms == 15_000
+
+
+def test_an_agent_cannot_grow_the_table_with_made_up_targets(tmp_path: Path) -> None:
+    table = _table(tmp_path, parse_regions(LAB))
+    _samples(table, "node-0", *((f"mine-{i}", 1.0) for i in range(100)), ("lab", 2.0))
+    rtts = table.node_rtts("node-0")
+    assert len(rtts) == MAX_OTHER_TARGETS + 1
+    assert table.snapshot().measured_rtt_ms == {0: {"lab": 2.0}}
