@@ -8,9 +8,12 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
 from agents.config import ConfigError, parse_config
+from agents.hollow import load_fleet
 from agents.probes import SAMPLES_BUFFERED, Prober, SimulatedRtts, Target, with_rtt_samples
+from controlplane.resources import ManifestError
 from tests.agents.test_config import full_example, yaml_blocks
 from tokenplane.v1 import agent_pb2
 
@@ -121,7 +124,7 @@ def test_a_hollow_nodes_declared_rtts_come_once_per_interval_named_simulated() -
 def test_the_documented_probes_section_loads_and_bad_fields_are_named() -> None:
     (block,) = [b for b in yaml_blocks() if b.startswith("probes:")]
     doc = full_example()
-    doc["agent"].update(__import__("yaml").safe_load(block))  # type: ignore[attr-defined]
+    doc["agent"].update(yaml.safe_load(block))  # type: ignore[attr-defined]
     probes = parse_config(doc).agent.probes
     assert probes.targets and probes.targets[0].address
     doc["agent"]["probes"] = {  # type: ignore[index]
@@ -133,4 +136,29 @@ def test_the_documented_probes_section_loads_and_bad_fields_are_named() -> None:
     assert "agent.probes.targets[0].address: 'lab.example.net' is not host:port" in str(e.value)
     assert "agent.probes.intervalSeconds: Input should be greater than or equal to 1" in str(
         e.value
+    )
+
+
+HOLLOW_DOC = """apiVersion: tokenplane.io/v1
+kind: Node
+metadata: {name: hollow-1}
+spec:
+  tier: edge
+  location: {lat: 48.85, lon: 2.35, region: europe, country: FR}
+  capacity: {gpus: [{model: L4, memoryGb: 24, count: 2}]}
+  power: {budgetKw: 10}
+agent:
+  simulatedRttMs: {westeurope: RTT, lab: 4}
+"""
+
+
+def test_a_fleet_files_simulated_rtts_load_and_bad_ones_are_named() -> None:
+    (node,) = load_fleet(HOLLOW_DOC.replace("RTT", "9.5"), "fleet.yaml")
+    assert node.simulated_rtt_ms == {"westeurope": 9.5, "lab": 4.0}
+    assert node.energy is None  # the manifest's figures, as without an agent section
+    with pytest.raises(ManifestError) as e:
+        load_fleet(HOLLOW_DOC.replace("RTT", "-1"), "fleet.yaml")
+    assert str(e.value) == (
+        "fleet.yaml (document 1): agent.simulatedRttMs.westeurope: "
+        "Input should be greater than or equal to 0"
     )
