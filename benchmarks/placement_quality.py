@@ -1,31 +1,37 @@
 """Placement quality on the per-user objective: real grids, measured RTTs, the exact limit.
 
 Run: `.venv/bin/python benchmarks/placement_quality.py [--hours 52] [--seed 0]`
-(needs scipy and matplotlib: `pip install -e .[bench]`). A user means by
-proximity that *their* requests are served by a replica near *them*, so a
-placement is judged per demand point: its attainment is the share of demand
-weight whose nearest chosen site (by measured RTT) is within the SLO, and its
-carbon is the gCO2 an hour of its replicas' draw at their sites' grid intensity.
+(needs scipy and matplotlib: `pip install -e .[bench]`; the data directory is
+`--data`, by default ../shared/data). A user means by proximity that *their*
+requests are served by a replica near *them*, so a placement is judged per
+demand point: its attainment is the share of demand weight whose nearest chosen
+site (by measured RTT) is within the SLO, and its carbon is the gCO2 an hour of
+its replicas' draw at their sites' grid intensity.
 
 The world (`quality_data.py`): 16 sites, one per grid zone with 2023 hourly
-carbon (Electricity Maps, direct or LCA) and prices, at measured cloud regions;
-45 metros of demand weighted by population; measured RTTs (skyplane, 2022).
-For every cell, SLO 100/150/200 ms x 8/16 replicas x world/Europe/North
-America/Asia-Pacific demand, and every sampled hour of the year:
+carbon (Electricity Maps, `--carbon direct` or `lca`) and prices, at measured
+cloud regions; 45 metros of demand weighted by population; measured RTTs
+(skyplane, 2022). For every cell, SLO (`--slo-ms`, default 100/150/200) x
+replicas (`--replicas`, default 8/16) x world/Europe/North America/Asia-Pacific
+demand, and every sampled hour of the year (`--hours`, `--seed`):
 
 - **the limit** (`quality_limit.limit`, HiGHS): most demand weight within the
   SLO, then least carbon, within site capacities;
-- **proximity**: the p-median (least demand-weighted RTT, carbon-blind);
+- **proximity**: the p-median (`quality_limit.p_median`: least demand-weighted
+  RTT, carbon-blind, replicas on distinct sites);
 - **ours**: `controlplane.scheduler.place` on the hour's snapshot, each site a
   node whose measured RTT to every metro (a landmark of the metro's name) the
   snapshot carries; each call is timed.
 
 Share of the achievable cut = (proximity - ours) / (proximity - limit), carbon
-summed over the hours. The goal (issue 10): >= 95% of the cut, with mean
-attainment no lower than the limit's minus 0.5 point, every replica placed, in
-every cell. `--scheduler-rev REV` runs ours on a git revision of the scheduler
-(in a subprocess over `git archive REV`), and `--old-rev` compares with the
-previous, weighted-score objective the same way (`--old-rev ''` skips it).
+summed over the hours; over 100% means less carbon than the limit bought by
+serving less demand within the SLO. The goal (issue 10): >= 95% of the cut,
+with mean attainment no lower than the limit's minus 0.5 point, every replica
+placed, in every cell. The run also warns if any hour beats the limit (it would
+not be one). `--scheduler-rev REV` runs ours on a git revision of the
+scheduler (a subprocess over `git archive REV`), and `--old-rev` compares with
+the previous, weighted-score objective the same way (`--old-rev ''` skips it).
+The plot goes to docs/placement_quality.png.
 """
 
 from __future__ import annotations
@@ -44,7 +50,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import quality_limit as ql
 from quality_data import (
     BACKGROUND_KW,
     DEMAND_SETS,
@@ -54,6 +59,11 @@ from quality_data import (
     World,
     load_world,
 )
+
+try:
+    import quality_limit as ql
+except ImportError as err:  # scipy
+    raise SystemExit(f"placement_quality needs scipy (pip install -e .[bench]): {err}") from err
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO.parent / "shared" / "data"
@@ -459,17 +469,21 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="the shared data directory")
     parser.add_argument("--hours", type=int, default=52, help="hours of 2023 to sample")
     parser.add_argument("--seed", type=int, default=0, help="hour offsets and site capacities")
-    parser.add_argument("--carbon", default="direct", help="direct or lca intensity")
+    parser.add_argument("--carbon", default="direct", choices=("direct", "lca"), help="intensity")
     parser.add_argument("--capacity", default="3,8", help="replicas a site hosts: low,high")
-    parser.add_argument("--slo-ms", default=",".join(f"{v:g}" for v in SLOS_MS))
-    parser.add_argument("--replicas", default=",".join(str(r) for r in REPLICAS))
+    parser.add_argument(
+        "--slo-ms", default=",".join(f"{v:g}" for v in SLOS_MS), help="SLOs of the cells"
+    )
+    parser.add_argument(
+        "--replicas", default=",".join(str(r) for r in REPLICAS), help="R of the cells"
+    )
     parser.add_argument(
         "--scheduler-rev", default="", help="run ours on this git revision (default: the tree)"
     )
     parser.add_argument(
         "--old-rev", default=OLD_REV, help="previous objective to compare with ('' skips)"
     )
-    parser.add_argument("--plot", type=Path, default=PLOT)
+    parser.add_argument("--plot", type=Path, default=PLOT, help="where the PNG goes")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     low, high = _numbers(args.capacity, int)
