@@ -16,6 +16,7 @@ from controlplane.resources.deployment import (
     PlacementExplanation,
     ReplicaResources,
     ReplicaSummary,
+    Route,
 )
 from controlplane.resources.event import Event, ObjectReference
 from controlplane.resources.manifest import (
@@ -73,6 +74,7 @@ __all__ = [
     "ReplicaStatus",
     "ReplicaSummary",
     "Resource",
+    "Route",
     "Taint",
     "dump_yaml",
     "load_manifests",

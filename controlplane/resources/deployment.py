@@ -32,6 +32,7 @@ class DemandPoint(Model):
     lon: float | None = Field(default=None, ge=-180, le=180)
     region: str = ""
     weight: float = Field(default=1.0, gt=0)
+    tokens_per_s: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _point_or_region(self) -> Self:
@@ -55,17 +56,20 @@ class PlacementConstraints(Model):
     countries: list[str] = Field(default_factory=list)
     privacy: Literal["", "edge-only"] = ""
     tolerations: list[Toleration] = Field(default_factory=list)
+    min_sites: int = Field(default=1, ge=1)
 
 
 class EnergyPolicy(Model):
-    """Weights of the soft scores; each score is normalised before it is weighed."""
+    """What "least energy cost" means, in physical units (see scheduler/README.md).
 
-    latency_weight: float = Field(default=1.0, ge=0)
-    carbon_weight: float = Field(default=1.0, ge=0)
-    renewable_weight: float = Field(default=0.5, ge=0)
-    price_weight: float = Field(default=0.25, ge=0)
-    spread_weight: float = Field(default=0.5, ge=0)
-    move_threshold: float = Field(default=0.05, ge=0)
+    Placement serves every demand point it can within the SLO first, then
+    minimises this cost, then the demand-weighted RTT; there are no weights to tune.
+    """
+
+    objective: Literal["carbon", "price", "cost"] = "carbon"
+    carbon_price_usd_per_tonne: float = Field(default=100.0, ge=0)
+    move_horizon_hours: float = Field(default=4.0, gt=0)
+    move_startup_minutes: float = Field(default=10.0, ge=0)
 
 
 class ModelDeploymentSpec(Model):
@@ -90,6 +94,11 @@ class PlacementExplanation(Model):
     feasible_nodes: int = 0
     total_nodes: int = 0
     message: str = ""
+    gpu_model: str = ""
+    serves: list[str] = Field(default_factory=list)
+    demand_share: float = 0
+    carbon_g_per_h: float = 0
+    rtt_source: Literal["", "measured", "estimated"] = ""
 
 
 class ReplicaSummary(Model):
@@ -100,12 +109,26 @@ class ReplicaSummary(Model):
     placement: PlacementExplanation | None = None
 
 
+class Route(Model):
+    """Which replica serves a demand point; only Running replicas carry routes."""
+
+    demand: str
+    replica: str
+    node: str = ""
+    share: float = Field(default=1.0, ge=0, le=1)
+    rtt_ms: float = 0
+    rtt_source: Literal["", "measured", "estimated"] = ""
+    within_slo: bool = True
+
+
 class ModelDeploymentStatus(Model):
     ready_replicas: int = 0
     desired_replicas: int = 0
     observed_generation: int = 0
     replicas: list[ReplicaSummary] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+    attainment: float | None = None
 
 
 class ModelDeployment(Manifest):

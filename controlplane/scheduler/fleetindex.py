@@ -3,25 +3,24 @@
 Some of what the scheduler needs is a function of the snapshot alone: region
 codes (sorting 10,000 region strings takes milliseconds), tainted rows grouped
 by their taints, node positions as
-unit vectors, region centroids, rows by node name, and each deployment's
-demand-weighted RTT vector. Computing them per placement call would cost more
-than the placement itself, so they live here, next to the snapshot they were
-computed from; a Ray actor builds one index per snapshot it receives. The
-index also carries what the fleet knows beyond the snapshot: a table of region
-locations and RTTs that agents have measured.
+unit vectors, region centroids, rows by node name, the measured RTTs as a
+dense matrix, and each deployment's (nodes x demand points) RTT matrix.
+Computing them per placement call would cost more than the placement itself,
+so they live here, next to the snapshot they were computed from; a Ray actor
+builds one index per snapshot it receives.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from typing import Any
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 
-from controlplane.inventory.snapshot import FleetSnapshot, FloatArray, IntArray, NodeTaint
-from controlplane.scheduler import geo
+from controlplane.inventory.snapshot import FleetSnapshot, IntArray, NodeTaint
+from controlplane.scheduler import geo, latency
 from controlplane.scheduler.request import Demand
 
 _RTT_CACHE_BYTES = 64 * 2**20
@@ -30,10 +29,8 @@ _RTT_CACHE_BYTES = 64 * 2**20
 class FleetIndex:
     """Derived, read-only lookups over one FleetSnapshot.
 
-    `region_coords` gives (lat, lon) for demand regions; regions it does not name
-    fall back to the centroid of the fleet's nodes in that region.
-    `measured_rtt_ms` maps (node name, demand point name) to a measured RTT that
-    replaces the distance estimate.
+    Demand regions are located by `region_coords`, then by the snapshot's
+    landmarks, then by the centroid of the fleet's nodes in that region.
     """
 
     def __init__(
@@ -41,7 +38,6 @@ class FleetIndex:
         snapshot: FleetSnapshot,
         *,
         region_coords: Mapping[str, tuple[float, float]] | None = None,
-        measured_rtt_ms: Mapping[tuple[str, str], float] | None = None,
     ) -> None:
         self.snapshot = snapshot
         names, code = np.unique(snapshot.region, return_inverse=True)
@@ -55,6 +51,7 @@ class FleetIndex:
             for r, a, o in zip(self.region_names, lat, lon, strict=True)
             if r
         }
+        coords.update(snapshot.landmarks)
         coords.update(region_coords or {})
         self.region_coords: Mapping[str, tuple[float, float]] = coords
         groups: dict[tuple[NodeTaint, ...], list[int]] = {}
@@ -63,10 +60,10 @@ class FleetIndex:
         self.taint_groups: Mapping[tuple[NodeTaint, ...], IntArray] = {
             taints: np.array(rows, dtype=np.intp) for taints, rows in groups.items()
         }
-        self._measured = dict(measured_rtt_ms or {})
         self._rows: dict[str, int] | None = None
-        self._rtt_cache: OrderedDict[tuple[Demand, ...], FloatArray] = OrderedDict()
-        self._rtt_cache_entries = max(8, _RTT_CACHE_BYTES // max(1, 8 * len(snapshot)))
+        self._rtt_cache: OrderedDict[tuple[Demand, ...], latency.RttMatrix] = OrderedDict()
+        self._rtt_cache_bytes = 0
+        self._rtt_seen: set[tuple[Demand, ...]] = set()
 
     def __len__(self) -> int:
         return len(self.snapshot)
@@ -87,8 +84,14 @@ class FleetIndex:
         wanted = set(regions)
         return np.array([i for i, r in enumerate(self.region_names) if r in wanted], np.int32)
 
-    def expected_rtt_ms(self, demand: tuple[Demand, ...]) -> FloatArray:
-        """Demand-weighted expected RTT from every node, ms, (N,); read-only and cached.
+    @cached_property
+    def measured(self) -> latency.MeasuredTable:
+        """The snapshot's measured RTTs as a dense (N, landmarks) matrix, with its calibration."""
+        snap = self.snapshot
+        return latency.measured_table(self.node_xyz, snap.measured_rtt_ms, snap.landmarks)
+
+    def rtt(self, demand: tuple[Demand, ...]) -> latency.RttMatrix:
+        """RTT from every node to every demand point, ms (N, D); read-only and cached.
 
         Raises geo.UnknownRegionError if a demand region cannot be located.
         """
@@ -96,23 +99,33 @@ class FleetIndex:
         if cached is not None:
             self._rtt_cache.move_to_end(demand)
             return cached
-        lat, lon, weight = geo.resolve_demand(demand, self.region_coords)
-        km = geo.distance_matrix_km(self.node_xyz, geo.unit_vectors(lat, lon))
-        rtt = geo.rtt_ms_from_km(km)
-        if self._measured:
-            self._apply_measured(rtt, demand)
-        vector = geo.expected_rtt_ms(rtt, weight)
-        vector.flags.writeable = False
-        self._rtt_cache[demand] = vector
-        if len(self._rtt_cache) > self._rtt_cache_entries:
-            self._rtt_cache.popitem(last=False)
-        return vector
+        matrix = self._compute_rtt(demand, None)
+        matrix.rtt_ms.flags.writeable = False
+        matrix.measured.flags.writeable = False
+        self._rtt_cache[demand] = matrix
+        self._rtt_cache_bytes += matrix.rtt_ms.nbytes + matrix.measured.nbytes
+        while self._rtt_cache_bytes > _RTT_CACHE_BYTES and len(self._rtt_cache) > 1:
+            _, old = self._rtt_cache.popitem(last=False)
+            self._rtt_cache_bytes -= old.rtt_ms.nbytes + old.measured.nbytes
+        return matrix
 
-    def _apply_measured(
-        self, rtt: npt.NDArray[np.floating[Any]], demand: tuple[Demand, ...]
-    ) -> None:
-        column = {d.name: j for j, d in enumerate(demand)}
-        for (node, point), ms in self._measured.items():
-            row, col = self.row(node), column.get(point)
-            if row is not None and col is not None:
-                rtt[row, col] = ms
+    def rtt_rows(self, demand: tuple[Demand, ...], rows: npt.NDArray[np.intp]) -> latency.RttMatrix:
+        """RTT from the given rows to every demand point (len(rows), D).
+
+        A deployment seen once (a fresh placement) pays only for its candidate
+        rows; from its second call on, the whole matrix is computed and cached.
+        """
+        if demand in self._rtt_cache or demand in self._rtt_seen:
+            full = self.rtt(demand)
+            return latency.RttMatrix(full.rtt_ms[rows], full.measured[rows])
+        self._rtt_seen.add(demand)
+        return self._compute_rtt(demand, rows)
+
+    def _compute_rtt(
+        self, demand: tuple[Demand, ...], rows: npt.NDArray[np.intp] | None
+    ) -> latency.RttMatrix:
+        lat, lon, _ = geo.resolve_demand(demand, self.region_coords)
+        names = [d.region if d.region and d.lat is None else d.name for d in demand]
+        xyz = self.node_xyz if rows is None else self.node_xyz[rows]
+        table = self.measured if rows is None else self.measured.take(rows)
+        return latency.rtt_matrix(xyz, names, lat, lon, table)

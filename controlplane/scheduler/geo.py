@@ -1,4 +1,4 @@
-"""Geography for the latency score: great-circle distance, RTT from distance, demand RTT.
+"""Geography for latency: great-circle distance, RTT from distance, demand locations.
 
 Where agents have not measured a round trip, the scheduler estimates it from
 distance: light in fibre covers about 204 km per ms (c / 1.468) and real routes
@@ -102,11 +102,3 @@ def resolve_demand(
         else:
             raise UnknownRegionError(d.region)
     return lat, lon, np.array([d.weight for d in demand], dtype=np.float64)
-
-
-def expected_rtt_ms(rtt_matrix_ms: npt.NDArray[np.floating[Any]], weight: FloatArray) -> FloatArray:
-    """Demand-weighted mean RTT from each node, (N, D) * (D,) -> (N,); no demand gives zeros."""
-    total = float(weight.sum())
-    if rtt_matrix_ms.shape[1] == 0 or total <= 0:
-        return np.zeros(rtt_matrix_ms.shape[0])
-    return np.asarray(rtt_matrix_ms @ (weight / total), dtype=np.float64)

@@ -1,15 +1,16 @@
-"""The placement runner: filter, score, normalise, choose, bind, explain, one replica at a time.
+"""The placement runner: filter, locate, bind, explain.
 
 `place` is the scheduler's core and a pure function of its inputs: the same
-snapshot, request and seed give the same placements. For each replica it
-applies the chain's filters (counting every rejected node once, under the first
-filter that rejected it), weighs the normalised scores, chooses the cheapest
-feasible node (ties broken by a seeded generator, so a decision replays), and
-binds it on local copies of the capacity arrays so the next replica sees the
-GPUs and kW as taken. Everything that does not change between replicas (static
-filters, static scores, the demand RTT vector, the normalisation ranges) is
-computed once per call; what remains per replica is a handful of vector
-operations over the nodes that passed the static filters.
+snapshot, request and seed give the same placements. It applies the chain's
+filters once over the fleet (counting every rejected node once, under the
+first filter that rejected it), works out how many replicas each feasible node
+can take and what each would cost per hour, takes the RTT from every node to
+every demand point (measured where known), and hands the feasible nodes to
+`facility.solve`, which chooses where the replicas go so that every demand
+point that can be served within the SLO is, at least energy cost, then least
+RTT. It then binds the replicas on local copies of the capacity arrays, so the
+next call sees the GPUs and kW as taken, and explains each: its figures, the
+demand points it serves, and what was rejected.
 """
 
 from __future__ import annotations
@@ -21,37 +22,27 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from controlplane.inventory.snapshot import BoolArray, FleetSnapshot, FloatArray
+from controlplane.inventory.snapshot import BoolArray, FleetSnapshot, FloatArray, IntArray
 from controlplane.resources import PlacementExplanation
-from controlplane.scheduler import filters, scores
+from controlplane.scheduler import facility, filters
 from controlplane.scheduler.fleetindex import FleetIndex
-from controlplane.scheduler.framework import (
-    Filter,
-    FleetState,
-    PlacementContext,
-    Registry,
-    Score,
-    SpreadState,
-    normalise,
-)
+from controlplane.scheduler.framework import Filter, FleetState, PlacementContext, Registry
 from controlplane.scheduler.geo import UnknownRegionError
 from controlplane.scheduler.request import PlacementRequest
 from controlplane.scheduler.scores.carbon import marginal_carbon_g_per_kwh
+from controlplane.scheduler.scores.energy import carbon_g_per_h, replica_cost_per_h
 from controlplane.scheduler.scores.renewable import renewable_share
-
-TIE_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
 class Chain:
-    """The filters, in the order they run, and the scores a placement weighs."""
+    """The filters, in the order they run (and are reported)."""
 
     filters: tuple[Filter, ...]
-    scores: tuple[Score, ...]
 
 
 def default_registry() -> Registry:
-    """Every built-in filter and score, by name."""
+    """Every built-in filter, by name."""
     return Registry(
         filters=(
             filters.Ready(),
@@ -62,15 +53,7 @@ def default_registry() -> Registry:
             filters.Taints(),
             filters.Gpus(),
             filters.Power(),
-            filters.LatencySlo(),
-        ),
-        scores=(
-            scores.Latency(),
-            scores.Carbon(),
-            scores.Renewable(),
-            scores.Price(),
-            scores.Spread(),
-        ),
+        )
     )
 
 
@@ -79,34 +62,20 @@ def build_chain(registry: Registry | None = None) -> Chain:
 
     1. Node state (`ready`, `cordon`): one boolean column each, and a node that
        cannot run anything is best reported as such, whatever else is wrong.
-    2. The request's constraints (`tier`, `privacy`, `residency`, `taints`): static
-       for the call, computed once; taints last, the only one with a Python loop
-       (over the fleet's distinct sets of taints).
-    3. Capacity (`gpus`, `power`): the only filters recomputed for every replica,
-       because each bound replica uses GPUs and kW.
-    4. `latency_slo` last: it needs the deployment's demand RTT vector, the most
-       expensive input to build, which is skipped when no node survives 1-3.
+    2. The request's constraints (`tier`, `privacy`, `residency`, `taints`);
+       taints last, the only one with a Python loop (over the fleet's distinct
+       sets of taints).
+    3. Capacity (`gpus`, `power`): the only filters that change as replicas bind.
+
+    The latency SLO is not a filter on a node's mean RTT to all users: a node
+    far from most users may be the one that serves some of them within it.
+    After the chain, `within_reach` rejects only the nodes that reach no user
+    within the SLO; serving every user who can be served is the objective's
+    first term.
     """
     r = registry or default_registry()
-    return Chain(
-        filters=tuple(
-            r.filter(name)
-            for name in (
-                "ready",
-                "cordon",
-                "tier",
-                "privacy",
-                "residency",
-                "taints",
-                "gpus",
-                "power",
-                "latency_slo",
-            )
-        ),
-        scores=tuple(
-            r.score(name) for name in ("latency", "carbon", "renewable", "price", "spread")
-        ),
-    )
+    names = ("ready", "cordon", "tier", "privacy", "residency", "taints", "gpus", "power")
+    return Chain(filters=tuple(r.filter(name) for name in names))
 
 
 DEFAULT_CHAIN = build_chain()
@@ -119,6 +88,7 @@ class Placement:
     replica: int  # index of the replica within the call
     row: int  # the node's row in the snapshot
     node: str
+    gpu_model: str  # the GPU model it was bound to ("" if it uses none)
     explanation: PlacementExplanation
 
 
@@ -137,7 +107,7 @@ class Unschedulable:
 
 @dataclass(frozen=True)
 class Feasibility:
-    """Which nodes may take the next replica, and how many each filter rejected."""
+    """Which nodes may take a replica, and how many each filter rejected."""
 
     mask: BoolArray
     count: int
@@ -145,7 +115,7 @@ class Feasibility:
 
 
 def availability_message(feasible: int, total: int, rejected: dict[str, int]) -> str:
-    """'0/240 nodes available: 180 power headroom, 60 latency SLO'."""
+    """'0/240 nodes available: 180 power headroom, 60 tier'."""
     head = f"{feasible}/{total} nodes available"
     if not rejected:
         return head
@@ -158,14 +128,9 @@ def default_seed(request: PlacementRequest) -> int:
 
 
 def build_context(
-    index: FleetIndex,
-    request: PlacementRequest,
-    n_replicas: int,
-    *,
-    existing: Sequence[str] = (),
-    fleet: FleetState | None = None,
+    index: FleetIndex, request: PlacementRequest, *, fleet: FleetState | None = None
 ) -> PlacementContext:
-    """The context for one call; `existing` names the nodes of the deployment's running replicas.
+    """The context for one call.
 
     Raises UnknownRegionError if a demand region has no known location.
     """
@@ -173,14 +138,6 @@ def build_context(
         if (d.lat is None or d.lon is None) and d.region not in index.region_coords:
             raise UnknownRegionError(d.region)
     snap = index.snapshot
-    rows = np.array(index.rows(existing), dtype=np.intp)
-    spread = SpreadState(
-        node_replicas=np.bincount(rows, minlength=len(snap)).astype(np.int32),
-        region_replicas=np.bincount(
-            index.region_code[rows], minlength=len(index.region_names)
-        ).astype(np.int32),
-        total_replicas=len(existing) + n_replicas,
-    )
     if request.gpus == 0:
         columns: tuple[int, ...] = ()
     elif request.gpu_model:
@@ -192,183 +149,252 @@ def build_context(
         index=index,
         request=request,
         fleet=fleet or FleetState.from_snapshot(snap),
-        spread=spread,
         gpu_columns=columns,
     )
 
 
-class Evaluator:
-    """Runs one chain over one context, caching what does not change between replicas.
+def feasibility(ctx: PlacementContext, chain: Chain) -> Feasibility:
+    """Every filter over the whole fleet, in chain order; each rejection counted under the first."""
+    n = len(ctx.snapshot)
+    alive = np.ones(n, dtype=np.bool_)
+    left = n
+    rejected: dict[str, int] = {}
+    for f in chain.filters:
+        if left == 0:
+            break
+        alive &= f(ctx)
+        now = int(np.count_nonzero(alive))
+        if now < left:
+            rejected[f.reason] = rejected.get(f.reason, 0) + left - now
+        left = now
+    return Feasibility(mask=alive, count=left, rejected=rejected)
 
-    The first `feasible()` runs every filter over the whole fleet. With
-    `narrow`, it then keeps only the nodes that passed every static filter
-    (`rows`): the others' verdicts cannot change while the call binds replicas
-    on feasible nodes, so their rejections are counted once, and each later
-    `feasible()`, `cost()` and score runs over `rows` alone. Masks, costs and
-    positions are over `rows`; `row(i)` turns a position into a snapshot row.
-    Call `fix_scales(mask)` once, with the first verdict's mask, before `cost()`.
-    Re-planning, which binds and unbinds anywhere, uses `narrow=False`.
+
+SLO_REASON = "latency SLO"
+
+
+def within_reach(
+    ctx: PlacementContext, verdict: Feasibility, extra_rows: Sequence[int] = ()
+) -> tuple[Feasibility, Reach]:
+    """The last step of filtering: a node must reach some demand point within the SLO.
+
+    A replica that no user can reach within the SLO serves no one, so with an
+    SLO and demand, such nodes are rejected under "latency SLO". This step
+    needs the RTT matrix, so it runs only over the nodes that passed the
+    chain, and returns their RTTs (with those of `extra_rows`) for the search.
     """
+    alive = np.flatnonzero(verdict.mask)
+    reach = reach_of(ctx, np.concatenate([alive, np.asarray(extra_rows, dtype=np.intp)]))
+    request = ctx.request
+    if request.latency_slo_ms is None or not request.demand or len(alive) == 0:
+        return verdict, reach
+    ok = covers(reach.rtt_ms[reach.at(alive)], request.latency_slo_ms).any(axis=1)
+    if ok.all():
+        return verdict, reach
+    mask = verdict.mask.copy()
+    mask[alive[~ok]] = False
+    rejected = {**verdict.rejected, SLO_REASON: int(np.count_nonzero(~ok))}
+    return Feasibility(mask=mask, count=int(np.count_nonzero(mask)), rejected=rejected), reach
 
-    def __init__(self, ctx: PlacementContext, chain: Chain, *, narrow: bool = True) -> None:
-        self.ctx = ctx
-        self.chain = chain
-        self._narrow = narrow
-        self._dynamic = tuple(f for f in chain.filters if f.per_replica)
-        self._static_masks: dict[str, BoolArray] = {}
-        self._fixed_rejections: dict[str, int] = {}
-        self._rows: npt.NDArray[np.intp] | None = None
-        weights = ctx.request.weights
-        weight = {s.name: float(weights.get(s.name, 0.0)) for s in chain.scores}
-        total = sum(weight.values())
-        self._share = {k: (w / total if total > 0 else 0.0) for k, w in weight.items()}
-        self._scales: dict[str, tuple[float, float]] = {}
-        self._static_cost: FloatArray | None = None
 
-    def row(self, i: int) -> int:
-        """The snapshot row of position `i` in this evaluator's masks and costs."""
-        return i if self._rows is None else int(self._rows[i])
+def demand_weights(request: PlacementRequest) -> FloatArray:
+    """Each demand point's share of the deployment's demand (zeros if it has none)."""
+    weight = np.array([d.weight for d in request.demand], dtype=np.float64)
+    total = float(weight.sum())
+    return weight / total if total > 0 else weight
 
-    def mask(self, f: Filter) -> BoolArray:
-        """The filter's verdict over the current rows (static verdicts computed once)."""
-        if f.per_replica:
-            return f(self.ctx)
-        cached = self._static_masks.get(f.name)
-        if cached is None:
-            cached = self._static_masks[f.name] = f(self.ctx)
-        return cached
 
-    def _apply(self, chain: tuple[Filter, ...], n: int) -> Feasibility:
-        """Filters in chain order over `n` rows; each rejection counted under the first."""
-        alive = np.ones(n, dtype=np.bool_)
-        left = n
-        rejected: dict[str, int] = {}
-        for f in chain:
-            if left == 0:
-                break
-            alive &= self.mask(f)
-            now = int(np.count_nonzero(alive))
-            if now < left:
-                rejected[f.reason] = rejected.get(f.reason, 0) + left - now
-            left = now
-        return Feasibility(mask=alive, count=left, rejected=rejected)
+def covers(rtt_ms: npt.NDArray[np.float32], latency_slo_ms: float | None) -> BoolArray:
+    """Which (node, demand point) pairs are within the SLO; all of them without one."""
+    if latency_slo_ms is None:
+        return np.ones(rtt_ms.shape, dtype=np.bool_)
+    return np.asarray(rtt_ms <= latency_slo_ms)
 
-    def feasible(self) -> Feasibility:
-        """Which rows may take the next replica, and the rejections over the whole fleet."""
-        rows = self._rows
-        if rows is None:
-            verdict = self._apply(self.chain.filters, len(self.ctx.snapshot))
-            if not self._narrow or verdict.count == 0:
-                return verdict
-            rows = self._narrow_to_static(verdict)
-        verdict = self._apply(self._dynamic, len(rows))
-        rejected = dict(self._fixed_rejections)
-        for reason, n in verdict.rejected.items():
-            rejected[reason] = rejected.get(reason, 0) + n
-        return Feasibility(
-            mask=verdict.mask,
-            count=verdict.count,
-            rejected=dict(sorted(rejected.items(), key=self._chain_order)),
+
+def slot_costs(ctx: PlacementContext, rows: npt.NDArray[np.intp], slots: int) -> FloatArray:
+    """(len(rows), slots): cost per hour of the 1st, 2nd, ... new replica on each row.
+
+    A later replica on a site may cost more: the earlier ones used up its
+    renewable surplus. Slots beyond a row's capacity cost inf.
+    """
+    snap, request = ctx.snapshot, ctx.request
+    fit = ctx.replicas_that_fit(rows)
+    out = np.full((len(rows), slots), np.inf)
+    draw = ctx.fleet.it_draw_kw[rows]
+    for k in range(slots):
+        room = fit > k
+        if not room.any():
+            break
+        at = rows[room]
+        out[room, k] = replica_cost_per_h(
+            request.objective,
+            request.carbon_price_usd_per_tonne,
+            carbon_g_per_kwh=snap.carbon_g_per_kwh[at],
+            renewable_kw=snap.renewable_kw[at],
+            price_per_kwh=snap.price_per_kwh[at],
+            it_draw_kw=draw[room] + k * request.power_kw,
+            power_kw=request.power_kw,
         )
-
-    def _chain_order(self, item: tuple[str, int]) -> int:
-        return next(i for i, f in enumerate(self.chain.filters) if f.reason == item[0])
-
-    def _narrow_to_static(self, verdict: Feasibility) -> npt.NDArray[np.intp]:
-        """Keep the rows that pass every static filter; freeze the others' rejections."""
-        passing = np.ones(len(self.ctx.snapshot), dtype=np.bool_)
-        for f in self.chain.filters:
-            if not f.per_replica:
-                passing &= self._static_masks[f.name]
-        rows = np.flatnonzero(passing)
-        self._static_masks = {k: m[rows] for k, m in self._static_masks.items()}
-        self.ctx = self.ctx.narrowed(rows)
-        self._rows = rows
-        among_rows = self._apply(self._dynamic, len(rows)).rejected
-        self._fixed_rejections = {
-            reason: n - among_rows.get(reason, 0)
-            for reason, n in verdict.rejected.items()
-            if n > among_rows.get(reason, 0)
-        }
-        return rows
-
-    def fix_scales(self, feasible: BoolArray) -> None:
-        """Take each weighted score's normalisation range over the `feasible` rows."""
-        static = np.zeros(feasible.shape)
-        for s in self.chain.scores:
-            if self._share[s.name] == 0.0:
-                continue
-            values = s(self.ctx)
-            lo, hi = s.bounds(self.ctx, values, feasible)
-            self._scales[s.name] = (lo, hi)
-            if not s.per_replica:
-                static += self._share[s.name] * normalise(values, lo, hi, s.better)
-        self._static_cost = static
-
-    def share(self, score: str) -> float:
-        """The score's weight as a share of the chain's total weight (0 if unweighted)."""
-        return self._share.get(score, 0.0)
-
-    @property
-    def scales(self) -> dict[str, tuple[float, float]]:
-        """Normalisation range per weighted score, as fixed by `fix_scales`."""
-        return dict(self._scales)
-
-    def cost(self) -> FloatArray:
-        """Weighted mean of the normalised scores per row, in [0, 1]; lower is better."""
-        if self._static_cost is None:
-            raise RuntimeError("fix_scales() must be called before cost()")
-        total = self._static_cost
-        for s in self.chain.scores:
-            if s.per_replica and self._share[s.name] > 0.0:
-                lo, hi = self._scales[s.name]
-                total = total + self._share[s.name] * normalise(s(self.ctx), lo, hi, s.better)
-        return total
-
-    def explain(self, row: int, cost: float, verdict: Feasibility) -> PlacementExplanation:
-        """The figures of snapshot row `row` as they stand now, and the rejections."""
-        ctx, snap = self.ctx, self.ctx.snapshot
-        power_kw = ctx.request.power_kw
-        draw = ctx.fleet.it_draw_kw[row : row + 1]
-        total = len(snap)
-        return PlacementExplanation(
-            node=str(snap.names[row]),
-            rtt_ms=float(ctx.rtt_ms[row]),
-            carbon_g_per_kwh=float(
-                marginal_carbon_g_per_kwh(
-                    snap.carbon_g_per_kwh[row : row + 1],
-                    snap.renewable_kw[row : row + 1],
-                    draw,
-                    power_kw,
-                )[0]
-            ),
-            renewable_share=float(
-                renewable_share(snap.renewable_kw[row : row + 1], draw, power_kw)[0]
-            ),
-            headroom_kw=float(ctx.fleet.headroom_kw[row]),
-            price_per_kwh=float(snap.price_per_kwh[row]),
-            score=float(cost),
-            rejected=verdict.rejected,
-            feasible_nodes=verdict.count,
-            total_nodes=total,
-            message=availability_message(verdict.count, total, verdict.rejected),
-        )
+    return out
 
 
-def choose(cost: FloatArray, mask: BoolArray, rng: np.random.Generator) -> int:
-    """Position of the feasible node of least cost; among equal ones, a seeded random pick."""
-    masked = np.where(mask, cost, np.inf)
-    best = masked.min()
-    ties = np.flatnonzero(masked <= best + TIE_TOLERANCE)
-    return int(ties[0]) if len(ties) == 1 else int(ties[rng.integers(len(ties))])
+@dataclass(frozen=True)
+class Reach:
+    """RTTs from some rows of the snapshot to one deployment's demand points."""
+
+    rows: npt.NDArray[np.intp]  # sorted and unique
+    rtt_ms: npt.NDArray[np.float32]  # (len(rows), D)
+    measured: BoolArray  # (len(rows), D)
+
+    def at(self, rows: npt.NDArray[np.intp] | Sequence[int]) -> npt.NDArray[np.intp]:
+        """Positions of snapshot rows (which must be among `rows`) in this table."""
+        return np.searchsorted(self.rows, np.asarray(rows, dtype=np.intp))
+
+
+def reach_of(ctx: PlacementContext, rows: npt.NDArray[np.intp] | Sequence[int]) -> Reach:
+    """RTTs from `rows` to the request's demand points (measured where known)."""
+    unique = np.unique(np.asarray(rows, dtype=np.intp))
+    matrix = ctx.index.rtt_rows(ctx.request.demand, unique)
+    return Reach(unique, matrix.rtt_ms, matrix.measured)
+
+
+def locate(
+    ctx: PlacementContext,
+    reach: Reach,
+    candidates: npt.NDArray[np.intp],
+    n_new: int,
+    kept: Sequence[int],
+    rng: np.random.Generator,
+) -> tuple[npt.NDArray[np.intp], facility.Solution]:
+    """Where `n_new` replicas go among the `candidates` rows, with the `kept` rows' replicas fixed.
+
+    Returns the searched rows and the solution over them (replicas per row).
+    """
+    request = ctx.request
+    kept_rows = np.unique(np.asarray(kept, dtype=np.intp))
+    kept_rtt = reach.rtt_ms[reach.at(kept_rows)]
+    fixed_count = covers(kept_rtt, request.latency_slo_ms).sum(axis=0).astype(np.int32)
+    fixed_rtt = (
+        kept_rtt.min(axis=0).astype(np.float64)
+        if len(kept_rows)
+        else np.full(len(request.demand), np.inf)
+    )
+    rtt = reach.rtt_ms[reach.at(candidates)]
+    within = covers(rtt, request.latency_slo_ms)
+    cost = slot_costs(ctx, candidates, max(1, n_new))
+    keep = facility.reduce_candidates(within, rtt, cost[:, 0], n_new + request.min_sites)
+    rows = candidates[keep]
+    problem = facility.Problem(
+        covers=within[keep],
+        rtt_ms=rtt[keep].astype(np.float64),
+        weight=demand_weights(request),
+        cost=cost[keep],
+        n_new=n_new,
+        min_sites=min(request.min_sites, n_new + len(kept)),
+        fixed_count=fixed_count,
+        fixed_rtt_ms=fixed_rtt,
+        fixed_on=np.isin(rows, kept_rows),
+        fixed_sites=len(kept_rows),
+    )
+    return rows, facility.solve(problem, rng)
 
 
 def bind(ctx: PlacementContext, row: int) -> int | None:
-    """Take one replica's GPUs, kW and spread on `row`; returns the GPU column used."""
+    """Take one replica's GPUs and kW on `row`; returns the GPU column used."""
     column = ctx.gpu_column_at(row)
     ctx.fleet.bind(row, column, ctx.request.gpus if column is not None else 0, ctx.request.power_kw)
-    ctx.spread.add(row, int(ctx.index.region_code[row]))
     return column
+
+
+def nearest_replica(reach: Reach, replica_rows: Sequence[int]) -> npt.NDArray[np.intp]:
+    """For each demand point, the row of the replica node nearest to it (-1 without replicas)."""
+    nodes = np.unique(np.asarray(replica_rows, dtype=np.intp))
+    if len(nodes) == 0:
+        return np.full(reach.rtt_ms.shape[1], -1, dtype=np.intp)
+    return nodes[np.argmin(reach.rtt_ms[reach.at(nodes)], axis=0)]
+
+
+def explain(
+    ctx: PlacementContext,
+    reach: Reach,
+    row: int,
+    serves: npt.NDArray[np.intp],
+    share: float,
+    verdict: Feasibility,
+    gpu_model: str,
+) -> PlacementExplanation:
+    """Row `row`'s figures as they stand before binding, what it serves, and the rejections."""
+    snap, request = ctx.snapshot, ctx.request
+    here = slice(row, row + 1)
+    draw = ctx.fleet.it_draw_kw[here]
+    at = int(reach.at([row])[0])
+    points = serves if len(serves) else np.arange(len(request.demand))
+    weight = demand_weights(request)[points]
+    rtt = reach.rtt_ms[at, points].astype(np.float64)
+    total = len(snap)
+    carbon_per_h = carbon_g_per_h(
+        snap.carbon_g_per_kwh[here], snap.renewable_kw[here], draw, request.power_kw
+    )
+    cost = replica_cost_per_h(
+        request.objective,
+        request.carbon_price_usd_per_tonne,
+        carbon_g_per_kwh=snap.carbon_g_per_kwh[here],
+        renewable_kw=snap.renewable_kw[here],
+        price_per_kwh=snap.price_per_kwh[here],
+        it_draw_kw=draw,
+        power_kw=request.power_kw,
+    )
+    return PlacementExplanation(
+        node=str(snap.names[row]),
+        rtt_ms=float(weight @ rtt / weight.sum()) if len(points) and weight.sum() > 0 else 0.0,
+        rtt_source="measured" if reach.measured[at, points].all() else "estimated",
+        carbon_g_per_kwh=float(
+            marginal_carbon_g_per_kwh(
+                snap.carbon_g_per_kwh[here], snap.renewable_kw[here], draw, request.power_kw
+            )[0]
+        ),
+        carbon_g_per_h=float(carbon_per_h[0]) if request.power_kw > 0 else 0.0,
+        renewable_share=float(renewable_share(snap.renewable_kw[here], draw, request.power_kw)[0]),
+        headroom_kw=float(ctx.fleet.headroom_kw[row]),
+        price_per_kwh=float(snap.price_per_kwh[row]),
+        score=float(cost[0]),
+        serves=[request.demand[d].name for d in serves],
+        demand_share=share,
+        gpu_model=gpu_model,
+        rejected=verdict.rejected,
+        feasible_nodes=verdict.count,
+        total_nodes=total,
+        message=availability_message(verdict.count, total, verdict.rejected),
+    )
+
+
+def bind_solution(
+    ctx: PlacementContext,
+    reach: Reach,
+    rows: npt.NDArray[np.intp],
+    counts: IntArray,
+    kept: Sequence[int],
+    verdict: Feasibility,
+) -> list[Placement]:
+    """Bind the solution's replicas, cheapest site first, and explain each."""
+    chosen = [(int(rows[c]), int(counts[c])) for c in np.flatnonzero(counts)]
+    nearest = nearest_replica(reach, [*kept, *(r for r, _ in chosen)])
+    weight = demand_weights(ctx.request)
+    every = [*kept, *(r for r, k in chosen for _ in range(k))]
+    on_node = np.bincount(np.array(every, np.intp), minlength=len(ctx.snapshot))
+    placements: list[Placement] = []
+    for row, k in chosen:
+        serves = np.flatnonzero(nearest == row)
+        share = float(weight[serves].sum()) / max(1, int(on_node[row]))
+        for _ in range(k):
+            column = ctx.gpu_column_at(row)
+            model = ctx.snapshot.gpu_models[column] if column is not None else ""
+            explanation = explain(ctx, reach, row, serves, share, verdict, model)
+            bind(ctx, row)
+            placements.append(
+                Placement(len(placements), row, explanation.node, model, explanation)
+            )
+    return placements
 
 
 def _unschedulable(
@@ -378,16 +404,18 @@ def _unschedulable(
     missing: int,
     message: str = "",
 ) -> Unschedulable:
-    """The result of a call that ran out of feasible nodes (or could not start)."""
+    """The result of a call that could not place every replica (or could not start)."""
     rejected = verdict.rejected if verdict else {}
+    feasible = verdict.count if verdict else 0
+    if not message:
+        message = availability_message(feasible, total_nodes, rejected)
+        if feasible:
+            message = f"{missing} replica(s) did not fit ({len(placed)} did): {message}"
     return Unschedulable(
         placed=tuple(placed),
         missing=missing,
         explanation=PlacementExplanation(
-            rejected=rejected,
-            feasible_nodes=0,
-            total_nodes=total_nodes,
-            message=message or availability_message(0, total_nodes, rejected),
+            rejected=rejected, feasible_nodes=feasible, total_nodes=total_nodes, message=message
         ),
     )
 
@@ -403,37 +431,45 @@ def place(
     chain: Chain | None = None,
     fleet: FleetState | None = None,
 ) -> list[Placement] | Unschedulable:
-    """Place `n_replicas` replicas of `request` on `snapshot`.
+    """Place `n_replicas` new replicas of `request` on `snapshot`.
 
     `existing` names the nodes of the deployment's running replicas (one entry
-    per replica; for spread). `seed` fixes tie-breaking (default: from the
-    deployment name). `index` is the snapshot's FleetIndex, if the caller keeps
-    one. `fleet`, if given, is capacity the caller has bound since the snapshot
-    was taken; it is updated in place with this call's replicas. Returns one
-    Placement per replica, or Unschedulable with those that fit and why the rest
-    did not.
+    per replica), which are kept and serve as they are. `seed` fixes
+    tie-breaking (default: from the deployment name). `index` is the
+    snapshot's FleetIndex, if the caller keeps one. `fleet`, if given, is
+    capacity the caller has bound since the snapshot was taken; it is updated
+    in place with this call's replicas. Returns one Placement per replica, or
+    Unschedulable with those that fit and why the rest did not.
     """
     if index is None:
         index = FleetIndex(snapshot)
     elif index.snapshot is not snapshot:
         raise ValueError("index was built for a different snapshot")
     try:
-        ctx = build_context(index, request, n_replicas, existing=existing, fleet=fleet)
+        ctx = build_context(index, request, fleet=fleet)
     except UnknownRegionError as err:
         return _unschedulable(len(snapshot), None, [], n_replicas, message=str(err))
-    evaluator = Evaluator(ctx, chain or DEFAULT_CHAIN)
+    if n_replicas <= 0:
+        return []
+    verdict = feasibility(ctx, chain or DEFAULT_CHAIN)
+    if verdict.count == 0:
+        return _unschedulable(len(snapshot), verdict, [], n_replicas)
     rng = np.random.default_rng(default_seed(request) if seed is None else seed)
-    placed: list[Placement] = []
-    for i in range(n_replicas):
-        verdict = evaluator.feasible()
-        if verdict.count == 0:
-            return _unschedulable(len(snapshot), verdict, placed, n_replicas - i)
-        if i == 0:
-            evaluator.fix_scales(verdict.mask)
-        cost = evaluator.cost()
-        best = choose(cost, verdict.mask, rng)
-        row = evaluator.row(best)
-        explanation = evaluator.explain(row, float(cost[best]), verdict)
-        placed.append(Placement(replica=i, row=row, node=explanation.node, explanation=explanation))
-        bind(ctx, row)
+    kept = index.rows(existing)
+    verdict, reach = within_reach(ctx, verdict, kept)
+    if verdict.count == 0:
+        return _unschedulable(len(snapshot), verdict, [], n_replicas)
+    candidates = np.flatnonzero(verdict.mask)
+    rows, solution = locate(ctx, reach, candidates, n_replicas, kept, rng)
+    placed = bind_solution(ctx, reach, rows, solution.counts, kept, verdict)
+    if len(placed) < n_replicas:
+        sites = len(set(kept) | set(rows[solution.counts > 0].tolist()))
+        message = ""
+        if sites < request.min_sites:
+            message = (
+                f"{n_replicas - len(placed)} replica(s) did not fit ({len(placed)} did): "
+                f"minSites {request.min_sites} needs more nodes with room; "
+                + availability_message(verdict.count, len(snapshot), verdict.rejected)
+            )
+        return _unschedulable(len(snapshot), verdict, placed, n_replicas - len(placed), message)
     return placed

@@ -2,39 +2,56 @@
 
 Pure, like `place`: given the snapshot and where each deployment's replicas
 run, it returns moves with their reasons and leaves doing them to the
-reconciler (make-before-break: the new replica Ready before the old one stops).
-Moves come in two kinds. Forced moves are not budgeted: a replica whose node is
-gone or fails a filter that evicts (not Ready, tier, privacy, residency), and
-replicas shed from sites whose power budget has dropped below their draw
-(curtailment), largest first, until the site is within budget. Optional moves
-are the improvements: a replica moves only if its cost where it is exceeds its
-cost at the best other node by more than the deployment's `move_threshold`
-(hysteresis, in the units of the normalised cost, which lies in [0, 1]), the
-largest gains first, at most `max_moves` per call. Costs are those of `place`,
-with the replica itself taken out of the node it is on, so staying and leaving
-are compared on equal terms and a move is never undone by the next call unless
-the fleet changed.
+reconciler (make-before-break: the new replica Running before the old one
+stops, and routes switch only then). It judges with `place`'s objective: every
+demand point that can be served within the SLO first, then energy cost, then
+RTT.
+
+Forced moves are not budgeted: a replica whose node is gone or fails a filter
+that evicts (not Ready, tier, privacy, residency), and replicas shed from
+sites whose power budget fell below their draw (curtailment), largest first.
+Their replacements are placed as `place` would, with the deployment's other
+replicas kept. Optional moves are swaps of one replica to another node, and
+each must pay for itself in physical units: it is made if it serves demand
+that was outside the SLO, or if, with no demand lost, the energy cost it saves
+over the deployment's `move_horizon_hours` exceeds what starting the new
+replica costs (its draw for `move_startup_minutes` at the destination). At
+most `max_moves` optional moves a call. Hysteresis is therefore a quantity of
+gCO2 (or $), not a tuning knob, and a one-hour dip that cannot repay a
+start-up moves nothing.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from controlplane.inventory.snapshot import FleetSnapshot
 from controlplane.resources import PlacementExplanation
+from controlplane.scheduler import facility
 from controlplane.scheduler.fleetindex import FleetIndex
 from controlplane.scheduler.framework import FleetState, PlacementContext
 from controlplane.scheduler.geo import UnknownRegionError
 from controlplane.scheduler.pipeline import (
     DEFAULT_CHAIN,
     Chain,
-    Evaluator,
+    Feasibility,
+    Unschedulable,
     bind,
     build_context,
-    choose,
+    covers,
+    demand_weights,
+    explain,
+    feasibility,
+    nearest_replica,
+    place,
+    reach_of,
+    slot_costs,
+    within_reach,
 )
 from controlplane.scheduler.request import PlacementRequest
 
@@ -66,30 +83,16 @@ class Move:
     from_node: str
     to_node: str | None
     reason: str
-    gain: float  # cost where it was minus cost where it goes (0 when it just stops)
+    saving_per_h: float  # energy cost per hour saved, in the deployment's unit (0 if forced)
     explanation: PlacementExplanation | None  # why `to_node`
 
 
 @dataclass
 class _Replica:
-    deployment: _Deployment
     name: str
     node: str
     row: int | None  # None: the node is gone from the snapshot
     column: int | None  # GPU column it holds
-
-
-@dataclass
-class _Deployment:
-    ctx: PlacementContext
-    evaluator: Evaluator
-
-
-@dataclass(frozen=True)
-class _Option:
-    dest: int | None
-    gain: float
-    explanation: PlacementExplanation | None
 
 
 def _held_column(ctx: PlacementContext, row: int) -> int | None:
@@ -100,126 +103,223 @@ def _held_column(ctx: PlacementContext, row: int) -> int | None:
     return ctx.gpu_columns[int(np.argmax(ok))] if ok.any() else ctx.gpu_columns[0]
 
 
-def _take_out(r: _Replica) -> None:
-    ctx = r.deployment.ctx
+def _take_out(ctx: PlacementContext, r: _Replica) -> None:
     if r.row is not None:
         gpus = ctx.request.gpus if r.column is not None else 0
         ctx.fleet.unbind(r.row, r.column, gpus, ctx.request.power_kw)
-        ctx.spread.add(r.row, int(ctx.index.region_code[r.row]), -1)
 
 
-def _put_back(r: _Replica) -> None:
-    ctx = r.deployment.ctx
+def _put_back(ctx: PlacementContext, r: _Replica) -> None:
     if r.row is not None:
         gpus = ctx.request.gpus if r.column is not None else 0
         ctx.fleet.bind(r.row, r.column, gpus, ctx.request.power_kw)
-        ctx.spread.add(r.row, int(ctx.index.region_code[r.row]))
 
 
-def _best_option(r: _Replica, rng: np.random.Generator) -> _Option:
-    """The best other node for `r`, evaluated with `r` taken out of its own node."""
-    _take_out(r)
-    try:
-        ev = r.deployment.evaluator
-        verdict = ev.feasible()
-        mask = verdict.mask.copy()
-        if r.row is not None:
-            mask[r.row] = False
-        if not mask.any():
-            return _Option(None, 0.0, None)
-        cost = ev.cost()  # not narrowed: positions are rows
-        dest = choose(cost, mask, rng)
-        here = float(cost[r.row]) if r.row is not None else float(cost[dest])
-        return _Option(dest, here - float(cost[dest]), ev.explain(dest, float(cost[dest]), verdict))
-    finally:
-        _put_back(r)
+@dataclass
+class _Deployment:
+    ctx: PlacementContext
+    replicas: list[_Replica]
+    static: Feasibility  # over every filter, with the deployment's replicas still in place
 
-
-def _apply(r: _Replica, option: _Option, reason: str) -> Move:
-    ctx = r.deployment.ctx
-    _take_out(r)
-    to_node = None
-    if option.dest is None:
-        r.row = r.column = None
-    else:
-        r.column = bind(ctx, option.dest)
-        r.row, to_node = option.dest, str(ctx.snapshot.names[option.dest])
-    move = Move(
-        deployment=ctx.request.deployment,
-        replica=r.name,
-        from_node=r.node,
-        to_node=to_node,
-        reason=reason,
-        gain=option.gain,
-        explanation=option.explanation,
-    )
-    r.node = to_node or ""
-    return move
+    def evicting_reason(self, r: _Replica) -> str | None:
+        if r.row is None:
+            return REASON_NODE_GONE
+        for f in DEFAULT_CHAIN.filters:
+            if f.evicts and not f.per_replica and not f(self.ctx)[r.row]:
+                return f.reason
+        return None
 
 
 def _load(
-    index: FleetIndex,
-    deployments: Sequence[DeploymentReplicas],
-    fleet: FleetState,
-    chain: Chain,
-) -> list[_Replica]:
-    replicas: list[_Replica] = []
-    for dep in deployments:
+    index: FleetIndex, deployments: Sequence[DeploymentReplicas], fleet: FleetState, chain: Chain
+) -> list[_Deployment]:
+    loaded = []
+    for dep in sorted(deployments, key=lambda d: d.request.deployment):
         try:
-            ctx = build_context(
-                index, dep.request, 0, existing=[r.node for r in dep.replicas], fleet=fleet
-            )
+            ctx = build_context(index, dep.request, fleet=fleet)
         except UnknownRegionError:
-            continue  # cannot be scored; `place` reports it
-        state = _Deployment(ctx, Evaluator(ctx, chain, narrow=False))
-        rows = [index.row(r.node) for r in dep.replicas]
-        current = np.zeros(len(index), dtype=np.bool_)
-        current[[x for x in rows if x is not None]] = True
-        state.evaluator.fix_scales(state.evaluator.feasible().mask | current)
-        replicas.extend(
-            _Replica(state, r.name, r.node, row, None if row is None else _held_column(ctx, row))
-            for r, row in zip(dep.replicas, rows, strict=True)
+            continue  # cannot be judged; `place` reports it
+        replicas = []
+        for r in dep.replicas:
+            row = index.row(r.node)
+            replicas.append(
+                _Replica(r.name, r.node, row, None if row is None else _held_column(ctx, row))
+            )
+        loaded.append(_Deployment(ctx, replicas, feasibility(ctx, chain)))
+    return loaded
+
+
+def _replace(
+    d: _Deployment, leaving: list[tuple[_Replica, str]], index: FleetIndex, chain: Chain
+) -> list[Move]:
+    """Moves for replicas that must leave: placed as `place` would, the others kept."""
+    ctx = d.ctx
+    for r, _ in leaving:
+        _take_out(ctx, r)
+        d.replicas.remove(r)
+    result = place(
+        index.snapshot,
+        ctx.request,
+        len(leaving),
+        existing=[r.node for r in d.replicas if r.row is not None],
+        index=index,
+        chain=chain,
+        fleet=ctx.fleet,
+    )
+    placed = list(result.placed if isinstance(result, Unschedulable) else result)
+    moves = []
+    for i, (r, reason) in enumerate(leaving):
+        p = placed[i] if i < len(placed) else None
+        moves.append(
+            Move(
+                ctx.request.deployment,
+                r.name,
+                r.node,
+                p.node if p else None,
+                reason,
+                0.0,
+                p.explanation if p else None,
+            )
         )
-    return replicas
-
-
-def _evicting_reason(r: _Replica) -> str | None:
-    if r.row is None:
-        return REASON_NODE_GONE
-    ev = r.deployment.evaluator
-    for f in ev.chain.filters:
-        if f.evicts and not f.per_replica and not ev.mask(f)[r.row]:
-            return f.reason
-    return None
+        if p is not None:
+            d.replicas.append(_Replica(r.name, p.node, p.row, ctx.gpu_column_at(p.row)))
+    return moves
 
 
 def _shed_curtailed(
-    replicas: list[_Replica],
-    fleet: FleetState,
-    snapshot: FleetSnapshot,
-    rng: np.random.Generator,
-) -> list[Move]:
-    moves: list[Move] = []
-    over = np.flatnonzero(fleet.headroom_kw < 0)
-    for row in over:
-        budget_kw = float(snapshot.budget_kw[row])
+    deployments: list[_Deployment], fleet: FleetState, forced: set[str]
+) -> dict[int, list[tuple[_Replica, str]]]:
+    """Replicas to take off sites over their budget, largest first: deployment -> [(r, reason)]."""
+    leaving: dict[int, list[tuple[_Replica, str]]] = defaultdict(list)
+    headroom_kw = fleet.headroom_kw.copy()
+    for row in np.flatnonzero(headroom_kw < 0):
+        snapshot = deployments[0].ctx.snapshot
         reason = (
-            f"{REASON_CURTAILMENT}: budget {budget_kw:.0f} kW < draw {fleet.it_draw_kw[row]:.0f} kW"
+            f"{REASON_CURTAILMENT}: budget {float(snapshot.budget_kw[row]):.0f} kW"
+            f" < draw {float(fleet.it_draw_kw[row]):.0f} kW"
         )
-        here = [r for r in replicas if r.row == row]
-        here.sort(
-            key=lambda r: (
-                -r.deployment.ctx.request.power_kw,
-                r.deployment.ctx.request.deployment,
-                r.name,
-            )
-        )
-        for r in here:
-            if fleet.headroom_kw[row] >= 0:
+        here = [
+            (i, r)
+            for i, d in enumerate(deployments)
+            for r in d.replicas
+            if r.row == row and r.name not in forced
+        ]
+        here.sort(key=lambda ir: (-deployments[ir[0]].ctx.request.power_kw, ir[1].name))
+        for i, r in here:
+            if headroom_kw[row] >= 0:
                 break
-            moves.append(_apply(r, _best_option(r, rng), reason))
-            replicas.remove(r)
-    return moves
+            leaving[i].append((r, reason))
+            headroom_kw[row] += deployments[i].ctx.request.power_kw
+    return leaving
+
+
+@dataclass(frozen=True)
+class _Search:
+    """One deployment's replicas as a facility problem over candidates that include their nodes."""
+
+    rows: npt.NDArray[np.intp]
+    problem: facility.Problem
+    counts: npt.NDArray[np.int32]
+
+
+def _search_space(d: _Deployment) -> _Search:
+    """Candidates: feasible nodes plus the replicas' own; counts: where the replicas are now.
+
+    The deployment's replicas are taken out of the fleet's capacity first, so
+    staying and leaving are costed alike. A replica's own node keeps its slots
+    even if it now fails a filter that does not evict (a cordon): it may stay.
+    """
+    ctx, request = d.ctx, d.ctx.request
+    for r in d.replicas:
+        _take_out(ctx, r)
+    here = [r.row for r in d.replicas if r.row is not None]
+    verdict, reach = within_reach(ctx, feasibility(ctx, DEFAULT_CHAIN), here)
+    feasible = verdict.mask
+    candidates = reach.rows
+    n = len(d.replicas)
+    rtt = reach.rtt_ms
+    reach = covers(rtt, request.latency_slo_ms)
+    cost = slot_costs(ctx, candidates, max(1, n))
+    stay_only = ~feasible[candidates]
+    counts = np.zeros(len(candidates), np.int32)
+    position = {int(row): i for i, row in enumerate(candidates)}
+    for row in here:
+        counts[position[row]] += 1
+    for i in np.flatnonzero(stay_only):
+        cost[i, counts[i] :] = np.inf
+    keep = np.union1d(
+        facility.reduce_candidates(reach, rtt, cost[:, 0], n + request.min_sites),
+        np.flatnonzero(counts),
+    )
+    problem = facility.Problem(
+        covers=reach[keep],
+        rtt_ms=rtt[keep],
+        weight=demand_weights(request),
+        cost=cost[keep],
+        n_new=n,
+        min_sites=min(request.min_sites, n),
+    )
+    return _Search(candidates[keep], problem, counts[keep])
+
+
+def _worth_moving(search: _Search, startup_h: float, horizon_h: float) -> facility.Accept:
+    """A swap pays if it serves demand that was beyond the SLO, or saves more than it costs."""
+    first_slot = search.problem.cost[:, 0]
+
+    def accept(new: facility.Objective, current: facility.Objective, to: int) -> bool:
+        if new.uncovered < current.uncovered - facility.COVER_TOLERANCE:
+            return True
+        if new.uncovered > current.uncovered + facility.COVER_TOLERANCE:
+            return False
+        saving = (current.energy - new.energy) * horizon_h
+        return saving > first_slot[to] * startup_h
+
+    return accept
+
+
+def _improve(d: _Deployment, budget: int, rng: np.random.Generator) -> list[Move]:
+    ctx, request = d.ctx, d.ctx.request
+    search = _search_space(d)
+    accept = _worth_moving(
+        search, request.move_startup_minutes / 60.0, request.move_horizon_hours
+    )
+    before = facility.evaluate(search.problem, search.counts)
+    solution, swaps = facility.improve(search.problem, search.counts, rng, accept, budget)
+    by_row: dict[int, list[_Replica]] = defaultdict(list)
+    for r in d.replicas:
+        if r.row is not None:
+            by_row[r.row].append(r)
+    moves: list[tuple[_Replica, int]] = []
+    for c, j in swaps:
+        r = by_row[int(search.rows[c])].pop()
+        moves.append((r, int(search.rows[j])))
+        by_row[int(search.rows[j])].append(r)
+    for r in d.replicas:
+        _put_back(ctx, r)  # where they run until the moves are made
+    if not moves:
+        return []
+    saving = (before.energy - solution.objective.energy) / len(moves)
+    final_rows = [row for row, rs in by_row.items() for _ in rs]
+    reach = reach_of(ctx, search.rows)
+    nearest = nearest_replica(reach, final_rows)
+    weight = demand_weights(request)
+    verdict = feasibility(ctx, DEFAULT_CHAIN)
+    out = []
+    for r, dest in moves:
+        serves = np.flatnonzero(nearest == dest)
+        share = float(weight[serves].sum()) / max(1, len(by_row[dest]))
+        column = ctx.gpu_column_at(dest)
+        model = ctx.snapshot.gpu_models[column] if column is not None else ""
+        explanation = explain(ctx, reach, dest, serves, share, verdict, model)
+        bind(ctx, dest)  # make-before-break: the old one holds its slot until it stops
+        reason = (
+            f"{REASON_BETTER}: demand in SLO {1 - solution.objective.uncovered:.1%}"
+            if solution.objective.uncovered < before.uncovered - facility.COVER_TOLERANCE
+            else f"{REASON_BETTER}: saves {saving:.4g}/h"
+        )
+        out.append(Move(request.deployment, r.name, r.node, str(ctx.snapshot.names[dest]),
+                        reason, saving, explanation))
+    return out
 
 
 def replan(
@@ -234,36 +334,34 @@ def replan(
     """The moves that bring the running replicas in line with the fleet as it is now.
 
     Forced moves first (node gone, evicting filters, curtailment), then at most
-    `max_moves` optional ones whose gain exceeds their deployment's
-    `move_threshold`. Each move is planned on the capacity left by the moves
-    before it, so together they never exceed free GPUs or power headroom.
+    `max_moves` optional ones that pay for themselves. Each move is planned on
+    the capacity left by the moves before it, so together they never exceed
+    free GPUs or power headroom.
     """
     index = index or FleetIndex(snapshot)
+    chain = chain or DEFAULT_CHAIN
     fleet = FleetState.from_snapshot(snapshot)
     rng = np.random.default_rng(seed)
-    replicas = _load(index, deployments, fleet, chain or DEFAULT_CHAIN)
+    loaded = _load(index, deployments, fleet, chain)
     moves: list[Move] = []
-    for r in list(replicas):
-        reason = _evicting_reason(r)
-        if reason is not None:
-            moves.append(_apply(r, _best_option(r, rng), reason))
-            replicas.remove(r)
-    moves += _shed_curtailed(replicas, fleet, snapshot, rng)
-    ranked = sorted(
-        ((o.gain, r) for r in replicas if (o := _best_option(r, rng)).dest is not None),
-        key=lambda item: (-item[0], item[1].deployment.ctx.request.deployment, item[1].name),
-    )
-    optional = 0
-    for first_gain, r in ranked:
-        threshold = r.deployment.ctx.request.move_threshold
-        if optional >= max_moves:
+    forced: dict[int, list[tuple[_Replica, str]]] = defaultdict(list)
+    for i, d in enumerate(loaded):
+        for r in d.replicas:
+            reason = d.evicting_reason(r)
+            if reason is not None:
+                forced[i].append((r, reason))
+    names = {r.name for items in forced.values() for r, _ in items}
+    for i, items in _shed_curtailed(loaded, fleet, names).items():
+        forced[i] += items
+    for i, leaving in sorted(forced.items()):
+        moves += _replace(loaded[i], leaving, index, chain)
+    budget = max_moves
+    for d in loaded:
+        if budget <= 0:
             break
-        if first_gain <= threshold:
-            continue
-        option = _best_option(r, rng)  # again: earlier moves may have changed it
-        if option.dest is not None and option.gain > threshold:
-            moves.append(_apply(r, option, f"{REASON_BETTER}: cost {option.gain:.3f} lower"))
-            optional += 1
+        optional = _improve(d, budget, rng)
+        budget -= len(optional)
+        moves += optional
     return moves
 
 
@@ -277,32 +375,23 @@ def scale_down(
 ) -> list[str]:
     """Names of the `n` replicas to stop when a deployment shrinks.
 
-    Replicas on gone or evicting nodes go first, then, one at a time, the one
-    whose node costs most for it (with the others' spread as it then stands).
+    Replicas on gone or evicting nodes go first; then, one at a time, the one
+    whose removal leaves the best objective (least demand lost beyond the SLO,
+    then the most energy cost saved, then the least RTT added).
     """
     index = index or FleetIndex(snapshot)
-    replicas = _load(
-        index, [deployment], FleetState.from_snapshot(snapshot), chain or DEFAULT_CHAIN
-    )
-    if not replicas:
+    loaded = _load(index, [deployment], FleetState.from_snapshot(snapshot), chain or DEFAULT_CHAIN)
+    if not loaded or n <= 0:
         return []
-    ev = replicas[0].deployment.evaluator
-    stopped: list[str] = []
-    while replicas and len(stopped) < n:
-        forced = [r for r in replicas if _evicting_reason(r) is not None]
-        if forced:
-            victim = forced[0]
-        else:
-
-            def cost_here(r: _Replica) -> float:
-                _take_out(r)
-                try:
-                    return float(ev.cost()[r.row])
-                finally:
-                    _put_back(r)
-
-            victim = max(replicas, key=lambda r: (cost_here(r), r.name))
-        _take_out(victim)
-        replicas.remove(victim)
-        stopped.append(victim.name)
+    d = loaded[0]
+    stopped = [r.name for r in d.replicas if d.evicting_reason(r) is not None][:n]
+    d.replicas = [r for r in d.replicas if r.name not in stopped]
+    if len(stopped) < n and d.replicas:
+        search = _search_space(d)
+        by_row: dict[int, list[_Replica]] = defaultdict(list)
+        for r in sorted(d.replicas, key=lambda r: r.name, reverse=True):
+            if r.row is not None:
+                by_row[r.row].append(r)
+        for c in facility.drop_order(search.problem, search.counts, n - len(stopped)):
+            stopped.append(by_row[int(search.rows[c])].pop().name)
     return stopped

@@ -10,9 +10,7 @@ request through the placement context.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
 
 from controlplane.resources import EnergyPolicy, ModelDeployment
 
@@ -26,6 +24,7 @@ class Demand:
     lat: float | None = None
     lon: float | None = None
     region: str = ""
+    tokens_per_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,25 +36,12 @@ class Toleration:
     effect: str = ""
 
 
-def weights_from_policy(policy: EnergyPolicy) -> Mapping[str, float]:
-    """Score weights by score name (see `controlplane.scheduler.scores`)."""
-    return MappingProxyType(
-        {
-            "latency": policy.latency_weight,
-            "carbon": policy.carbon_weight,
-            "renewable": policy.renewable_weight,
-            "price": policy.price_weight,
-            "spread": policy.spread_weight,
-        }
-    )
-
-
 DEFAULT_POLICY = EnergyPolicy()
 
 
 @dataclass(frozen=True)
 class PlacementRequest:
-    """One deployment's replica shape, constraints and preferences, in physical units."""
+    """One deployment's replica shape, constraints and objective, in physical units."""
 
     deployment: str
     gpus: int = 0
@@ -63,22 +49,23 @@ class PlacementRequest:
     gpu_memory_gb: float = 0.0  # memory of each GPU the replica uses
     power_kw: float = 0.0  # IT power one replica draws
     demand: tuple[Demand, ...] = ()
-    latency_slo_ms: float | None = None  # bound on the demand-weighted expected RTT
+    latency_slo_ms: float | None = None  # bound on each demand point's RTT to its replica
     tiers: tuple[str, ...] = ()  # () = any tier
     regions: tuple[str, ...] = ()  # () = any region
     countries: tuple[str, ...] = ()  # () = any country
     edge_only: bool = False  # privacy: edge-only
     tolerations: tuple[Toleration, ...] = ()
-    weights: Mapping[str, float] = field(
-        default_factory=lambda: weights_from_policy(DEFAULT_POLICY)
-    )
-    move_threshold: float = DEFAULT_POLICY.move_threshold
+    min_sites: int = 1  # distinct nodes the replicas must span (failure domains)
+    objective: str = DEFAULT_POLICY.objective  # carbon | price | cost
+    carbon_price_usd_per_tonne: float = DEFAULT_POLICY.carbon_price_usd_per_tonne
+    move_horizon_hours: float = DEFAULT_POLICY.move_horizon_hours
+    move_startup_minutes: float = DEFAULT_POLICY.move_startup_minutes
 
 
 def request_from_deployment(deployment: ModelDeployment) -> PlacementRequest:
     """The scheduler's view of a ModelDeployment's spec."""
     spec = deployment.spec
-    res, where = spec.resources, spec.placement
+    res, where, policy = spec.resources, spec.placement, spec.energy_policy
     return PlacementRequest(
         deployment=deployment.name,
         gpus=res.gpus,
@@ -92,6 +79,7 @@ def request_from_deployment(deployment: ModelDeployment) -> PlacementRequest:
                 lat=d.lat,
                 lon=d.lon,
                 region=d.region,
+                tokens_per_s=d.tokens_per_s,
             )
             for d in spec.demand
         ),
@@ -101,6 +89,9 @@ def request_from_deployment(deployment: ModelDeployment) -> PlacementRequest:
         countries=tuple(where.countries),
         edge_only=where.privacy == "edge-only",
         tolerations=tuple(Toleration(t.key, t.value, t.effect) for t in where.tolerations),
-        weights=weights_from_policy(spec.energy_policy),
-        move_threshold=spec.energy_policy.move_threshold,
+        min_sites=where.min_sites,
+        objective=policy.objective,
+        carbon_price_usd_per_tonne=policy.carbon_price_usd_per_tonne,
+        move_horizon_hours=policy.move_horizon_hours,
+        move_startup_minutes=policy.move_startup_minutes,
     )

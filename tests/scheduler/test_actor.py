@@ -1,8 +1,6 @@
-"""The scheduler in real (local) Ray: snapshots by object reference, one actor or sharded."""
+"""The scheduler in real (local) Ray: snapshots by object reference, the actor as the pipeline."""
 
 from __future__ import annotations
-
-from collections import Counter
 
 import pytest
 
@@ -12,7 +10,6 @@ from controlplane.scheduler import (
     PlacementRequest,
     RemoteScheduler,
     RunningReplica,
-    ShardedScheduler,
     Unschedulable,
     place,
     replan,
@@ -48,27 +45,3 @@ def test_actor_places_as_the_pure_pipeline_does() -> None:
                                            RunningReplica("chat-1", "node-001")))
     assert scheduler.replan([running], max_moves=3) == replan(snap, [running], max_moves=3)
     assert scheduler.scale_down(running, 1) == scale_down(snap, running, 1)
-
-
-def test_sharded_scheduler_chooses_regions_then_places_within_capacity() -> None:
-    nodes = random_fleet(120, seed=8)
-    snap = snapshot_of(nodes)
-    scheduler = ShardedScheduler(2, num_cpus=0.5)
-    scheduler.set_snapshot(snap)
-    spread = PlacementRequest("batch", gpus=1, gpu_model="H100", power_kw=2)
-    result = scheduler.place(spread, 12)
-    assert isinstance(result, list)
-    assert [p.replica for p in result] == list(range(12))
-    assert len({snap.region[p.row] for p in result}) >= 3  # spread over regions and shards
-    for row, count in Counter(p.row for p in result).items():
-        node = nodes[row]
-        assert str(snap.names[row]) == node.name
-        assert count * 2 <= node.budget_kw - node.it_draw_kw and node.ready
-        assert count <= node.gpus_free["H100"]
-    huge = scheduler.place(spread, 10_000)
-    assert isinstance(huge, Unschedulable)
-    assert huge.missing == 10_000 - len(huge.placed) > 0
-    assert huge.message.startswith("0/120 nodes available: ")
-    assert isinstance(scheduler.place(spread, 1), Unschedulable)  # promised capacity stays taken
-    scheduler.set_snapshot(snap)
-    assert isinstance(scheduler.place(spread, 1), list)

@@ -8,25 +8,25 @@ import numpy as np
 
 from controlplane.inventory.snapshot import NodeTaint
 from controlplane.scheduler import filters
-from controlplane.scheduler.filters import gpus, latency_slo, power, privacy, residency, taints
+from controlplane.scheduler.filters import gpus, power, privacy, residency, taints
 from controlplane.scheduler.filters import tier as tier_filter
 from controlplane.scheduler.fleetindex import FleetIndex
 from controlplane.scheduler.framework import PlacementContext
 from controlplane.scheduler.pipeline import build_context
-from controlplane.scheduler.request import Demand, PlacementRequest, Toleration
+from controlplane.scheduler.request import PlacementRequest, Toleration
 from tests.scheduler.fleets import FakeNode, snapshot_of
 
 
 def ctx_for(nodes: list[FakeNode], **request: Any) -> PlacementContext:
-    return build_context(FleetIndex(snapshot_of(nodes)), PlacementRequest("d", **request), 1)
+    return build_context(FleetIndex(snapshot_of(nodes)), PlacementRequest("d", **request))
 
 
 def test_reasons_are_the_documented_constants() -> None:
     assert [f.reason for f in (filters.Ready(), filters.Cordon(), filters.Tier(),
                                filters.Privacy(), filters.Residency(), filters.Taints(),
-                               filters.Gpus(), filters.Power(), filters.LatencySlo())] == [
+                               filters.Gpus(), filters.Power())] == [
         "not ready", "cordoned", "tier", "privacy", "residency", "taints",
-        "insufficient GPUs", "power headroom", "latency SLO"]
+        "insufficient GPUs", "power headroom"]
 
 
 def test_ready_and_cordon() -> None:
@@ -97,12 +97,3 @@ def test_power_headroom() -> None:
     ctx = ctx_for([FakeNode("a", budget_kw=100, it_draw_kw=95),
                    FakeNode("b", budget_kw=100, it_draw_kw=96)], power_kw=5)
     assert filters.Power()(ctx).tolist() == [True, False]
-
-
-def test_latency_slo() -> None:
-    assert latency_slo.latency_slo_mask(np.array([5.0, 50.0]), None).all()
-    assert latency_slo.latency_slo_mask(np.array([5.0, 50.0]), 20.0).tolist() == [True, False]
-    nodes = [FakeNode("fra", lat=50.1, lon=8.7), FakeNode("nyc", lat=40.7, lon=-74.0)]
-    ctx = ctx_for(nodes, demand=(Demand("paris", 1.0, 48.86, 2.35),), latency_slo_ms=30.0)
-    assert filters.LatencySlo()(ctx).tolist() == [True, False]
-    assert filters.LatencySlo()(ctx_for(nodes)).all()

@@ -1,6 +1,8 @@
-"""Distances, RTT from distance, demand resolution and the demand-weighted RTT vector."""
+"""Distances, RTT from distance, demand resolution, measured RTTs and their calibration."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -50,25 +52,43 @@ def test_region_centroid_and_demand_resolution() -> None:
         geo.resolve_demand([Demand("x", 1.0, region="nowhere")], coords)
 
 
-def test_expected_rtt_is_weighted_mean_and_zero_without_demand() -> None:
-    rtt = np.array([[10.0, 30.0], [20.0, 20.0]])
-    np.testing.assert_allclose(geo.expected_rtt_ms(rtt, np.array([3.0, 1.0])), [15.0, 20.0])
-    assert not geo.expected_rtt_ms(np.zeros((2, 0)), np.zeros(0)).any()
-
-
-def test_index_uses_region_centroids_tables_and_measured_rtts() -> None:
-    snap = snapshot_of([
-        FakeNode("a", region="eu", lat=LONDON[0], lon=LONDON[1]),
-        FakeNode("b", region="eu", lat=PARIS[0], lon=PARIS[1]),
-    ])
-    index = FleetIndex(snap, region_coords={"us": NEW_YORK},
-                       measured_rtt_ms={("a", "paris"): 99.0})
+def test_index_locates_regions_by_table_landmark_and_centroid_and_caches() -> None:
+    snap = dataclasses.replace(
+        snapshot_of([FakeNode("a", region="eu", lat=LONDON[0], lon=LONDON[1]),
+                     FakeNode("b", region="eu", lat=PARIS[0], lon=PARIS[1])]),
+        landmarks={"us-east-1": NEW_YORK},
+    )
+    index = FleetIndex(snap, region_coords={"us": NEW_YORK})
     assert index.region_coords["eu"][0] == pytest.approx(50.2, abs=0.2)
-    rtt = index.expected_rtt_ms((Demand("paris", 1.0, *PARIS),))
-    assert rtt[0] == 99.0  # measured beats estimated
-    assert rtt[1] == pytest.approx(0.0, abs=0.1)
-    us = index.expected_rtt_ms((Demand("us", 1.0, region="us"),))
-    assert us[0] == pytest.approx(geo.rtt_ms_from_km(5570), rel=0.01)
-    assert index.expected_rtt_ms((Demand("us", 1.0, region="us"),)) is us  # cached
+    us = index.rtt((Demand("us", 1.0, region="us"),))
+    assert us.rtt_ms[0, 0] == pytest.approx(geo.rtt_ms_from_km(5570), rel=0.01)
+    assert not us.measured.any()
+    assert index.rtt((Demand("us", 1.0, region="us"),)) is us  # cached
+    landmark = index.rtt((Demand("virginia", 1.0, region="us-east-1"),))
+    assert landmark.rtt_ms[0, 0] == pytest.approx(us.rtt_ms[0, 0], rel=1e-3)
     assert index.row("b") == 1 and index.row("zzz") is None
     assert index.rows(["b", "zzz", "b"]) == [1, 1]
+
+
+def test_measured_rtts_win_and_calibrate_the_estimate() -> None:
+    nodes = [FakeNode("lon", lat=LONDON[0], lon=LONDON[1]),
+             FakeNode("par", lat=PARIS[0], lon=PARIS[1])]
+    snap = dataclasses.replace(
+        snapshot_of(nodes),
+        landmarks={"nyc": NEW_YORK, "paris-ix": PARIS},
+        measured_rtt_ms={0: {"nyc": 70.0}, 1: {"paris-ix": 1.5}},
+    )
+    index = FleetIndex(snap)
+    # London-New York is 5,570 km: 70 ms measured means routes 1.28 x the great circle.
+    assert index.measured.inflation == pytest.approx(70 * 204 / (2 * 5570), rel=0.01)
+    demand = (Demand("nyc", 1.0, *NEW_YORK), Demand("philadelphia", 1.0, 39.95, -75.17),
+              Demand("paris", 1.0, *PARIS))
+    m = index.rtt(demand)
+    assert m.rtt_ms[0, 0] == pytest.approx(70.0)  # measured, to the landmark of that name
+    # Philadelphia is 130 km from that landmark: the measured trip plus an estimated leg.
+    assert m.rtt_ms[0, 1] == pytest.approx(70.0 + 2 * 1.28 * 130 / 204, abs=0.2)
+    # Paris from Paris: measured via the IXP there; Paris to New York is estimated, calibrated.
+    assert m.rtt_ms[1, 2] == pytest.approx(1.5, abs=0.01)
+    assert m.rtt_ms[1, 0] == pytest.approx(2 * 1.28 * 5837 / 204, rel=0.02)
+    assert m.measured.tolist() == [[True, True, False], [False, False, True]]
+    assert index.rtt_rows(demand, np.array([1])).rtt_ms.tolist() == [m.rtt_ms[1].tolist()]

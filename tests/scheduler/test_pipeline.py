@@ -1,15 +1,14 @@
-"""The runner: choice, binding, explanations, partial failure, seeding, spread, the chain."""
+"""The runner: choice, binding, explanations, partial failure, seeding, sites, the chain."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from controlplane.inventory.snapshot import BoolArray, FloatArray
+from controlplane.inventory.snapshot import BoolArray
 from controlplane.resources import ModelDeployment
 from controlplane.scheduler import (
     DEFAULT_CHAIN,
-    Better,
     Chain,
     Placement,
     PlacementContext,
@@ -24,7 +23,7 @@ from controlplane.scheduler import (
 from controlplane.scheduler.fleetindex import FleetIndex
 from controlplane.scheduler.framework import FleetState
 from controlplane.scheduler.request import Demand, Toleration
-from tests.scheduler.fleets import FakeNode, random_fleet, snapshot_of
+from tests.scheduler.fleets import FakeNode, snapshot_of
 
 PARIS = Demand("paris", 1.0, 48.86, 2.35)
 
@@ -48,41 +47,64 @@ def test_each_node_counted_once_under_the_first_filter_in_chain_order() -> None:
         FakeNode("nogpu", gpus_free={}),
         FakeNode("nopower1", budget_kw=5, lat=40.7, lon=-74.0),  # also too far: power first
         FakeNode("nopower2", budget_kw=5),
-        FakeNode("far", lat=40.7, lon=-74.0),
     ]
     result = place(snapshot_of(nodes), PlacementRequest(
         "d", gpus=1, gpu_model="H100", power_kw=10, demand=(PARIS,), latency_slo_ms=30,
         tiers=("factory",)), 1)
     assert isinstance(result, Unschedulable)
     assert result.missing == 1 and result.placed == ()
-    assert result.message == ("0/7 nodes available: 1 not ready, 1 cordoned, 1 tier, "
-                              "1 insufficient GPUs, 2 power headroom, 1 latency SLO")
+    assert result.message == ("0/6 nodes available: 1 not ready, 1 cordoned, 1 tier, "
+                              "1 insufficient GPUs, 2 power headroom")
     assert result.explanation.rejected == {
-        "not ready": 1, "cordoned": 1, "tier": 1, "insufficient GPUs": 1, "power headroom": 2,
-        "latency SLO": 1}
-    assert result.explanation.total_nodes == 7 and result.explanation.feasible_nodes == 0
+        "not ready": 1, "cordoned": 1, "tier": 1, "insufficient GPUs": 1, "power headroom": 2}
+    assert result.explanation.total_nodes == 6 and result.explanation.feasible_nodes == 0
 
 
-def test_prefers_near_clean_cheap_and_explains() -> None:
+def test_serves_users_within_the_slo_first_then_least_carbon_and_explains() -> None:
     nodes = [
         FakeNode("dirty", carbon_g_per_kwh=700, price_per_kwh=0.3, lat=48.9, lon=2.4),
         FakeNode("clean", carbon_g_per_kwh=40, price_per_kwh=0.05, lat=48.9, lon=2.4,
-                 renewable_kw=500, it_draw_kw=100, budget_kw=1000),
-        FakeNode("far", carbon_g_per_kwh=40, lat=40.7, lon=-74.0),
+                 renewable_kw=105, it_draw_kw=100, budget_kw=1000),
+        FakeNode("far-green", carbon_g_per_kwh=0, lat=40.7, lon=-74.0),
     ]
     request = PlacementRequest("d", gpus=1, gpu_model="H100", power_kw=10, demand=(PARIS,),
                                latency_slo_ms=50)
     (p,) = placed(place(snapshot_of(nodes), request, 1))
-    assert p.node == "clean" and p.row == 1 and p.replica == 0
+    assert p.node == "clean" and p.row == 1 and p.replica == 0 and p.gpu_model == "H100"
     e = p.explanation
-    assert e.node == "clean"
-    assert e.rtt_ms == pytest.approx(0.08, abs=0.2)
-    assert e.carbon_g_per_kwh == 0.0 and e.renewable_share == 1.0
-    assert e.headroom_kw == 900.0 and e.price_per_kwh == 0.05
+    assert e.node == "clean" and e.serves == ["paris"] and e.demand_share == 1.0
+    assert e.rtt_ms == pytest.approx(0.08, abs=0.2) and e.rtt_source == "estimated"
+    assert e.renewable_share == 0.5 and e.carbon_g_per_kwh == 20.0  # half on the surplus
+    assert e.carbon_g_per_h == 200.0 and e.score == 200.0  # 20 g/kWh x 10 kW
+    assert e.headroom_kw == 900.0 and e.price_per_kwh == 0.05 and e.gpu_model == "H100"
     assert e.feasible_nodes == 2 and e.total_nodes == 3
-    assert e.rejected == {"latency SLO": 1}
+    assert e.rejected == {"latency SLO": 1}  # reaches no user within the SLO
     assert e.message == "2/3 nodes available: 1 latency SLO"
-    assert 0.0 <= e.score <= 1.0
+    # Without an SLO, the greenest site wins wherever it is.
+    (green,) = placed(place(snapshot_of(nodes), PlacementRequest(
+        "d", gpus=1, gpu_model="H100", power_kw=10, demand=(PARIS,)), 1))
+    assert green.node == "far-green"
+
+
+def test_world_demand_gets_a_replica_near_each_market() -> None:
+    """A single mean RTT over both markets is ~40 ms from anywhere: each market needs its own."""
+    nodes = [FakeNode("paris", lat=48.9, lon=2.4, carbon_g_per_kwh=60),
+             FakeNode("frankfurt", lat=50.1, lon=8.7, carbon_g_per_kwh=300),
+             FakeNode("newyork", lat=40.7, lon=-74.0, carbon_g_per_kwh=400),
+             FakeNode("iceland", lat=64.1, lon=-21.9, carbon_g_per_kwh=0)]
+    demand = (PARIS, Demand("nyc", 1.0, 40.7, -74.0))
+    request = PlacementRequest("d", gpus=1, gpu_model="H100", power_kw=10, demand=demand,
+                               latency_slo_ms=25)
+    result = placed(place(snapshot_of(nodes), request, 2))
+    assert sorted(p.node for p in result) == ["newyork", "paris"]
+    assert {p.node: p.explanation.serves for p in result} == {
+        "paris": ["paris"], "newyork": ["nyc"]}
+    # A third replica serves no one better: it goes to the least carbon among the nodes
+    # that reach some user within the SLO (not to Iceland, which reaches none), and
+    # shares its node's users.
+    (third,) = placed(place(snapshot_of(nodes), request, 1, existing=["paris", "newyork"]))
+    assert third.node == "paris" and third.explanation.serves == ["paris"]
+    assert third.explanation.demand_share == 0.25
 
 
 def test_binding_takes_capacity_so_replicas_never_overcommit() -> None:
@@ -93,7 +115,7 @@ def test_binding_takes_capacity_so_replicas_never_overcommit() -> None:
     assert isinstance(result, Unschedulable)
     assert sorted(p.node for p in result.placed) == ["a", "a", "b", "b"]  # 4/2 GPUs, 25/10 kW
     assert result.missing == 2
-    assert result.message == "0/2 nodes available: 1 insufficient GPUs, 1 power headroom"
+    assert result.message == "2 replica(s) did not fit (4 did): 2/2 nodes available"
 
 
 def test_caller_fleet_state_carries_binds_across_calls() -> None:
@@ -105,15 +127,16 @@ def test_caller_fleet_state_carries_binds_across_calls() -> None:
     assert isinstance(place(snap, request, 1, fleet=fleet), Unschedulable)
 
 
-def test_spread_across_regions_and_existing_replicas() -> None:
-    nodes = [FakeNode(f"{r}-{i}", region=r, carbon_g_per_kwh=100 + i)
-             for r in ("eu", "us") for i in range(2)]
-    request = PlacementRequest("d", gpus=1, gpu_model="H100", power_kw=1,
-                               weights={"carbon": 0.1, "spread": 1.0})
-    nodes_used = [p.node for p in placed(place(snapshot_of(nodes), request, 4))]
-    assert sorted(nodes_used) == ["eu-0", "eu-1", "us-0", "us-1"]
-    (p,) = placed(place(snapshot_of(nodes), request, 1, existing=["eu-0", "eu-1"]))
-    assert p.node.startswith("us-")
+def test_min_sites_spreads_replicas_over_nodes() -> None:
+    nodes = [FakeNode(f"n{i}", carbon_g_per_kwh=100 + i) for i in range(3)]
+    packed = PlacementRequest("d", gpus=1, gpu_model="H100", power_kw=1)
+    assert {p.node for p in placed(place(snapshot_of(nodes), packed, 3))} == {"n0"}
+    spread = PlacementRequest("d", gpus=1, gpu_model="H100", power_kw=1, min_sites=3)
+    assert sorted(p.node for p in placed(place(snapshot_of(nodes), spread, 3))) == [
+        "n0", "n1", "n2"]
+    (p,) = placed(place(snapshot_of(nodes), PlacementRequest(
+        "d", gpus=1, gpu_model="H100", power_kw=1, min_sites=2), 1, existing=["n0"]))
+    assert p.node == "n1"
 
 
 def test_seeded_ties_replay_and_vary() -> None:
@@ -159,8 +182,10 @@ def test_request_from_deployment() -> None:
                        {"region": "eu-west"}],
             "latencySloMs": 40,
             "placement": {"tiers": ["edge"], "regions": ["eu-west"], "countries": ["FR"],
-                          "privacy": "edge-only", "tolerations": [{"key": "gpu"}]},
-            "energyPolicy": {"carbonWeight": 2, "moveThreshold": 0.3},
+                          "privacy": "edge-only", "tolerations": [{"key": "gpu"}],
+                          "minSites": 2},
+            "energyPolicy": {"objective": "cost", "carbonPriceUsdPerTonne": 80,
+                             "moveHorizonHours": 6, "moveStartupMinutes": 15},
         },
     })
     r = request_from_deployment(dep)
@@ -171,47 +196,49 @@ def test_request_from_deployment() -> None:
     assert (r.latency_slo_ms, r.tiers, r.regions, r.countries, r.edge_only) == \
         (40, ("edge",), ("eu-west",), ("FR",), True)
     assert r.tolerations == (Toleration("gpu"),)
-    assert r.weights["carbon"] == 2 and r.weights["latency"] == 1.0
-    assert r.move_threshold == 0.3
+    assert (r.objective, r.carbon_price_usd_per_tonne, r.min_sites) == ("cost", 80, 2)
+    assert (r.move_horizon_hours, r.move_startup_minutes) == (6, 15)
 
 
-class PreferB:
-    """A custom score, to show the extension point: the node named 'b' is best."""
+class OnlyB:
+    """A custom filter, to show the extension point: only the node named 'b' may run it."""
 
-    name = "prefer_b"
-    better = Better.LOWER
+    name = "only_b"
+    reason = "not b"
     per_replica = False
+    evicts = False
 
-    def __call__(self, ctx: PlacementContext) -> FloatArray:
-        return np.asarray(ctx.snapshot.names[ctx.rows] != "b", dtype=np.float64)
-
-    def bounds(
-        self, ctx: PlacementContext, values: FloatArray, feasible: BoolArray
-    ) -> tuple[float, float]:
-        return 0.0, 1.0
+    def __call__(self, ctx: PlacementContext) -> BoolArray:
+        return np.asarray(ctx.snapshot.names == "b")
 
 
 def test_registry_and_custom_chain() -> None:
     registry = default_registry()
     assert registry.filter_names == ("ready", "cordon", "tier", "privacy", "residency",
-                                     "taints", "gpus", "power", "latency_slo")
-    assert registry.score_names == ("latency", "carbon", "renewable", "price", "spread")
+                                     "taints", "gpus", "power")
     assert [f.name for f in build_chain(registry).filters] == list(registry.filter_names)
     with pytest.raises(ValueError, match="already registered"):
         registry.register_filter(registry.filter("ready"))
-    registry.register_score(PreferB())
-    chain = Chain(filters=DEFAULT_CHAIN.filters, scores=(registry.score("prefer_b"),))
+    registry.register_filter(OnlyB())
+    chain = Chain(filters=(*DEFAULT_CHAIN.filters, registry.filter("only_b")))
     snap = snapshot_of([FakeNode("a"), FakeNode("b"), FakeNode("c")])
-    (p,) = placed(place(snap, PlacementRequest("d", weights={"prefer_b": 1.0}), 1, chain=chain))
-    assert p.node == "b"
+    (p,) = placed(place(snap, PlacementRequest("d"), 1, chain=chain))
+    assert p.node == "b" and p.explanation.message == "1/3 nodes available: 2 not b"
 
 
-def test_scales_are_fixed_per_call_so_costs_are_comparable() -> None:
-    snap = snapshot_of(random_fleet(40, seed=5))
-    request = PlacementRequest("d", gpus=1, power_kw=2, demand=(PARIS,))
-    result = placed(place(snap, request, 10))
-    costs = np.array([p.explanation.score for p in result])
-    assert ((costs >= 0) & (costs <= 1)).all()
+def test_energy_objectives_in_physical_units() -> None:
+    nodes = [FakeNode("coal-cheap", carbon_g_per_kwh=800, price_per_kwh=0.02),
+             FakeNode("hydro-dear", carbon_g_per_kwh=20, price_per_kwh=0.30)]
+    def one(objective: str, **kw: float) -> Placement:
+        (p,) = placed(place(snapshot_of(nodes), PlacementRequest(
+            "d", power_kw=10, objective=objective, **kw), 1))  # type: ignore[arg-type]
+        return p
+    assert one("carbon").node == "hydro-dear" and one("carbon").explanation.score == 200.0
+    assert one("price").node == "coal-cheap"
+    assert one("price").explanation.score == pytest.approx(0.2)  # $/h
+    # Priced at $500/t, coal's 8 kg/h costs $4/h more: hydro wins on cost.
+    assert one("cost", carbon_price_usd_per_tonne=500).node == "hydro-dear"
+    assert one("cost", carbon_price_usd_per_tonne=10).node == "coal-cheap"
 
 
 def test_an_empty_fleet_is_unschedulable_and_has_nothing_to_replan() -> None:

@@ -1,4 +1,4 @@
-"""Re-planning: hysteresis, the move budget, curtailment, evictions and scale-down."""
+"""Re-planning: moves that pay for themselves, the budget, curtailment, evictions, scale-down."""
 
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ from controlplane.scheduler.request import Demand
 from tests.scheduler.fleets import FakeNode, snapshot_of
 
 POWER_KW = 10.0
-CARBON_ONLY = {"carbon": 1.0}
+PARIS = Demand("paris", 1.0, 48.86, 2.35)
 
 
 def request(**kw: Any) -> PlacementRequest:
-    base: dict[str, Any] = {"gpus": 1, "gpu_model": "H100", "power_kw": POWER_KW,
-                            "weights": CARBON_ONLY, "move_threshold": 0.15}
+    base: dict[str, Any] = {"gpus": 1, "gpu_model": "H100", "power_kw": POWER_KW}
     return PlacementRequest("chat", **(base | kw))
 
 
@@ -39,40 +38,46 @@ def fleet(carbon: dict[str, float], replicas: list[str]) -> list[FakeNode]:
     return list(nodes.values())
 
 
-def test_no_move_when_gain_is_below_threshold() -> None:
-    # range 100..200 g: moving from 'b' (0.1 of the range worse) gains 0.1 < 0.15
-    nodes = fleet({"a": 100, "b": 110, "c": 200}, ["b"])
-    assert replan(snapshot_of(nodes), [running(["b"])]) == []
-
-
-def test_moves_when_gain_exceeds_threshold_and_not_back() -> None:
+def test_a_move_must_repay_its_start_up_within_the_horizon() -> None:
+    # b -> a saves 500 gCO2/h; starting at a costs 1,000 g/h x 10 min = 167 g.
     nodes = fleet({"a": 100, "b": 150, "c": 200}, ["b"])
     (move,) = replan(snapshot_of(nodes), [running(["b"])])
     assert (move.replica, move.from_node, move.to_node) == ("chat-0", "b", "a")
-    assert move.gain == 0.5 and move.reason.startswith("better placement")
+    assert move.saving_per_h == 500.0 and move.reason == "better placement: saves 500/h"
     assert move.explanation is not None and move.explanation.node == "a"
-    # after the move, the next call leaves it where it is: no flapping
+    # Over a 15-minute horizon the 125 g saved do not repay the 167 g start-up.
+    short = request(move_horizon_hours=0.25)
+    assert replan(snapshot_of(nodes), [running(["b"], short)]) == []
+    # After the move, the next call leaves it where it is.
     after = fleet({"a": 100, "b": 150, "c": 200}, ["a"])
     assert replan(snapshot_of(after), [running(["a"])]) == []
 
 
 def test_small_energy_swings_do_not_flap() -> None:
     on = ["a"]
-    for step in range(10):  # a and b trade places by less than the threshold, back and forth
-        wobble = 5.0 if step % 2 else -5.0
+    for step in range(10):  # a and b trade places by 1 g/kWh: 40 g over 4 h < 167 g start-up
+        wobble = 0.5 if step % 2 else -0.5
         nodes = fleet({"a": 100 + wobble, "b": 100 - wobble, "c": 200}, on)
         assert replan(snapshot_of(nodes), [running(on)]) == []
 
 
-def test_move_budget_takes_the_largest_gains_first() -> None:
+def test_move_budget_takes_the_dearest_replicas_first() -> None:
     nodes = fleet({"a": 100, "b": 300, "c": 500, "d": 500}, ["b", "c", "d"])
     for n in nodes:
         n.gpus_free["H100"] = 8
-    req = request(weights={"carbon": 1.0})
-    moves = replan(snapshot_of(nodes), [running(["b", "c", "d"], req)], max_moves=2)
-    assert len(moves) == 2
-    assert {m.from_node for m in moves} == {"c", "d"}  # gain 1.0 beats gain 0.5
-    assert replan(snapshot_of(nodes), [running(["b", "c", "d"], req)], max_moves=0) == []
+    moves = replan(snapshot_of(nodes), [running(["b", "c", "d"])], max_moves=2)
+    assert {m.from_node for m in moves} == {"c", "d"} and {m.to_node for m in moves} == {"a"}
+    assert replan(snapshot_of(nodes), [running(["b", "c", "d"])], max_moves=0) == []
+
+
+def test_a_move_that_brings_users_within_the_slo_is_always_worth_it() -> None:
+    nodes = [FakeNode("fra", lat=50.1, lon=8.7, carbon_g_per_kwh=500),
+             FakeNode("nyc", lat=40.7, lon=-74.0, carbon_g_per_kwh=50, it_draw_kw=POWER_KW)]
+    req = request(demand=(PARIS,), latency_slo_ms=30)
+    (move,) = replan(snapshot_of(nodes), [running(["nyc"], req)])
+    assert (move.from_node, move.to_node) == ("nyc", "fra")
+    assert move.reason == "better placement: demand in SLO 100.0%"
+    assert move.saving_per_h < 0  # it costs carbon, and the SLO comes first
 
 
 def test_curtailment_sheds_just_enough_even_without_move_budget() -> None:
@@ -113,25 +118,14 @@ def test_residency_change_moves_replicas() -> None:
     assert (move.to_node, move.reason) == ("b", "residency")
 
 
-def test_spread_pulls_a_replica_out_of_a_crowded_region() -> None:
-    nodes = [FakeNode(f"eu-{i}", region="eu", it_draw_kw=POWER_KW) for i in range(3)]
-    nodes.append(FakeNode("us-0", region="us", lat=40.7, lon=-74.0))
-    req = request(weights={"spread": 1.0}, move_threshold=0.1)
-    (move,) = replan(snapshot_of(nodes), [running(["eu-0", "eu-1", "eu-2"], req)])
-    assert move.to_node == "us-0"
-
-
-def test_latency_gain_moves_towards_demand() -> None:
-    nodes = [FakeNode("fra", lat=50.1, lon=8.7), FakeNode("nyc", lat=40.7, lon=-74.0,
-                                                           it_draw_kw=POWER_KW)]
-    req = request(weights={"latency": 1.0}, demand=(Demand("paris", 1.0, 48.86, 2.35),))
-    (move,) = replan(snapshot_of(nodes), [running(["nyc"], req)])
-    assert (move.from_node, move.to_node) == ("nyc", "fra")
-
-
-def test_scale_down_stops_evicted_first_then_the_costliest() -> None:
+def test_scale_down_stops_evicted_first_then_what_serves_least_for_most() -> None:
     nodes = fleet({"a": 100, "b": 300, "c": 500, "d": 100}, ["a", "b", "c", "d"])
     nodes[3].ready = False
     dep = running(["a", "b", "c", "d"])
     assert scale_down(snapshot_of(nodes), dep, 2) == ["chat-3", "chat-2"]
     assert scale_down(snapshot_of(nodes), dep, 10) == ["chat-3", "chat-2", "chat-1", "chat-0"]
+    # A replica that alone serves users within the SLO stays, though its site is dirtier.
+    near = [FakeNode("fra", lat=50.1, lon=8.7, carbon_g_per_kwh=600, it_draw_kw=POWER_KW),
+            FakeNode("nyc", lat=40.7, lon=-74.0, carbon_g_per_kwh=50, it_draw_kw=POWER_KW)]
+    req = request(demand=(PARIS,), latency_slo_ms=30)
+    assert scale_down(snapshot_of(near), running(["fra", "nyc"], req), 1) == ["chat-1"]

@@ -215,32 +215,36 @@ class ReplicaResources(_message.Message):
     def __init__(self, gpus: _Optional[int] = ..., gpu_model: _Optional[str] = ..., gpu_memory_gb: _Optional[float] = ..., power_kw: _Optional[float] = ...) -> None: ...
 
 class DemandPoint(_message.Message):
-    __slots__ = ("name", "lat", "lon", "region", "weight")
+    __slots__ = ("name", "lat", "lon", "region", "weight", "tokens_per_s")
     NAME_FIELD_NUMBER: _ClassVar[int]
     LAT_FIELD_NUMBER: _ClassVar[int]
     LON_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_PER_S_FIELD_NUMBER: _ClassVar[int]
     name: str
     lat: float
     lon: float
     region: str
     weight: float
-    def __init__(self, name: _Optional[str] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., region: _Optional[str] = ..., weight: _Optional[float] = ...) -> None: ...
+    tokens_per_s: float
+    def __init__(self, name: _Optional[str] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., region: _Optional[str] = ..., weight: _Optional[float] = ..., tokens_per_s: _Optional[float] = ...) -> None: ...
 
 class PlacementConstraints(_message.Message):
-    __slots__ = ("tiers", "regions", "countries", "privacy", "tolerations")
+    __slots__ = ("tiers", "regions", "countries", "privacy", "tolerations", "min_sites")
     TIERS_FIELD_NUMBER: _ClassVar[int]
     REGIONS_FIELD_NUMBER: _ClassVar[int]
     COUNTRIES_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_FIELD_NUMBER: _ClassVar[int]
     TOLERATIONS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SITES_FIELD_NUMBER: _ClassVar[int]
     tiers: _containers.RepeatedScalarFieldContainer[str]
     regions: _containers.RepeatedScalarFieldContainer[str]
     countries: _containers.RepeatedScalarFieldContainer[str]
     privacy: str
     tolerations: _containers.RepeatedCompositeFieldContainer[Toleration]
-    def __init__(self, tiers: _Optional[_Iterable[str]] = ..., regions: _Optional[_Iterable[str]] = ..., countries: _Optional[_Iterable[str]] = ..., privacy: _Optional[str] = ..., tolerations: _Optional[_Iterable[_Union[Toleration, _Mapping]]] = ...) -> None: ...
+    min_sites: int
+    def __init__(self, tiers: _Optional[_Iterable[str]] = ..., regions: _Optional[_Iterable[str]] = ..., countries: _Optional[_Iterable[str]] = ..., privacy: _Optional[str] = ..., tolerations: _Optional[_Iterable[_Union[Toleration, _Mapping]]] = ..., min_sites: _Optional[int] = ...) -> None: ...
 
 class Toleration(_message.Message):
     __slots__ = ("key", "value", "effect")
@@ -253,20 +257,16 @@ class Toleration(_message.Message):
     def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ..., effect: _Optional[str] = ...) -> None: ...
 
 class EnergyPolicy(_message.Message):
-    __slots__ = ("latency_weight", "carbon_weight", "renewable_weight", "price_weight", "spread_weight", "move_threshold")
-    LATENCY_WEIGHT_FIELD_NUMBER: _ClassVar[int]
-    CARBON_WEIGHT_FIELD_NUMBER: _ClassVar[int]
-    RENEWABLE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
-    PRICE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
-    SPREAD_WEIGHT_FIELD_NUMBER: _ClassVar[int]
-    MOVE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
-    latency_weight: float
-    carbon_weight: float
-    renewable_weight: float
-    price_weight: float
-    spread_weight: float
-    move_threshold: float
-    def __init__(self, latency_weight: _Optional[float] = ..., carbon_weight: _Optional[float] = ..., renewable_weight: _Optional[float] = ..., price_weight: _Optional[float] = ..., spread_weight: _Optional[float] = ..., move_threshold: _Optional[float] = ...) -> None: ...
+    __slots__ = ("objective", "carbon_price_usd_per_tonne", "move_horizon_hours", "move_startup_minutes")
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    CARBON_PRICE_USD_PER_TONNE_FIELD_NUMBER: _ClassVar[int]
+    MOVE_HORIZON_HOURS_FIELD_NUMBER: _ClassVar[int]
+    MOVE_STARTUP_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    objective: str
+    carbon_price_usd_per_tonne: float
+    move_horizon_hours: float
+    move_startup_minutes: float
+    def __init__(self, objective: _Optional[str] = ..., carbon_price_usd_per_tonne: _Optional[float] = ..., move_horizon_hours: _Optional[float] = ..., move_startup_minutes: _Optional[float] = ...) -> None: ...
 
 class ModelDeploymentSpec(_message.Message):
     __slots__ = ("model", "replicas", "resources", "demand", "latency_slo_ms", "placement", "energy_policy")
@@ -287,7 +287,7 @@ class ModelDeploymentSpec(_message.Message):
     def __init__(self, model: _Optional[_Union[ModelRef, _Mapping]] = ..., replicas: _Optional[int] = ..., resources: _Optional[_Union[ReplicaResources, _Mapping]] = ..., demand: _Optional[_Iterable[_Union[DemandPoint, _Mapping]]] = ..., latency_slo_ms: _Optional[float] = ..., placement: _Optional[_Union[PlacementConstraints, _Mapping]] = ..., energy_policy: _Optional[_Union[EnergyPolicy, _Mapping]] = ...) -> None: ...
 
 class PlacementExplanation(_message.Message):
-    __slots__ = ("node", "rtt_ms", "carbon_g_per_kwh", "renewable_share", "headroom_kw", "price_per_kwh", "score", "rejected", "feasible_nodes", "total_nodes", "message")
+    __slots__ = ("node", "rtt_ms", "carbon_g_per_kwh", "renewable_share", "headroom_kw", "price_per_kwh", "score", "rejected", "feasible_nodes", "total_nodes", "message", "gpu_model", "serves", "demand_share", "carbon_g_per_h", "rtt_source")
     class RejectedEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -306,6 +306,11 @@ class PlacementExplanation(_message.Message):
     FEASIBLE_NODES_FIELD_NUMBER: _ClassVar[int]
     TOTAL_NODES_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    GPU_MODEL_FIELD_NUMBER: _ClassVar[int]
+    SERVES_FIELD_NUMBER: _ClassVar[int]
+    DEMAND_SHARE_FIELD_NUMBER: _ClassVar[int]
+    CARBON_G_PER_H_FIELD_NUMBER: _ClassVar[int]
+    RTT_SOURCE_FIELD_NUMBER: _ClassVar[int]
     node: str
     rtt_ms: float
     carbon_g_per_kwh: float
@@ -317,7 +322,12 @@ class PlacementExplanation(_message.Message):
     feasible_nodes: int
     total_nodes: int
     message: str
-    def __init__(self, node: _Optional[str] = ..., rtt_ms: _Optional[float] = ..., carbon_g_per_kwh: _Optional[float] = ..., renewable_share: _Optional[float] = ..., headroom_kw: _Optional[float] = ..., price_per_kwh: _Optional[float] = ..., score: _Optional[float] = ..., rejected: _Optional[_Mapping[str, int]] = ..., feasible_nodes: _Optional[int] = ..., total_nodes: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+    gpu_model: str
+    serves: _containers.RepeatedScalarFieldContainer[str]
+    demand_share: float
+    carbon_g_per_h: float
+    rtt_source: str
+    def __init__(self, node: _Optional[str] = ..., rtt_ms: _Optional[float] = ..., carbon_g_per_kwh: _Optional[float] = ..., renewable_share: _Optional[float] = ..., headroom_kw: _Optional[float] = ..., price_per_kwh: _Optional[float] = ..., score: _Optional[float] = ..., rejected: _Optional[_Mapping[str, int]] = ..., feasible_nodes: _Optional[int] = ..., total_nodes: _Optional[int] = ..., message: _Optional[str] = ..., gpu_model: _Optional[str] = ..., serves: _Optional[_Iterable[str]] = ..., demand_share: _Optional[float] = ..., carbon_g_per_h: _Optional[float] = ..., rtt_source: _Optional[str] = ...) -> None: ...
 
 class ReplicaSummary(_message.Message):
     __slots__ = ("name", "node", "phase", "endpoint", "placement")
@@ -333,19 +343,41 @@ class ReplicaSummary(_message.Message):
     placement: PlacementExplanation
     def __init__(self, name: _Optional[str] = ..., node: _Optional[str] = ..., phase: _Optional[str] = ..., endpoint: _Optional[str] = ..., placement: _Optional[_Union[PlacementExplanation, _Mapping]] = ...) -> None: ...
 
+class Route(_message.Message):
+    __slots__ = ("demand", "replica", "node", "share", "rtt_ms", "rtt_source", "within_slo")
+    DEMAND_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    RTT_MS_FIELD_NUMBER: _ClassVar[int]
+    RTT_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    WITHIN_SLO_FIELD_NUMBER: _ClassVar[int]
+    demand: str
+    replica: str
+    node: str
+    share: float
+    rtt_ms: float
+    rtt_source: str
+    within_slo: bool
+    def __init__(self, demand: _Optional[str] = ..., replica: _Optional[str] = ..., node: _Optional[str] = ..., share: _Optional[float] = ..., rtt_ms: _Optional[float] = ..., rtt_source: _Optional[str] = ..., within_slo: _Optional[bool] = ...) -> None: ...
+
 class ModelDeploymentStatus(_message.Message):
-    __slots__ = ("ready_replicas", "desired_replicas", "observed_generation", "replicas", "conditions")
+    __slots__ = ("ready_replicas", "desired_replicas", "observed_generation", "replicas", "conditions", "routes", "attainment")
     READY_REPLICAS_FIELD_NUMBER: _ClassVar[int]
     DESIRED_REPLICAS_FIELD_NUMBER: _ClassVar[int]
     OBSERVED_GENERATION_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     CONDITIONS_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    ATTAINMENT_FIELD_NUMBER: _ClassVar[int]
     ready_replicas: int
     desired_replicas: int
     observed_generation: int
     replicas: _containers.RepeatedCompositeFieldContainer[ReplicaSummary]
     conditions: _containers.RepeatedCompositeFieldContainer[Condition]
-    def __init__(self, ready_replicas: _Optional[int] = ..., desired_replicas: _Optional[int] = ..., observed_generation: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaSummary, _Mapping]]] = ..., conditions: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ...) -> None: ...
+    routes: _containers.RepeatedCompositeFieldContainer[Route]
+    attainment: float
+    def __init__(self, ready_replicas: _Optional[int] = ..., desired_replicas: _Optional[int] = ..., observed_generation: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaSummary, _Mapping]]] = ..., conditions: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., attainment: _Optional[float] = ...) -> None: ...
 
 class ModelDeployment(_message.Message):
     __slots__ = ("api_version", "kind", "metadata", "spec", "status")

@@ -7,7 +7,6 @@ prints), a pure mask function over arrays, and a small class implementing
 
 from controlplane.scheduler.filters.cordon import Cordon
 from controlplane.scheduler.filters.gpus import Gpus
-from controlplane.scheduler.filters.latency_slo import LatencySlo
 from controlplane.scheduler.filters.power import Power
 from controlplane.scheduler.filters.privacy import Privacy
 from controlplane.scheduler.filters.ready import Ready
@@ -18,7 +17,6 @@ from controlplane.scheduler.filters.tier import Tier
 __all__ = [
     "Cordon",
     "Gpus",
-    "LatencySlo",
     "Power",
     "Privacy",
     "Ready",

@@ -22,4 +22,4 @@ class Cordon:
     evicts = False
 
     def __call__(self, ctx: PlacementContext) -> BoolArray:
-        return np.logical_not(ctx.snapshot.unschedulable[ctx.rows])
+        return np.logical_not(ctx.snapshot.unschedulable)

@@ -31,10 +31,10 @@ class Gpus:
 
     def __call__(self, ctx: PlacementContext) -> BoolArray:
         request = ctx.request
-        n = len(ctx.snapshot.names[ctx.rows])
+        n = len(ctx.snapshot.names)
         if request.gpus == 0:
             return np.ones(n, dtype=np.bool_)
         if not ctx.gpu_columns:
             return np.zeros(n, dtype=np.bool_)
-        columns = ctx.fleet.gpus_free[ctx.rows][:, list(ctx.gpu_columns)]
-        return gpus_mask(columns, ctx.gpu_memory_ok[ctx.rows], request.gpus)
+        columns = ctx.fleet.gpus_free[:, list(ctx.gpu_columns)]
+        return gpus_mask(columns, ctx.gpu_memory_ok, request.gpus)

@@ -29,4 +29,4 @@ class Power:
     evicts = False
 
     def __call__(self, ctx: PlacementContext) -> BoolArray:
-        return power_mask(ctx.fleet.headroom_kw[ctx.rows], ctx.request.power_kw)
+        return power_mask(ctx.fleet.headroom_kw, ctx.request.power_kw)

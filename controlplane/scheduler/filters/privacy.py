@@ -31,4 +31,4 @@ class Privacy:
     evicts = True
 
     def __call__(self, ctx: PlacementContext) -> BoolArray:
-        return privacy_mask(ctx.snapshot.tier[ctx.rows], ctx.request.edge_only)
+        return privacy_mask(ctx.snapshot.tier, ctx.request.edge_only)

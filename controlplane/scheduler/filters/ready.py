@@ -22,4 +22,4 @@ class Ready:
     evicts = True
 
     def __call__(self, ctx: PlacementContext) -> BoolArray:
-        return np.asarray(ctx.snapshot.ready[ctx.rows], dtype=np.bool_)
+        return np.asarray(ctx.snapshot.ready, dtype=np.bool_)

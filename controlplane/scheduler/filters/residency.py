@@ -43,8 +43,8 @@ class Residency:
         regions = ctx.request.regions
         codes = ctx.index.region_of(regions) if regions else None
         return residency_mask(
-            ctx.index.region_code[ctx.rows],
+            ctx.index.region_code,
             codes,
-            ctx.snapshot.country[ctx.rows],
+            ctx.snapshot.country,
             ctx.request.countries,
         )

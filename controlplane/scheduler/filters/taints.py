@@ -52,5 +52,4 @@ class Taints:
     evicts = False
 
     def __call__(self, ctx: PlacementContext) -> BoolArray:
-        mask = taints_mask(len(ctx.snapshot), ctx.index.taint_groups, ctx.request.tolerations)
-        return mask[ctx.rows]
+        return taints_mask(len(ctx.snapshot), ctx.index.taint_groups, ctx.request.tolerations)

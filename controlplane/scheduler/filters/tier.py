@@ -32,4 +32,4 @@ class Tier:
     evicts = True
 
     def __call__(self, ctx: PlacementContext) -> BoolArray:
-        return tier_mask(ctx.snapshot.tier[ctx.rows], ctx.request.tiers)
+        return tier_mask(ctx.snapshot.tier, ctx.request.tiers)

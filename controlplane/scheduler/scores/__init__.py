@@ -1,14 +1,11 @@
-"""Soft scores, one module each, in physical units: ms, gCO2/kWh, price per kWh, shares.
+"""Physical figures the placement objective reads, one module each.
 
-Each module holds its name (the key of its weight in `PlacementRequest.weights`),
-the pure function that computes its figure, and a class implementing
-`framework.Score` that says which end is better and what range to normalise.
+`energy` gives the cost of one more replica per hour (gCO2/h, or $/h), from the
+site's marginal `carbon` and its `renewable` surplus; RTTs come from
+`latency.py`. There are no weights: the objective is lexicographic (see
+`facility.py`), so each figure keeps its unit.
 """
 
-from controlplane.scheduler.scores.carbon import Carbon
-from controlplane.scheduler.scores.latency import Latency
-from controlplane.scheduler.scores.price import Price
-from controlplane.scheduler.scores.renewable import Renewable
-from controlplane.scheduler.scores.spread import Spread
+from controlplane.scheduler.scores.energy import OBJECTIVES, UNITS, replica_cost_per_h
 
-__all__ = ["Carbon", "Latency", "Price", "Renewable", "Spread"]
+__all__ = ["OBJECTIVES", "UNITS", "replica_cost_per_h"]

@@ -1,20 +1,16 @@
-"""Score `renewable`: the share of one more replica's power that the renewable surplus covers.
+"""The share of one more replica's power that a site's renewable surplus covers.
 
 The surplus is what on-site renewables produce beyond what the site already
 draws: max(renewable_kw - it_draw_kw, 0). The share is min(surplus / power_kw,
-1), in [0, 1]; higher is better. It falls as replicas bind, because each takes
-its kW out of the surplus (the call's local draw), so it is recomputed for every
-replica. Being a share already, its range is fixed at [0, 1].
+1), in [0, 1]. It falls as replicas bind, because each takes its kW out of the
+surplus.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from controlplane.inventory.snapshot import BoolArray, FloatArray
-from controlplane.scheduler.framework import Better, PlacementContext
-
-NAME = "renewable"
+from controlplane.inventory.snapshot import FloatArray
 
 
 def surplus_kw(renewable_kw: FloatArray, it_draw_kw: FloatArray) -> FloatArray:
@@ -30,21 +26,3 @@ def renewable_share(
     if power_kw <= 0:
         return (surplus > 0).astype(np.float64)
     return np.minimum(surplus, power_kw) / power_kw
-
-
-class Renewable:
-    name = NAME
-    better = Better.HIGHER
-    per_replica = True
-
-    def __call__(self, ctx: PlacementContext) -> FloatArray:
-        return renewable_share(
-            ctx.snapshot.renewable_kw[ctx.rows],
-            ctx.fleet.it_draw_kw[ctx.rows],
-            ctx.request.power_kw,
-        )
-
-    def bounds(
-        self, ctx: PlacementContext, values: FloatArray, feasible: BoolArray
-    ) -> tuple[float, float]:
-        return 0.0, 1.0
