@@ -214,6 +214,12 @@ def main(
         return
     if fleet is None:
         raise click.UsageError("--hollow needs --fleet FILE")
+    from controlplane.extras import MissingExtra, require
+
+    try:
+        require("solar", "tokenplane-agent --hollow (modelled solar)")
+    except MissingExtra as e:
+        raise click.ClickException(str(e)) from None
     from agents.config import ConfigError
     from agents.hollow import build_links, load_fleet, run_fleet
     from agents.simclock import Clock, FileClock, SimClock

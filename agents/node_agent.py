@@ -24,6 +24,7 @@ from agents.probes import Prober, with_rtt_samples
 from agents.runtime import Runtime, StateListener
 from agents.state import LocalState
 from agents.telemetry import NodeTelemetry, measured_node
+from controlplane.extras import require
 from controlplane.resources.codec import to_message
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ RuntimeFactory = Callable[[StateListener], Runtime]
 
 async def _kubernetes_runtime(config: KubernetesRuntimeConfig, node: str) -> RuntimeFactory:
     """Connects, and lists the replicas already in the cluster once the API server answers."""
+    require("agent-k8s", "the kubernetes runtime")
     from kubernetes.client.exceptions import ApiException
 
     from agents.runtimes.kubernetes import KubernetesRuntime, adopted, connect, discover

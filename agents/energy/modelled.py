@@ -74,6 +74,9 @@ class SolarModel:
     """Clear-sky AC output of one PV array, in kW, for any instants."""
 
     def __init__(self, lat: float, lon: float, array: SolarArray) -> None:
+        from controlplane.extras import require
+
+        require("solar", "a modelled solar array")
         import pvlib
 
         self._pvlib = pvlib

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from controlplane.extras import require
 from controlplane.localfleet.observe import SERVING, FleetNow
 
 FOOTNOTES = (
@@ -184,6 +185,7 @@ HEADERS = ["DEPLOYMENT", "gCO2/Mtok", "RENEWABLE", "DEMAND IN SLO", "MOVES"]
 
 def plot(samples: list[FleetNow], path: Path, title: str = "") -> None:
     """Carbon per million tokens and renewable share over simulated time; moves marked."""
+    require("report", "the report's plot")
     import matplotlib
 
     matplotlib.use("Agg")

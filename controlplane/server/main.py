@@ -13,6 +13,7 @@ import click
 from pydantic import ValidationError
 
 from controlplane import __version__
+from controlplane.extras import MissingExtra, require
 from controlplane.logs import setup_logging
 from controlplane.server.config import ServerConfig
 
@@ -201,6 +202,10 @@ def main(log_level: str, log_format: str, store: str | None, **options: object) 
           --tls-cert-file tls.crt --tls-key-file tls.key --api-tokens-file tokens.yaml
     """
     setup_logging(log_level, log_format)
+    try:
+        require("server", "tokenplane-server")
+    except MissingExtra as e:
+        raise click.ClickException(str(e)) from None
     try:
         config = server_config(store, options)
     except ValidationError as e:

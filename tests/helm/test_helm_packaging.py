@@ -26,7 +26,7 @@ def test_containerfile_builds_what_the_chart_runs(repo_root, chart_dir):
     bases = re.findall(r"^FROM\s+(\S+)", containerfile, re.M)
     assert bases and all(b == "${PYTHON_IMAGE}" for b in bases)
     assert re.search(r"^ARG PYTHON_IMAGE=\S*python:3\.11-slim", containerfile, re.M)
-    assert re.search(r"pip install \.", containerfile)
+    assert re.search(r'pip install "\.\[[^\]]*\bserver\b', containerfile), "with [server]"
     for script in ("tokenplane-server", "tokenplane-agent", "tpctl"):
         assert script in containerfile, f"{script} is not checked in the image"
     # The last USER is the chart's non-root uid.

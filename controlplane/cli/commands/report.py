@@ -38,8 +38,8 @@ def show_report(state_dir: Path, *, output: str, png: Path | None = None) -> Non
     try:
         plot(samples, png)
         drawn = str(png)
-    except ImportError:  # matplotlib is an optional dependency of tokenplane
-        drawn = "not drawn: pip install matplotlib"
+    except ImportError as e:  # matplotlib comes with the [report] extra (MissingExtra says so)
+        drawn = f"not drawn: {e}"
     if output == "json":
         click.echo(json.dumps({**report.to_json(), "plot": drawn}, indent=2))
         return

@@ -173,10 +173,16 @@ def up(
       tpctl up --fleet my-fleet.yaml               # your own fleet (docs/fleet-file.md)
     """
     from controlplane.cli.errors import CliError
+    from controlplane.extras import MissingExtra, require
     from controlplane.localfleet import lifecycle
     from controlplane.localfleet.launcher import LaunchError
     from controlplane.resources import ManifestError
 
+    try:  # the server, hollow agents (modelled solar) and the report's plot
+        for extra in ("server", "solar", "report"):
+            require(extra, "tpctl up")
+    except MissingExtra as e:
+        raise CliError(f"{e}, or [all]") from None
     started = time.monotonic()
     directory = fleetdir.find(ctx, state_dir, use_context=False).path
     start = _clock_start(clock_start)
