@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -17,7 +18,7 @@ from controlplane.errors import Invalid
 from controlplane.inventory import InventoryTable
 from controlplane.inventory.view import with_live_status
 from controlplane.objects import ApplyResult, Change, ObjectStore, Resource
-from controlplane.resources import KINDS, Node, Replica
+from controlplane.resources import KINDS, Event, Node, Replica
 from controlplane.resources.codec import ONEOF_FIELD, from_resource, to_message, to_resource
 from controlplane.resources.selector import LabelSelector, parse_selector
 from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc
@@ -221,20 +222,66 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         self, request: fleet_pb2.EventsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[fleet_pb2.EventsResponse]:
         self._auth.authorize(context.invocation_metadata(), Role.VIEWER)
+        types = set(request.types)
         events, revision = await self._objects.list_events(request.kind, request.name)
-        if request.limit:
-            events = events[-request.limit :]
-        for event in events:
-            yield fleet_pb2.EventsResponse(event=to_message(event))
+        groups = aggregate_events([e for e in events if not types or e.type in types])
+        shown = groups[-request.limit :] if request.limit else groups
+        for group in shown:
+            yield group.response()
         if not request.watch:
             return
+        seen = {g.key: g for g in groups}
         async for event in self._objects.watch_events(revision + 1):
             involved = event.involved_object
-            if (request.kind and involved.kind != request.kind) or (
-                request.name and involved.name != request.name
+            if (
+                (request.kind and involved.kind != request.kind)
+                or (request.name and involved.name != request.name)
+                or (types and event.type not in types)
             ):
                 continue
-            yield fleet_pb2.EventsResponse(event=to_message(event))
+            key = _event_key(event)
+            group = seen.get(key)
+            seen[key] = group = (
+                EventGroup(key, event, 1, event.time)
+                if group is None
+                else EventGroup(key, event, group.count + 1, group.first_time)
+            )
+            yield group.response()
+
+
+def _event_key(event: Event) -> tuple[str, str, str, str, str]:
+    involved = event.involved_object
+    return (involved.kind, involved.name, event.type, event.reason, event.message)
+
+
+@dataclass(frozen=True, slots=True)
+class EventGroup:
+    """Identical events (same object, type, reason, message): the latest, and how many."""
+
+    key: tuple[str, str, str, str, str]
+    last: Event
+    count: int
+    first_time: str
+
+    def response(self) -> fleet_pb2.EventsResponse:
+        return fleet_pb2.EventsResponse(
+            event=to_message(self.last), count=self.count, first_time=self.first_time
+        )
+
+
+def aggregate_events(events: list[Event]) -> list[EventGroup]:
+    """Identical events folded into one, ordered by when each was last seen (oldest first), as
+    Kubernetes' event series: a FailedScheduling repeated every pass is one line with a COUNT."""
+    groups: dict[tuple[str, str, str, str, str], EventGroup] = {}
+    for event in events:
+        key = _event_key(event)
+        before = groups.pop(key, None)  # re-inserted: dict order becomes last-seen order
+        groups[key] = (
+            EventGroup(key, event, 1, event.time or event.metadata.creation_timestamp)
+            if before is None
+            else EventGroup(key, event, before.count + 1, before.first_time)
+        )
+    return list(groups.values())
 
 
 class _Logs(Protocol):

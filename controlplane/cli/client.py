@@ -74,6 +74,15 @@ class WatchEvent:
     resource: Resource | None  # None when DELETED: the server keeps no tombstone
 
 
+@dataclass(frozen=True, slots=True)
+class EventSeries:
+    """Identical events as one: the latest, their count, when the first was recorded."""
+
+    event: Event
+    count: int
+    first_time: str
+
+
 def _read(path: Path, what: str) -> bytes:
     try:
         return path.expanduser().read_bytes()
@@ -182,10 +191,27 @@ class FleetClient:
     def events(
         self, kind: str = "", name: str = "", *, watch: bool = False, limit: int = 0
     ) -> Iterator[Event]:
-        """Recent events; with `watch`, then every new one until interrupted."""
-        request = fleet_pb2.EventsRequest(kind=kind, name=name, watch=watch, limit=limit)
+        """Recent events (the latest of each series); with `watch`, then every new one."""
+        for series in self.event_series(kind, name, watch=watch, limit=limit):
+            yield series.event
+
+    def event_series(
+        self,
+        kind: str = "",
+        name: str = "",
+        *,
+        watch: bool = False,
+        limit: int = 0,
+        types: tuple[str, ...] = (),
+    ) -> Iterator[EventSeries]:
+        """Identical events aggregated by the server: the latest, how many, since when."""
+        request = fleet_pb2.EventsRequest(
+            kind=kind, name=name, watch=watch, limit=limit, types=list(types)
+        )
         for response in self._stream("Events", request, None if watch else self.timeout_s):
-            yield from_message(response.event, Event)
+            event = from_message(response.event, Event)
+            first = response.first_time or event.time or event.metadata.creation_timestamp
+            yield EventSeries(event, max(1, response.count), first)
 
     def logs(self, replica: str, tail_lines: int) -> tuple[str, str]:
         """The tail of a replica's log, which the server fetches from the replica's agent;

@@ -8,11 +8,14 @@ users and what their tokens cost in carbon. The arithmetic is in metrics.py.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.cli import metrics
 from controlplane.cli.output import Column, age, fixed, percent
 from controlplane.resources import Event, ModelDeployment, Node, Replica
+
+if TYPE_CHECKING:
+    from controlplane.cli.client import EventSeries
 
 MAX_NODES_SHOWN = 3
 
@@ -159,6 +162,19 @@ EVENT_COLUMNS: list[Column[Event]] = [
     Column("OBJECT", lambda e: f"{e.involved_object.kind.lower()}/{e.involved_object.name}"),
     Column("SOURCE", lambda e: e.source),
     Column("MESSAGE", lambda e: e.message),
+]
+
+SERIES_COLUMNS: list[Column[EventSeries]] = [
+    Column("LAST SEEN", lambda s: age(s.event.time or s.event.metadata.creation_timestamp)),
+    Column("TYPE", lambda s: s.event.type),
+    Column("REASON", lambda s: s.event.reason),
+    Column(
+        "OBJECT", lambda s: f"{s.event.involved_object.kind.lower()}/{s.event.involved_object.name}"
+    ),
+    Column("COUNT", lambda s: s.count),
+    Column("FIRST SEEN", lambda s: age(s.first_time)),
+    Column("SOURCE", lambda s: s.event.source),
+    Column("MESSAGE", lambda s: s.event.message),
 ]
 
 COLUMNS: dict[str, list[Column[Any]]] = {

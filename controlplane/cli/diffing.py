@@ -2,7 +2,8 @@
 
 Status, and the metadata the server assigns (uid, resourceVersion, timestamps,
 generation), are left out: apply does not change them, and showing them would
-bury the change a person is about to make.
+bury the change a person is about to make. So is the last-applied annotation (a JSON
+copy of the file): the diff shows its effect, not its text.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from controlplane.cli.merge import LAST_APPLIED
 from controlplane.cli.output import manifest
 from controlplane.resources.codec import Resource
 
@@ -20,6 +22,10 @@ def desired(resource: Resource) -> dict[str, Any]:
     data = manifest(resource)
     meta = data["metadata"]
     kept = {k: meta[k] for k in ("name", "labels", "annotations") if meta.get(k)}
+    annotations = {k: v for k, v in kept.get("annotations", {}).items() if k != LAST_APPLIED}
+    kept.pop("annotations", None)
+    if annotations:
+        kept["annotations"] = annotations
     return {
         "apiVersion": data["apiVersion"],
         "kind": data["kind"],

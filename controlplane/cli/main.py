@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 import click
+from click_didyoumean import DYMGroup
 
 from controlplane import __version__
 from controlplane.cli.params import global_options
@@ -28,9 +29,20 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("get", "controlplane.cli.commands.get:get"),
             ("describe", "controlplane.cli.commands.describe:describe"),
+            ("explain", "controlplane.cli.commands.discovery:explain"),
             ("apply", "controlplane.cli.commands.apply:apply"),
             ("diff", "controlplane.cli.commands.apply:diff"),
+            ("edit", "controlplane.cli.commands.edit:edit"),
             ("delete", "controlplane.cli.commands.apply:delete"),
+        ],
+    ),
+    (
+        "Deploy Commands",
+        [
+            ("scale", "controlplane.cli.commands.modify:scale"),
+            ("wait", "controlplane.cli.commands.wait:wait"),
+            ("label", "controlplane.cli.commands.modify:label"),
+            ("annotate", "controlplane.cli.commands.modify:annotate"),
         ],
     ),
     (
@@ -52,6 +64,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
     (
         "Settings Commands",
         [
+            ("api-resources", "controlplane.cli.commands.discovery:api_resources"),
             ("config", "controlplane.cli.commands.config:config"),
             ("version", "controlplane.cli.commands.version:version"),
             ("completion", "controlplane.cli.commands.version:completion"),
@@ -61,8 +74,9 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
 COMMANDS = dict(entry for _, entries in SECTIONS for entry in entries)
 
 
-class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use, listed in sections."""
+class LazyGroup(DYMGroup):
+    """A group whose subcommands are imported on first use, listed in sections; a mistyped
+    command gets git's "Did you mean" (click-didyoumean)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import yaml
@@ -62,10 +64,50 @@ def test_get_yaml_applies_back_unchanged(tpctl: Tpctl) -> None:
 
 
 def test_dry_run_changes_nothing(tpctl: Tpctl) -> None:
-    out = tpctl.ok("apply", "--dry-run", "-f", "-", input=deployment_manifest("ap-dry"))
-    assert out.strip() == "modeldeployment/ap-dry created (dry run)"
-    result = tpctl("get", "deploy", "ap-dry")
-    assert result.returncode == 1 and "(NotFound)" in result.stderr
+    for flag, suffix in (("--dry-run", "(server dry run)"),
+                         ("--dry-run=server", "(server dry run)"),
+                         ("--dry-run=client", "(dry run)")):
+        out = tpctl.ok("apply", flag, "-f", "-", input=deployment_manifest("ap-dry"))
+        assert out.strip() == f"modeldeployment/ap-dry created {suffix}"
+        result = tpctl("get", "deploy", "ap-dry")
+        assert result.returncode == 1 and "(NotFound)" in result.stderr
+    tpctl.ok("apply", "--dry-run=none", "-f", "-", input=deployment_manifest("ap-dry"))
+    changed = deployment_manifest("ap-dry", replicas=2)
+    assert tpctl.ok("apply", "--dry-run=client", "-f", "-", input=changed).strip() == (
+        "modeldeployment/ap-dry configured (dry run)")
+    assert tpctl.json("get", "deploy", "ap-dry")["spec"]["replicas"] == 1
+    bad = tpctl("apply", "--dry-run=maybe", "-f", "-", input=changed)
+    assert bad.returncode == 2 and "'none', 'client', 'server'" in bad.stderr
+    tpctl.ok("delete", "deploy", "ap-dry")
+
+
+def test_apply_merges_three_ways(tpctl: Tpctl, tmp_path: Path) -> None:
+    """A field removed from the file goes; one another tool set stays; both as kubectl."""
+    path = tmp_path / "m.yaml"
+    path.write_text(deployment_manifest("ap-merge", labels="{team: search, tier: gold}",
+                                        extra_spec="  placement: {tiers: [edge]}\n"))
+    assert tpctl.ok("apply", "-f", str(path)).strip() == "modeldeployment/ap-merge created"
+    live = tpctl.json("get", "deploy", "ap-merge")
+    remembered = json.loads(
+        live["metadata"]["annotations"]["tokenplane.io/last-applied-configuration"])
+    assert remembered["metadata"]["labels"] == {"team": "search", "tier": "gold"}
+    assert "status" not in remembered and "resourceVersion" not in remembered["metadata"]
+    # someone else adds a label and an annotation, not through apply
+    assert tpctl.ok("label", "deploy", "ap-merge", "owner=billing").strip() == (
+        "modeldeployment/ap-merge labeled")
+    tpctl.ok("annotate", "deploy/ap-merge", "note=set elsewhere")
+    clash = tpctl("label", "deploy", "ap-merge", "team=ads")
+    assert clash.returncode == 1 and "--overwrite" in clash.stderr
+    # the file drops the tier label and the placement; replicas change
+    path.write_text(deployment_manifest("ap-merge", replicas=2, labels="{team: search}"))
+    assert tpctl.ok("apply", "-f", str(path)).strip() == "modeldeployment/ap-merge configured"
+    merged = tpctl.json("get", "deploy", "ap-merge")
+    assert merged["metadata"]["labels"] == {"team": "search", "owner": "billing"}
+    assert merged["metadata"]["annotations"]["note"] == "set elsewhere"
+    assert merged["spec"]["replicas"] == 2
+    assert merged["spec"].get("placement", {}).get("tiers", []) == []
+    assert tpctl.ok("apply", "-f", str(path)).strip() == "modeldeployment/ap-merge unchanged"
+    tpctl.ok("delete", "deploy", "ap-merge")
 
 
 def test_invalid_manifest_names_file_document_and_field(tpctl: Tpctl, tmp_path: Path) -> None:
@@ -107,23 +149,57 @@ def test_stale_resource_version_is_a_conflict(tpctl: Tpctl) -> None:
 
 
 def test_diff_shows_what_apply_would_change(tpctl: Tpctl, tmp_path: Path) -> None:
+    """Exit 1 on differences, 0 without, 2 on an error: kubectl diff's codes."""
     path = tmp_path / "d.yaml"
     path.write_text(deployment_manifest("ap-diff"))
-    created = tpctl.ok("diff", "-f", str(path))
-    assert "--- /dev/null" in created and "+++ merged/modeldeployment/ap-diff" in created
-    assert "+  name: ap-diff" in created
+    created = tpctl("diff", "-f", str(path))
+    assert created.returncode == 1, created.stderr
+    assert "--- /dev/null" in created.stdout
+    assert "+++ merged/modeldeployment/ap-diff" in created.stdout
+    assert "+  name: ap-diff" in created.stdout
+    assert "last-applied" not in created.stdout
+    assert "\x1b[" not in created.stdout  # no colour into a pipe
     tpctl.ok("apply", "-f", str(path))
     assert tpctl.ok("diff", "-f", str(path)) == ""
-    assert tpctl("diff", "--exit-code", "-f", str(path)).returncode == 0
     path.write_text(deployment_manifest("ap-diff", replicas=3, labels="{team: search}"))
-    changed = tpctl.ok("diff", "-f", str(path))
-    assert "--- live/modeldeployment/ap-diff" in changed
-    assert "-  replicas: 1" in changed and "+  replicas: 3" in changed
-    assert "+    team: search" in changed
-    assert tpctl("diff", "--exit-code", "-f", str(path)).returncode == 1
+    changed = tpctl("diff", "-f", str(path))
+    assert changed.returncode == 1
+    assert "--- live/modeldeployment/ap-diff" in changed.stdout
+    assert "-  replicas: 1" in changed.stdout and "+  replicas: 3" in changed.stdout
+    assert "+    team: search" in changed.stdout
     # diff is a dry run: the live object is unchanged
     assert tpctl.json("get", "deploy", "ap-diff")["spec"]["replicas"] == 1
+    broken = tpctl("diff", "-f", str(tmp_path / "missing.yaml"))
+    assert broken.returncode == 2 and "no such file" in broken.stderr
     tpctl.ok("delete", "-f", str(path))
+
+
+def test_diff_is_coloured_on_a_terminal(tpctl: Tpctl, tmp_path: Path) -> None:
+    import pty
+    import subprocess
+
+    from tests.cli.conftest import TPCTL
+
+    path = tmp_path / "c.yaml"
+    path.write_text(deployment_manifest("ap-colour"))
+    env = {k: v for k, v in tpctl.env.items() if k != "NO_COLOR"}
+    leader, follower = pty.openpty()
+    proc = subprocess.run([TPCTL, "diff", "-f", str(path)], stdout=follower,
+                          stderr=subprocess.PIPE, env=env, timeout=60)
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(leader)
+    assert proc.returncode == 1
+    assert re.search(rb"\x1b\[32m(\x1b\[22m)?\+  name: ap-colour", out)  # additions in green
+    assert re.search(rb"\x1b\[31m(\x1b\[1m)?--- /dev/null", out)
 
 
 def test_delete_by_name_selector_and_errors(tpctl: Tpctl) -> None:

@@ -110,7 +110,8 @@ def test_top_deployments(tpctl: Tpctl, placed: str) -> None:
 
 def test_events_list_and_filters(tpctl: Tpctl, placed: str) -> None:
     rows = parse_table(tpctl.ok("events"))
-    assert list(rows[0]) == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "SOURCE", "MESSAGE"]
+    assert list(rows[0]) == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "COUNT", "FIRST SEEN",
+                             "SOURCE", "MESSAGE"]
     assert any(r["REASON"] == "NodeReady" and r["OBJECT"].startswith("node/") for r in rows)
     mine = parse_table(tpctl.ok("events", "--for", f"deploy/{placed}"))
     assert mine and {r["OBJECT"] for r in mine} == {f"modeldeployment/{placed}"}

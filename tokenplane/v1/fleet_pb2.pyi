@@ -159,22 +159,28 @@ class DrainResponse(_message.Message):
     def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., node: _Optional[_Union[_resources_pb2.Node, _Mapping]] = ..., moved: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EventsRequest(_message.Message):
-    __slots__ = ("kind", "name", "watch", "limit")
+    __slots__ = ("kind", "name", "watch", "limit", "types")
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     WATCH_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
     kind: str
     name: str
     watch: bool
     limit: int
-    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., watch: _Optional[bool] = ..., limit: _Optional[int] = ...) -> None: ...
+    types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., watch: _Optional[bool] = ..., limit: _Optional[int] = ..., types: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EventsResponse(_message.Message):
-    __slots__ = ("event",)
+    __slots__ = ("event", "count", "first_time")
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    FIRST_TIME_FIELD_NUMBER: _ClassVar[int]
     event: _resources_pb2.Event
-    def __init__(self, event: _Optional[_Union[_resources_pb2.Event, _Mapping]] = ...) -> None: ...
+    count: int
+    first_time: str
+    def __init__(self, event: _Optional[_Union[_resources_pb2.Event, _Mapping]] = ..., count: _Optional[int] = ..., first_time: _Optional[str] = ...) -> None: ...
 
 class ReplicaLogsRequest(_message.Message):
     __slots__ = ("name", "tail_lines")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import click
 
 from controlplane.cli.errors import CliError
@@ -13,32 +16,115 @@ from controlplane.cli.params import (
     selector_option,
 )
 
+if TYPE_CHECKING:
+    from controlplane.cli.client import FleetClient
+    from controlplane.cli.manifests import Manifest
+    from controlplane.resources.codec import Resource
+
+
+DRY_RUN = ("none", "client", "server")
+DRY_RUN_SUFFIX = {"none": "", "client": " (dry run)", "server": " (server dry run)"}
+CONFLICT_RETRIES = 3
+
+dry_run_option = click.option(
+    "--dry-run",
+    type=click.Choice(DRY_RUN),
+    default="none",
+    is_flag=False,
+    flag_value="server",
+    show_default=True,
+    help="client: merge and print what would be sent, without sending it; server: the "
+    "server validates and answers as for a real apply, storing nothing. A bare --dry-run "
+    "means server.",
+)
+
+
+class DiffFailed(CliError):
+    """diff's own failure: exit 2, as 1 means "there are differences" (kubectl's codes)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Planned:
+    live: Resource | None
+    merged: Resource  # what apply sends: the three-way merge, with last-applied
+
+
+def plan(client: FleetClient, m: Manifest) -> Planned:
+    """The live object, and the three-way merge of the manifest into it (cli/merge.py)."""
+    from controlplane.cli.merge import three_way
+    from controlplane.cli.output import manifest
+    from controlplane.resources import ManifestError, parse_manifest
+
+    written = m.resource.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    live = client.find(m.resource.kind, m.resource.name)
+    merged_doc = three_way(written, manifest(live) if live is not None else None)
+    try:
+        merged = parse_manifest(merged_doc, m.source)
+    except ManifestError as e:
+        raise CliError("; ".join(f"{where}: {why}" for where, why in e.problems)) from None
+    if live is not None and not m.resource.metadata.resource_version:
+        # read-modify-write: a change made since the read is a Conflict, and apply retries
+        merged.metadata.resource_version = live.metadata.resource_version
+    return Planned(live, merged)
+
+
+def apply_one(client: FleetClient, m: Manifest, dry_run: str) -> str:
+    """created, configured or unchanged; retried when someone else wrote the object meanwhile
+    (unless the manifest names its own resourceVersion: then the Conflict is the answer)."""
+    for attempt in range(CONFLICT_RETRIES):
+        planned = plan(client, m)
+        if dry_run == "client":
+            if planned.live is None:
+                return "created"
+            return "unchanged" if _same(planned.live, planned.merged) else "configured"
+        try:
+            _, result = client.apply(planned.merged, dry_run=dry_run == "server")
+            return result
+        except CliError as e:
+            pinned = bool(m.resource.metadata.resource_version)
+            if e.reason != "Conflict" or pinned or attempt == CONFLICT_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _same(live: Resource, merged: Resource) -> bool:
+    """What the server compares to say unchanged: labels, annotations and spec."""
+    return (
+        live.metadata.labels == merged.metadata.labels
+        and live.metadata.annotations == merged.metadata.annotations
+        and live.spec == merged.spec
+    )
+
 
 @click.command(epilog=GLOBAL_OPTIONS_EPILOG)
 @filename_option(required=True)
 @recursive_option
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Have the server validate and report what it would do, changing nothing.",
-)
+@dry_run_option
 @global_options()
 @click.pass_context
-def apply(ctx: click.Context, filenames: tuple[str, ...], recursive: bool, dry_run: bool) -> None:
-    """Create or update resources from manifests.
+def apply(ctx: click.Context, filenames: tuple[str, ...], recursive: bool, dry_run: str) -> None:
+    """Create or update resources from manifests, merging as kubectl apply does.
 
     Takes multi-document YAML (or JSON): nodes, deployments and replicas with
     apiVersion tokenplane.io/v1. Each object is reported as created, configured
-    or unchanged. Every document is validated before any is sent. An object that
-    names a metadata.resourceVersion is updated only if it is still at that
-    version (otherwise: Conflict).
+    or unchanged. Every document is validated before any is sent.
+
+    \b
+    A three-way merge, as kubectl's client-side apply: what you applied last is
+    kept in the annotation tokenplane.io/last-applied-configuration; a field you
+    remove from the file is removed from the object, a field you never wrote
+    (a label another tool set, replicas changed by tpctl scale) is kept. An
+    object whose manifest names metadata.resourceVersion is updated only if it
+    is still at that version (otherwise: Conflict).
 
     \b
     Examples:
       tpctl apply -f llama-eu.yaml
       tpctl apply -f deployments/ -R
       cat fleet.yaml | tpctl apply -f -
-      tpctl apply -f llama-eu.yaml --dry-run
+      tpctl apply -f llama-eu.yaml --dry-run=server
     """
     from controlplane.cli import manifests
     from controlplane.cli.client import connect
@@ -49,66 +135,70 @@ def apply(ctx: click.Context, filenames: tuple[str, ...], recursive: bool, dry_r
     failed: list[CliError] = []
     for m in objects:
         try:
-            _, result = client.apply(m.resource, dry_run=dry_run)
+            result = apply_one(client, m, dry_run)
         except CliError as e:
             failed.append(e.within(f"{m.source}: {name_of(m.resource)}"))
             continue
-        click.echo(f"{name_of(m.resource)} {result}" + (" (dry run)" if dry_run else ""))
+        click.echo(f"{name_of(m.resource)} {result}{DRY_RUN_SUFFIX[dry_run]}")
     _raise_last(failed)
 
 
-def _raise_last(errors: list[CliError]) -> None:
-    """Shows every error, then exits 1 with the last, so that none is hidden."""
+def _raise_last(errors: list[CliError], as_type: type[CliError] = CliError) -> None:
+    """Shows every error, then exits with the last, so that none is hidden."""
     for error in errors[:-1]:
         error.show()
     if errors:
-        raise errors[-1]
+        last = errors[-1]
+        raise last if as_type is CliError else as_type(last.detail, reason=last.reason)
 
 
 @click.command(epilog=GLOBAL_OPTIONS_EPILOG)
 @filename_option(required=True)
 @recursive_option
-@click.option(
-    "--exit-code", is_flag=True, help="Exit 1 when there are differences (as git diff --exit-code)."
-)
+@click.option("--exit-code", is_flag=True, hidden=True, help="Kept for old scripts: the default.")
 @global_options()
 @click.pass_context
 def diff(ctx: click.Context, filenames: tuple[str, ...], recursive: bool, exit_code: bool) -> None:
     """Show what `tpctl apply -f` would change, as a unified diff.
 
-    The server computes the result of the apply without storing it (a dry
-    run), so defaults and validation are the server's own. Only what apply
-    changes is compared: labels, annotations and spec. Exit code 0 whether or
-    not there are differences, unless --exit-code.
+    The three-way merge apply would send goes to the server as a dry run, so
+    defaults and validation are the server's own. Only what apply changes is
+    compared: labels, annotations and spec. Coloured on a terminal.
+
+    \b
+    Exit status, as kubectl diff: 0 no differences, 1 differences, 2 an error.
 
     \b
     Examples:
       tpctl diff -f llama-eu.yaml
-      tpctl diff -f deployments/ --exit-code || tpctl apply -f deployments/
+      tpctl diff -f deployments/ || tpctl apply -f deployments/
     """
     from controlplane.cli import manifests
     from controlplane.cli.client import connect
     from controlplane.cli.diffing import unified_diff
     from controlplane.cli.output import name_of
 
-    objects = manifests.read(filenames, recursive=recursive)
-    client = connect(ctx)
+    try:
+        objects = manifests.read(filenames, recursive=recursive)
+        client = connect(ctx)
+    except CliError as e:
+        raise DiffFailed(e.detail, reason=e.reason) from None
     changed = False
     failed: list[CliError] = []
     for m in objects:
         try:
-            live = client.find(m.resource.kind, m.resource.name)
-            merged, _ = client.apply(m.resource, dry_run=True)
+            planned = plan(client, m)
+            merged, _ = client.apply(planned.merged, dry_run=True)
         except CliError as e:
             failed.append(e.within(f"{m.source}: {name_of(m.resource)}"))
             continue
-        lines = unified_diff(name_of(m.resource), live, merged)
+        lines = unified_diff(name_of(m.resource), planned.live, merged)
         for line in lines:
             color = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1])
             click.secho(line, fg=color, bold=line.startswith(("+++", "---")))
         changed = changed or bool(lines)
-    _raise_last(failed)
-    if changed and exit_code:
+    _raise_last(failed, DiffFailed)
+    if changed:
         ctx.exit(1)
 
 
