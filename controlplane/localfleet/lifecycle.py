@@ -194,12 +194,15 @@ def start_recorder(state_dir: Path) -> launcher.Launched:
     )
 
 
-def use_context(config_file: Path, server: str) -> str:
-    """Points the `local` context at `server` and makes it current; returns the previous one."""
+def use_context(config_file: Path, server: str, state_dir: Path) -> str:
+    """Points the `local` context at `server` and makes it current; returns the previous one.
+
+    The context also names the state dir, so that `tpctl down` and `tpctl report` find a
+    fleet started with `--state-dir` without being told again."""
     config = tpctl_config.load(config_file)
     previous = config.current_context
     config.contexts = [c for c in config.contexts if c.name != CONTEXT]
-    config.contexts.append(tpctl_config.Context(name=CONTEXT, server=server))
+    config.contexts.append(tpctl_config.Context(name=CONTEXT, server=server, state_dir=state_dir))
     config.current_context = CONTEXT
     tpctl_config.save(config, config_file)
     return previous if previous != CONTEXT else ""

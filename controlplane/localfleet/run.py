@@ -1,7 +1,8 @@
 """What `tpctl up` started and where, kept in STATE_DIR/up.json for `down`, `report` and the
 recorder.
 
-The state dir (default ~/.local/state/tokenplane/up, or $TOKENPLANE_STATE_DIR)
+The state dir (--state-dir, $TOKENPLANE_STATE_DIR, else $XDG_STATE_HOME/tokenplane/up:
+controlplane/cli/fleetdir.py)
 holds one local fleet: its store, bootstrap token, fleet and deployment files,
 logs, pid files, the recorder's samples and the report. The record names the
 processes by pid; the simulated clock is in STATE_DIR/clock.json, which every
@@ -12,7 +13,6 @@ time, and which `up` rewrites to set the clock going once the fleet runs.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -42,11 +42,6 @@ RUN_FILES = (
     "agents.pid",
     "recorder.pid",
 )
-
-
-def default_state_dir() -> Path:
-    env = os.environ.get("TOKENPLANE_STATE_DIR")
-    return Path(env) if env else Path.home() / ".local" / "state" / "tokenplane" / "up"
 
 
 @dataclass
