@@ -50,6 +50,7 @@ from controlplane.resources import (
     ReplicaSpec,
     ReplicaStatus,
     ReplicaSummary,
+    Route,
 )
 from controlplane.resources.event import ObjectReference
 from controlplane.resources.replica import ReplicaReport
@@ -57,11 +58,15 @@ from controlplane.resources.wellknown import (
     ACTIVE_PHASES,
     DEPLOYMENT_LABEL,
     REPLACES_ANNOTATION,
+    SERVING,
     ReplicaPhase,
 )
+from controlplane.scheduler.fleetindex import FleetIndex
+from controlplane.scheduler.geo import UnknownRegionError
 from controlplane.scheduler.pipeline import Placement, Unschedulable
 from controlplane.scheduler.replan import DeploymentReplicas, RunningReplica
 from controlplane.scheduler.request import request_from_deployment
+from controlplane.scheduler.routes import assign_routes
 from controlplane.tracing import reconcile_pass
 
 log = logging.getLogger(__name__)
@@ -260,7 +265,9 @@ class Reconciler:
         for move in moves:
             if move.replica in self._moves:
                 continue
-            self._moves[move.replica] = MoveRequest(move.reason, move.to_node, move.explanation)
+            self._moves[move.replica] = MoveRequest(
+                move.reason, move.to_node, move.explanation, stop=move.to_node is None
+            )
             await self._objects.record_event(
                 _ref("ModelDeployment", move.deployment),
                 "Rebalancing",
@@ -295,6 +302,9 @@ class Reconciler:
                 await self._terminate(r, "Moved")
             for r in a.delete:
                 await self._delete(r)  # its agent stops it as an orphan when it reconnects
+            for r in a.stops:
+                self._moves.pop(r.name, None)
+                await self._terminate(r, "Shed")
             if a.excess:
                 victims = await self._placer.scale_down(
                     world.snapshot, DeploymentReplicas(a.request, a.candidates), a.excess
@@ -307,7 +317,7 @@ class Reconciler:
                     a.deployment,
                     move.to_node,
                     move.explanation,
-                    _gpu_model_for(a.deployment, world.snapshot, move.to_node),
+                    move.explanation.gpu_model,
                     replaces=move.old,
                 )
 
@@ -323,7 +333,7 @@ class Reconciler:
         results = await self._placed_by_placer(world.snapshot, [job for _, job, _ in jobs])
         outcome: dict[str, Outcome] = {}
         for (a, _, replaces), result in zip(jobs, results, strict=True):
-            await self._bind(a.deployment, world.snapshot, result, replaces)
+            await self._bind(a.deployment, result, replaces)
             if replaces is None:
                 outcome[a.deployment.name] = result
         return outcome
@@ -358,9 +368,12 @@ class Reconciler:
         for r in replicas:
             by_node[r.spec.node_name].append(r.name)
         self._by_node = dict(by_node)
+        index = FleetIndex(world.snapshot)
         for deployment in world.deployments:
+            mine = by_deployment.get(deployment.name, [])
+            routes, attainment = _routes(index, deployment, mine)
             await self._update_status(
-                deployment, by_deployment.get(deployment.name, []), outcome.get(deployment.name)
+                deployment, mine, outcome.get(deployment.name), routes, attainment
             )
 
     def replicas_on(self, node: str) -> list[str]:
@@ -372,14 +385,12 @@ class Reconciler:
     async def _bind(
         self,
         deployment: ModelDeployment,
-        snapshot: FleetSnapshot,
         result: Outcome,
         replaces: str | None,
     ) -> None:
         placed = result.placed if isinstance(result, Unschedulable) else tuple(result)
         for p in placed:
-            gpu_model = _gpu_model_for(deployment, snapshot, p.node)
-            await self._create(deployment, p.node, p.explanation, gpu_model, replaces=replaces)
+            await self._create(deployment, p.node, p.explanation, p.gpu_model, replaces=replaces)
         if isinstance(result, Unschedulable):
             what = f"move of {replaces}" if replaces else f"{result.missing} replica(s)"
             await self._objects.record_event(
@@ -477,6 +488,8 @@ class Reconciler:
         deployment: ModelDeployment,
         replicas: list[Replica],
         outcome: Outcome | None,
+        routes: list[Route],
+        attainment: float | None,
     ) -> None:
         active = [r for r in replicas if r.status.phase in ACTIVE_PHASES]
         ready = sum(1 for r in active if r.status.phase == ReplicaPhase.RUNNING)
@@ -514,6 +527,8 @@ class Reconciler:
                 for r in sorted(replicas, key=lambda r: r.name)
             ],
             conditions=[available, *([unschedulable] if unschedulable else [])],
+            routes=routes,
+            attainment=attainment,
         )
         if _same_status(previous, status):
             return
@@ -636,20 +651,32 @@ def _bound(replicas: Sequence[Replica]) -> list[Bound]:
     ]
 
 
-def _gpu_model_for(deployment: ModelDeployment, snapshot: FleetSnapshot, node: str) -> str:
-    """The GPU model a replica gets on `node`: the one asked for, or the first that fits."""
-    resources = deployment.spec.resources
-    if resources.gpu_model:
-        return resources.gpu_model
-    rows = [i for i, name in enumerate(snapshot.names) if name == node]
-    for row in rows:
-        for column, model in enumerate(snapshot.gpu_models):
-            if (
-                snapshot.gpus_free[row, column] > 0
-                and snapshot.gpu_memory_gb[row, column] >= resources.gpu_memory_gb
-            ):
-                return model
-    return ""
+def _routes(
+    index: FleetIndex, deployment: ModelDeployment, replicas: Sequence[Replica]
+) -> tuple[list[Route], float | None]:
+    """Which replica serves each demand point, for gateways (Watch streams the status).
+
+    Only Running replicas carry routes, so a move switches traffic when the new
+    replica runs, before the old one stops (make-before-break)."""
+    running = [(r.name, r.spec.node_name) for r in replicas if r.status.phase == SERVING]
+    try:
+        table = assign_routes(index, request_from_deployment(deployment), running)
+    except UnknownRegionError as e:
+        log.warning("no routes for %s: %s", deployment.name, e)
+        return [], None
+    routes = [
+        Route(
+            demand=a.demand,
+            replica=a.replica,
+            node=a.node,
+            share=a.share,
+            rtt_ms=round(a.rtt_ms, 1),  # no status write for sub-0.1 ms jitter
+            rtt_source="measured" if a.measured else "estimated",
+            within_slo=a.within_slo,
+        )
+        for a in table.routes
+    ]
+    return routes, table.attainment
 
 
 def _same_status(a: ModelDeploymentStatus, b: ModelDeploymentStatus) -> bool:

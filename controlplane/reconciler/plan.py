@@ -76,6 +76,7 @@ class MoveRequest:
     reason: str
     to_node: str | None = None
     explanation: PlacementExplanation | None = None
+    stop: bool = False  # nowhere to go (e.g. curtailment): just stop it
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class Actions:
     """One deployment's side effects for this pass, decided without I/O.
 
     The controller carries them out in this order: forget, finish moves, delete,
-    scale down, then place (`to_place` new replicas and one for each of `placed_moves`).
+    stop, scale down, then place (`to_place` new replicas and one for each of `placed_moves`).
     """
 
     deployment: ModelDeployment
@@ -100,6 +101,7 @@ class Actions:
     forget: tuple[Replica, ...] = ()  # lost or failed: record, stop if reachable, delete
     finish_moves: tuple[Replica, ...] = ()  # old replicas whose replacement runs: stop
     delete: tuple[Replica, ...] = ()  # Terminating on a node that is not connected
+    stops: tuple[Replica, ...] = ()  # moves with nowhere to go: stop them
     excess: int = 0  # how many of `candidates` the placer should stop
     candidates: tuple[RunningReplica, ...] = ()  # the replicas a scale-down may stop
     to_place: int = 0
@@ -136,10 +138,14 @@ def decide(
     live = [r for r in replicas if r.name not in plan.lost and r.status.phase in ACTIVE_PHASES]
     direct: list[DirectMove] = []
     placed: list[str] = []
+    stops: list[Replica] = []
     in_flight = len(plan.moving)
     for r in live:
         move = moves.get(r.name)
         if move is None or r.name in plan.moving or r.name in plan.replacing:
+            continue
+        if move.stop:
+            stops.append(r)
             continue
         if in_flight >= max_concurrent_moves:
             break
@@ -159,6 +165,7 @@ def decide(
             if r.status.phase == ReplicaPhase.TERMINATING
             and r.spec.node_name not in connected_nodes
         ),
+        stops=tuple(stops),
         excess=plan.excess,
         candidates=tuple(
             RunningReplica(r.name, r.spec.node_name) for r in live if r.name not in plan.moving

@@ -254,6 +254,44 @@ def test_drain_starts_the_replacement_before_stopping_the_old_replica(tmp_path: 
     run(tmp_path, scenario)
 
 
+def test_routes_name_running_replicas_only_so_traffic_moves_make_before_break(
+    tmp_path: Path,
+) -> None:
+    async def routes(r: Rig) -> list[tuple[str, str, float]]:
+        status = (await r.deployment("chat")).status
+        assert status is not None
+        return sorted((x.replica, x.node, x.share) for x in status.routes)
+
+    async def scenario(r: Rig) -> None:
+        await r.add_node("fra-1", "fra", carbon=20)
+        await r.add_node("par-1", "par", carbon=300)
+        await r.apply("chat", 2)
+        await r.reconciler.reconcile()
+        assert await routes(r) == [], "no route to a replica that is not Running"
+        await r.settle()
+        old = sorted(x.name for x in await r.replicas())
+        assert await routes(r) == [(name, "fra-1", 0.5) for name in old]
+        status = (await r.deployment("chat")).status
+        assert status is not None and status.attainment == 1.0
+        assert {x.demand for x in status.routes} == {"duesseldorf"}
+        assert {x.rtt_source for x in status.routes} == {"estimated"}
+        assert all(0 < x.rtt_ms < 10 and x.within_slo for x in status.routes)
+
+        r.table.set_unschedulable("fra-1", True)  # cordoned, as the Drain API does
+        drain = asyncio.create_task(r.reconciler.drain("fra-1", timeout_s=30))
+        await asyncio.sleep(0)
+        await r.reconciler.reconcile()  # replacements Scheduled on par-1
+        assert await routes(r) == [(name, "fra-1", 0.5) for name in old]
+        await r.answer()  # ... and Running: the old ones stop in this pass
+        await r.reconciler.reconcile()
+        new = sorted(x.name for x in await r.replicas() if x.spec.node_name == "par-1")
+        assert len(new) == 2 and await routes(r) == [(name, "par-1", 0.5) for name in new]
+        await r.settle(passes=1)
+        await asyncio.wait_for(drain, 5)
+
+    run(tmp_path, scenario)
+
+
 def test_a_replan_moves_replicas_to_cleaner_power_make_before_break(tmp_path: Path) -> None:
     async def scenario(r: Rig) -> None:
         await r.add_node("fra-1", "fra", carbon=20, renewable_kw=800)
