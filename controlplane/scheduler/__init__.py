@@ -9,12 +9,7 @@ or the fleet changes, `routes` says which replica serves which users, and
 picture and the vocabulary. Importing this package does not import Ray.
 """
 
-from controlplane.scheduler.actor import (
-    RemoteScheduler,
-    SchedulerActor,
-    connect_ray,
-    start_scheduler,
-)
+from controlplane.scheduler.actor import SchedulerActor, connect_ray, start_scheduler
 from controlplane.scheduler.fleetindex import FleetIndex
 from controlplane.scheduler.framework import Filter, FleetState, PlacementContext, Registry
 from controlplane.scheduler.geo import UnknownRegionError
@@ -55,7 +50,6 @@ __all__ = [
     "PlacementContext",
     "PlacementRequest",
     "Registry",
-    "RemoteScheduler",
     "RunningReplica",
     "SchedulerActor",
     "Toleration",

@@ -8,8 +8,8 @@ only the request. Between snapshots the actor counts the replicas it has placed
 as taking capacity (like the Kubernetes scheduler's assumed pods), so two calls
 never promise the same GPUs. Ray is imported lazily: importing
 `controlplane.scheduler` does not import Ray (0.7 s), only using these classes
-does. From asyncio code, call an actor handle's methods and `await` the
-references; the client classes here block and belong in a worker thread.
+does. The server's client is `reconciler/ray_placer.py`: it awaits the actor's
+references from asyncio.
 """
 
 from __future__ import annotations
@@ -114,48 +114,3 @@ def start_scheduler(
         options["name"] = name
     handle = ray.remote(SchedulerActor).options(**options).remote()
     return cast("ActorHandle[SchedulerActor]", handle)
-
-
-class RemoteScheduler:
-    """A blocking client for one SchedulerActor: the fleet in one shard."""
-
-    def __init__(self, *, num_cpus: float = 1.0) -> None:
-        self.actor = start_scheduler(num_cpus=num_cpus)
-
-    def set_snapshot(
-        self,
-        snapshot: FleetSnapshot,
-        region_coords: Mapping[str, tuple[float, float]] | None = None,
-    ) -> None:
-        import ray
-
-        ray.get(self.actor.set_snapshot.remote(ray.put(snapshot), region_coords))
-
-    def place(
-        self,
-        request: PlacementRequest,
-        n_replicas: int,
-        *,
-        existing: Sequence[str] = (),
-        seed: int | None = None,
-    ) -> list[Placement] | Unschedulable:
-        import ray
-
-        result: list[Placement] | Unschedulable = ray.get(
-            self.actor.place.remote(request, n_replicas, existing, seed)
-        )
-        return result
-
-    def replan(
-        self, deployments: Sequence[DeploymentReplicas], *, max_moves: int = 10, seed: int = 0
-    ) -> list[Move]:
-        import ray
-
-        moves: list[Move] = ray.get(self.actor.replan.remote(deployments, max_moves, seed))
-        return moves
-
-    def scale_down(self, deployment: DeploymentReplicas, n: int) -> list[str]:
-        import ray
-
-        names: list[str] = ray.get(self.actor.scale_down.remote(deployment, n))
-        return names

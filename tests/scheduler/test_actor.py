@@ -1,47 +1,57 @@
-"""The scheduler in real (local) Ray: snapshots by object reference, the actor as the pipeline."""
+"""The scheduler in real (local) Ray, through the server's own client (RayPlacer): snapshots
+by object reference, the actor deciding exactly as the pure pipeline does in process."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from controlplane.reconciler.placer import InlinePlacer, PlaceJob
+from controlplane.reconciler.ray_placer import RayPlacer
 from controlplane.scheduler import (
     DeploymentReplicas,
-    Placement,
     PlacementRequest,
-    RemoteScheduler,
     RunningReplica,
-    Unschedulable,
-    place,
-    replan,
-    scale_down,
+    start_scheduler,
 )
-from controlplane.scheduler.framework import FleetState
 from controlplane.scheduler.request import Demand
 from tests.scheduler.fleets import random_fleet, snapshot_of
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
-REQUEST = PlacementRequest("chat", gpus=1, gpu_model="H100", power_kw=2,
-                           demand=(Demand("fra", 1.0, 50.1, 8.7),), latency_slo_ms=60)
+REQUEST = PlacementRequest(
+    "chat",
+    gpus=1,
+    gpu_model="H100",
+    power_kw=2,
+    demand=(Demand("fra", 1.0, 50.1, 8.7),),
+    latency_slo_ms=60,
+)
 
 
-def rows(result: list[Placement] | Unschedulable) -> list[int]:
-    return [p.row for p in (result.placed if isinstance(result, Unschedulable) else result)]
+def test_the_ray_actor_decides_as_the_inline_placer_does() -> None:
+    import ray
 
-
-def test_actor_places_as_the_pure_pipeline_does() -> None:
     snap = snapshot_of(random_fleet(80, seed=7))
-    scheduler = RemoteScheduler(num_cpus=0.5)
-    scheduler.set_snapshot(snap)
-    fleet = FleetState.from_snapshot(snap)
-    for _ in range(3):  # the actor keeps what it bound until the next snapshot, as `fleet` does
-        remote = scheduler.place(REQUEST, 4, seed=11)
-        local = place(snap, REQUEST, 4, seed=11, fleet=fleet)
-        assert rows(remote) == rows(local)
-        assert remote == local
-    scheduler.set_snapshot(snap)  # a new snapshot forgets the assumed binds
-    assert rows(scheduler.place(REQUEST, 4, seed=11)) == rows(place(snap, REQUEST, 4, seed=11))
-    running = DeploymentReplicas(REQUEST, (RunningReplica("chat-0", "node-000"),
-                                           RunningReplica("chat-1", "node-001")))
-    assert scheduler.replan([running], max_moves=3) == replan(snap, [running], max_moves=3)
-    assert scheduler.scale_down(running, 1) == scale_down(snap, running, 1)
+    # Three jobs in one call: each sees what the ones before it bound, in the actor as inline.
+    jobs = [PlaceJob(REQUEST, 4, ()), PlaceJob(REQUEST, 4, ()), PlaceJob(REQUEST, 2, ("node-001",))]
+    running = DeploymentReplicas(
+        REQUEST, (RunningReplica("chat-0", "node-000"), RunningReplica("chat-1", "node-001"))
+    )
+    actor = start_scheduler(num_cpus=0.5)
+
+    async def both() -> None:
+        remote, inline = RayPlacer(actor), InlinePlacer()
+        placed = await remote.place(snap, jobs)
+        assert placed == await inline.place(snap, jobs)
+        assert any(isinstance(r, list) and len(r) == 4 for r in placed), "something was placed"
+        assert await remote.replan(snap, [running], 3) == await inline.replan(snap, [running], 3)
+        assert await remote.scale_down(snap, running, 1) == await inline.scale_down(
+            snap, running, 1
+        )
+
+    try:
+        asyncio.run(both())
+    finally:
+        ray.kill(actor)
