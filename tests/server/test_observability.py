@@ -69,7 +69,9 @@ def wait_until(check, what: str, timeout_s: float = 30.0):
     raise AssertionError(f"{what}: not seen in {timeout_s}s")
 
 
-def tpctl(server: str, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
+def tpctl(
+    server: str, *args: str, home: Path, token: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "tpctl"), "--server", server, *args],
         capture_output=True,
@@ -78,6 +80,7 @@ def tpctl(server: str, *args: str, home: Path) -> subprocess.CompletedProcess[st
         env={
             "HOME": str(home),
             "PATH": str(BIN),
+            **({"TOKENPLANE_TOKEN": token} if token else {}),
             **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
         },
     )
@@ -187,6 +190,13 @@ def test_json_logs_show_nodes_going_not_ready_and_never_a_secret(tmp_path: Path)
     fleet = HollowFleet(write_fleet(tmp_path / "fleet.yaml", 3), server.address, tmp_path / "token")
     try:
         server.wait_for_output(r'"event": "NodeReady".*"object": "node-2"|node-2.*NodeReady')
+        manifest = tmp_path / "chat.yaml"
+        manifest.write_text(DEPLOYMENT)
+        applied = tpctl(
+            server.address, "apply", "-f", str(manifest), home=tmp_path, token=api_token
+        )
+        assert applied.returncode == 0, applied.stderr
+        server.wait_for_output(r'"event": "Scheduled"')
         fleet.stop()  # the agents go away: their nodes go NotReady
         server.wait_for_output(r'"event": "NodeNotReady"')
         with grpc.insecure_channel(server.address) as channel:  # a caller with a bad token
@@ -207,6 +217,10 @@ def test_json_logs_show_nodes_going_not_ready_and_never_a_secret(tmp_path: Path)
     assert {line["object"] for line in not_ready} == {"node-0", "node-1", "node-2"}
     assert all(line["level"] == "warning" and line["kind"] == "Node" for line in not_ready)
     assert any(line["msg"].startswith("listening on") for line in lines)
+    # A placement is logged inside its reconcile pass's span: the line leads to the trace.
+    scheduled = [line for line in lines if line.get("event") == "Scheduled"]
+    assert scheduled and all(re.fullmatch(r"[0-9a-f]{32}", s["trace_id"]) for s in scheduled)
+    assert all(s["kind"] == "ModelDeployment" and s["object"] == "chat-obs" for s in scheduled)
     assert token not in server.output() and api_token not in server.output()
 
 
