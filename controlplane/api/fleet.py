@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from controlplane.errors import Invalid
 from controlplane.inventory import InventoryTable
 from controlplane.inventory.view import with_live_status
 from controlplane.objects import ApplyResult, Change, ObjectStore, Resource
-from controlplane.resources import KINDS, Event, Node, Replica
+from controlplane.resources import KINDS, Event, ModelDeployment, Node, Replica
 from controlplane.resources.codec import ONEOF_FIELD, from_resource, to_message, to_resource
 from controlplane.resources.selector import LabelSelector, parse_selector
 from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc
@@ -91,6 +93,8 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
     ) -> fleet_pb2.ApplyResponse:
         resource = from_resource(request.resource)
         self._auth.authorize(context.invocation_metadata(), _WRITE_ROLE[resource.kind])
+        if isinstance(resource, ModelDeployment):
+            check_demand_regions(resource, self._regions())
         with _tracer.start_as_current_span(
             "fleet.apply",
             attributes={
@@ -217,6 +221,33 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         text = await self._logs.logs(node, replica.name, request.tail_lines)
         return fleet_pb2.ReplicaLogsResponse(node=node, text=text)
 
+    def _regions(self) -> list[fleet_pb2.RegionInfo]:
+        """The fleet's regions (centroid of their nodes), then the server's region table."""
+        table = self._table
+        n = len(table)
+        members: dict[str, list[tuple[float, float]]] = {}
+        for region, lat, lon in zip(table.region[:n], table.lat[:n], table.lon[:n], strict=True):
+            if region:
+                members.setdefault(str(region), []).append((float(lat), float(lon)))
+        found = [
+            fleet_pb2.RegionInfo(name=name, lat=lat, lon=lon, source="fleet", nodes=len(points))
+            for name, points in sorted(members.items())
+            for lat, lon in [centroid(points)]
+        ]
+        found += [
+            fleet_pb2.RegionInfo(name=name, lat=lat, lon=lon, source="table")
+            for name, (lat, lon) in sorted(table.rtt.landmarks.items())
+            if name not in members
+        ]
+        return found
+
+    @unary
+    async def ListRegions(
+        self, request: fleet_pb2.ListRegionsRequest, context: grpc.aio.ServicerContext
+    ) -> fleet_pb2.ListRegionsResponse:
+        self._auth.authorize(context.invocation_metadata(), Role.VIEWER)
+        return fleet_pb2.ListRegionsResponse(header=self._header(0), regions=self._regions())
+
     @streaming
     async def Events(
         self, request: fleet_pb2.EventsRequest, context: grpc.aio.ServicerContext
@@ -282,6 +313,43 @@ def aggregate_events(events: list[Event]) -> list[EventGroup]:
             else EventGroup(key, event, before.count + 1, before.first_time)
         )
     return list(groups.values())
+
+
+def centroid(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """The mean position of points on the sphere (lat, lon in degrees)."""
+    x = y = z = 0.0
+    for lat, lon in points:
+        phi, lam = math.radians(lat), math.radians(lon)
+        x += math.cos(phi) * math.cos(lam)
+        y += math.cos(phi) * math.sin(lam)
+        z += math.sin(phi)
+    return math.degrees(math.atan2(z, math.hypot(x, y))), math.degrees(math.atan2(y, x))
+
+
+MAX_REGIONS_LISTED = 12
+
+
+def check_demand_regions(deployment: ModelDeployment, known: list[fleet_pb2.RegionInfo]) -> None:
+    """A demand point that names a region (and no lat/lon) must name one the server can place:
+    refused at apply time, with the regions it knows, rather than FailedScheduling later."""
+    names = [r.name for r in known]
+    known_names = set(names)
+    for index, point in enumerate(deployment.spec.demand):
+        if not point.region or (point.lat is not None and point.lon is not None):
+            continue
+        if point.region in known_names:
+            continue
+        fleet = [r.name for r in known if r.source == "fleet"]
+        close = difflib.get_close_matches(point.region, names, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else "."
+        shown = ", ".join(fleet[:MAX_REGIONS_LISTED]) or "none"
+        more = len(known) - min(len(fleet), MAX_REGIONS_LISTED)
+        raise Invalid(
+            f"spec.demand[{index}].region: unknown region {point.region!r}{hint} "
+            f"The fleet's regions: {shown}"
+            + (f", and {more} more in the server's region table" if more > 0 else "")
+            + " (tpctl get regions); or give the point's lat and lon."
+        )
 
 
 class _Logs(Protocol):

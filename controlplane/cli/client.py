@@ -221,6 +221,14 @@ class FleetClient:
         )
         return response.node, response.text
 
+    def regions(self) -> list[dict[str, Any]]:
+        """The regions demand may name: the fleet's own, then the server's region table."""
+        response = self._call("ListRegions", fleet_pb2.ListRegionsRequest())
+        return [
+            {"name": r.name, "lat": r.lat, "lon": r.lon, "source": r.source, "nodes": r.nodes}
+            for r in response.regions
+        ]
+
     def version(self) -> str:
         """The server's version, from the header of the cheapest read the API offers."""
         response = self._call("List", fleet_pb2.ListRequest(kind="ModelDeployment"))

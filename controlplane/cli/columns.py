@@ -8,11 +8,13 @@ users and what their tokens cost in carbon. The arithmetic is in metrics.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from controlplane.cli import metrics
 from controlplane.cli.output import Column, age, fixed, percent
 from controlplane.resources import Event, ModelDeployment, Node, Replica
+from controlplane.resources.deployment import Route
 
 if TYPE_CHECKING:
     from controlplane.cli.client import EventSeries
@@ -110,11 +112,17 @@ def _constraints(deployment: ModelDeployment) -> str:
     return ",".join(parts)
 
 
+def attainment(deployment: ModelDeployment) -> float | None:
+    """The share of demand served within the latency SLO, as the reconciler last routed it."""
+    return deployment.status.attainment if deployment.status else None
+
+
 DEPLOYMENT_COLUMNS: list[Column[ModelDeployment]] = [
     Column("NAME", lambda d: d.name),
     Column("MODEL", _model),
     Column("READY", ready),
     Column("NODES", replica_nodes),
+    Column("ATTAINMENT", attainment, lambda v: f"{v * 100:.1f}%"),
     Column("RTT-P95(ms)", metrics.rtt_p95_ms, fixed(1)),
     Column("CARBON(g/Mtok)", metrics.carbon_g_per_million_tokens, fixed(1)),
     Column("CARBON(g/kWh)", metrics.mean_carbon_g_per_kwh, fixed(0), wide=True),
@@ -162,6 +170,30 @@ EVENT_COLUMNS: list[Column[Event]] = [
     Column("OBJECT", lambda e: f"{e.involved_object.kind.lower()}/{e.involved_object.name}"),
     Column("SOURCE", lambda e: e.source),
     Column("MESSAGE", lambda e: e.message),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRow:
+    """A route with the deployment it belongs to, for `tpctl get routes`."""
+
+    deployment: str
+    route: Route
+
+
+def route_rows(deployments: list[ModelDeployment]) -> list[RouteRow]:
+    return [RouteRow(d.name, r) for d in deployments for r in (d.status.routes if d.status else [])]
+
+
+ROUTE_COLUMNS: list[Column[RouteRow]] = [
+    Column("DEPLOYMENT", lambda r: r.deployment),
+    Column("DEMAND", lambda r: r.route.demand),
+    Column("REPLICA", lambda r: r.route.replica),
+    Column("NODE", lambda r: r.route.node),
+    Column("SHARE", lambda r: r.route.share, percent),
+    Column("RTT(ms)", lambda r: r.route.rtt_ms, fixed(1)),
+    Column("SOURCE", lambda r: r.route.rtt_source),
+    Column("IN SLO", lambda r: "yes" if r.route.within_slo else "no"),
 ]
 
 SERIES_COLUMNS: list[Column[EventSeries]] = [

@@ -14,8 +14,8 @@ import click
 import yaml
 
 from controlplane.cli import metrics
-from controlplane.cli.columns import node_status, ready, replica_nodes
-from controlplane.cli.output import age, manifest, print_table
+from controlplane.cli.columns import ROUTE_COLUMNS, node_status, ready, replica_nodes, route_rows
+from controlplane.cli.output import age, cells, manifest, print_table
 from controlplane.resources import (
     Condition,
     Event,
@@ -212,7 +212,28 @@ def describe_deployment(deployment: ModelDeployment, events: Sequence[Event]) ->
         click.echo("  <none>")
     for r in status.replicas if status else []:
         _replica_lines(r.name, r.node, r.phase, r.endpoint, r.placement)
+    _routes(deployment)
     _events(events)
+
+
+def _routes(deployment: ModelDeployment) -> None:
+    """Which replica serves each demand point, how far, and whether within the SLO."""
+    status = deployment.status
+    share = status.attainment if status else None
+    slo = deployment.spec.latency_slo_ms
+    within = f" within the {slo:g} ms SLO" if slo else " (no latency SLO)"
+    _section("Routes")
+    _field(
+        "Attainment",
+        f"{share * 100:.1f}% of demand{within}" if share is not None else "not routed yet",
+        indent=2,
+    )
+    rows = route_rows([deployment])
+    if not rows:
+        click.echo("  <none>")
+        return
+    columns = ROUTE_COLUMNS[1:]  # the deployment is this one
+    print_table([c.header for c in columns], cells(columns, rows), indent=2)
 
 
 def describe_replica(replica: Replica, events: Sequence[Event]) -> None:

@@ -263,3 +263,108 @@ def watch(
             printer.print(change, [resource])
     except KeyboardInterrupt:
         return
+
+
+REGION_ALIASES = ("regions", "region", "reg")
+
+
+def show_regions(client: FleetClient, names: list[str], view: View) -> None:
+    """`tpctl get regions`: what a demand point's `region` may name, and where it is."""
+    from controlplane.resources import API_VERSION
+
+    regions = client.regions()
+    if names:
+        known = {r["name"] for r in regions}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise CliError(f'regions "{", ".join(missing)}" not found', reason="NotFound")
+        regions = [r for r in regions if r["name"] in names]
+    if view.sort_by:
+        regions.sort(key=lambda r: sort_key(view.sort_by, r))
+    fmt = view.fmt.name
+    if fmt in ("json", "yaml", "jsonpath"):
+        data = {"apiVersion": API_VERSION, "kind": "RegionList", "metadata": {}, "items": regions}
+        if fmt == "jsonpath":
+            from controlplane.cli.jsonpath import render
+
+            click.echo(render(view.fmt.template, data), nl=False)
+        else:
+            print_data(fmt, data)
+    elif fmt == "name":
+        for r in regions:
+            click.echo(f"region/{r['name']}")
+    elif fmt == "custom-columns":
+        from controlplane.cli.jsonpath import find, text_of
+
+        columns = custom_columns(view.fmt.template)
+        rows = [
+            [",".join(text_of(v) for v in find(path, r)) or NO_VALUE for _, path in columns]
+            for r in regions
+        ]
+        print_table([h for h, _ in columns], rows, show_header=not view.no_headers)
+    else:
+        print_table(
+            ["NAME", "SOURCE", "NODES", "LAT", "LON"],
+            [
+                [
+                    r["name"],
+                    r["source"],
+                    str(r["nodes"]) if r["source"] == "fleet" else "-",
+                    f"{r['lat']:.2f}",
+                    f"{r['lon']:.2f}",
+                ]
+                for r in regions
+            ],
+            show_header=not view.no_headers,
+        )
+
+
+ROUTE_ALIASES = ("routes", "route", "rt")
+
+
+def show_routes(client: FleetClient, names: list[str], selector: str, view: View) -> None:
+    """`tpctl get routes [DEPLOYMENT...]`: which replica serves each demand point of each
+    deployment, its share, the RTT (measured or estimated) and whether within the SLO."""
+    from controlplane.cli.columns import ROUTE_COLUMNS, route_rows
+    from controlplane.resources import API_VERSION, ModelDeployment
+
+    if names:
+        deployments = [client.get("ModelDeployment", name) for name in names]
+    else:
+        deployments = client.list("ModelDeployment", selector)[0]
+    rows = route_rows([d for d in deployments if isinstance(d, ModelDeployment)])
+    data = [
+        {"deployment": r.deployment, **r.route.model_dump(mode="json", by_alias=True)} for r in rows
+    ]
+    if view.sort_by:
+        order = sorted(range(len(data)), key=lambda i: sort_key(view.sort_by, data[i]))
+        rows, data = [rows[i] for i in order], [data[i] for i in order]
+    fmt = view.fmt.name
+    if fmt in ("json", "yaml", "jsonpath"):
+        listed = {"apiVersion": API_VERSION, "kind": "RouteList", "metadata": {}, "items": data}
+        if fmt == "jsonpath":
+            from controlplane.cli.jsonpath import render
+
+            click.echo(render(view.fmt.template, listed), nl=False)
+        else:
+            print_data(fmt, listed)
+    elif fmt == "name":
+        for r in rows:
+            click.echo(f"route/{r.deployment}/{r.route.demand}/{r.route.replica}")
+    elif fmt == "custom-columns":
+        from controlplane.cli.jsonpath import find, text_of
+
+        columns = custom_columns(view.fmt.template)
+        table = [
+            [",".join(text_of(v) for v in find(path, d)) or NO_VALUE for _, path in columns]
+            for d in data
+        ]
+        print_table([h for h, _ in columns], table, show_header=not view.no_headers)
+    elif rows:
+        print_table(
+            [c.header for c in ROUTE_COLUMNS],
+            cells(ROUTE_COLUMNS, rows),
+            show_header=not view.no_headers,
+        )
+    else:
+        click.echo("No routes found (routes are set once replicas run).", err=True)

@@ -52,8 +52,8 @@ def test_api_resources(tpctl: Tpctl) -> None:
     assert rows["modeldeployments"]["KIND"] == "ModelDeployment"
     assert "deploy" in rows["modeldeployments"]["SHORTNAMES"].split(",")
     assert "scale" in rows["modeldeployments"]["VERBS"]
-    assert tpctl.ok("api-resources", "-o", "name").split() == ["nodes", "modeldeployments",
-                                                               "replicas"]
+    assert tpctl.ok("api-resources", "-o", "name").split() == [
+        "nodes", "modeldeployments", "replicas", "routes", "regions"]
 
 
 def test_wait_scale_and_apply_keeps_the_scale(tpctl: Tpctl, tmp_path: Path) -> None:

@@ -197,3 +197,29 @@ class ReplicaLogsResponse(_message.Message):
     node: str
     text: str
     def __init__(self, node: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+
+class ListRegionsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RegionInfo(_message.Message):
+    __slots__ = ("name", "lat", "lon", "source", "nodes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LAT_FIELD_NUMBER: _ClassVar[int]
+    LON_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    lat: float
+    lon: float
+    source: str
+    nodes: int
+    def __init__(self, name: _Optional[str] = ..., lat: _Optional[float] = ..., lon: _Optional[float] = ..., source: _Optional[str] = ..., nodes: _Optional[int] = ...) -> None: ...
+
+class ListRegionsResponse(_message.Message):
+    __slots__ = ("header", "regions")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    REGIONS_FIELD_NUMBER: _ClassVar[int]
+    header: ResponseHeader
+    regions: _containers.RepeatedCompositeFieldContainer[RegionInfo]
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., regions: _Optional[_Iterable[_Union[RegionInfo, _Mapping]]] = ...) -> None: ...

@@ -84,6 +84,11 @@ class FleetServiceStub:
                 request_serializer=tokenplane_dot_v1_dot_fleet__pb2.ReplicaLogsRequest.SerializeToString,
                 response_deserializer=tokenplane_dot_v1_dot_fleet__pb2.ReplicaLogsResponse.FromString,
                 _registered_method=True)
+        self.ListRegions = channel.unary_unary(
+                '/tokenplane.v1.FleetService/ListRegions',
+                request_serializer=tokenplane_dot_v1_dot_fleet__pb2.ListRegionsRequest.SerializeToString,
+                response_deserializer=tokenplane_dot_v1_dot_fleet__pb2.ListRegionsResponse.FromString,
+                _registered_method=True)
 
 
 class FleetServiceServicer:
@@ -161,6 +166,14 @@ class FleetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRegions(self, request, context):
+        """The regions a demand point may name: the fleet's own (where its nodes are)
+        and the server's region table (landmarks). Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FleetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -213,6 +226,11 @@ def add_FleetServiceServicer_to_server(servicer, server):
                     servicer.ReplicaLogs,
                     request_deserializer=tokenplane_dot_v1_dot_fleet__pb2.ReplicaLogsRequest.FromString,
                     response_serializer=tokenplane_dot_v1_dot_fleet__pb2.ReplicaLogsResponse.SerializeToString,
+            ),
+            'ListRegions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRegions,
+                    request_deserializer=tokenplane_dot_v1_dot_fleet__pb2.ListRegionsRequest.FromString,
+                    response_serializer=tokenplane_dot_v1_dot_fleet__pb2.ListRegionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -485,6 +503,33 @@ class FleetService:
             '/tokenplane.v1.FleetService/ReplicaLogs',
             tokenplane_dot_v1_dot_fleet__pb2.ReplicaLogsRequest.SerializeToString,
             tokenplane_dot_v1_dot_fleet__pb2.ReplicaLogsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRegions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tokenplane.v1.FleetService/ListRegions',
+            tokenplane_dot_v1_dot_fleet__pb2.ListRegionsRequest.SerializeToString,
+            tokenplane_dot_v1_dot_fleet__pb2.ListRegionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

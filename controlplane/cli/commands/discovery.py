@@ -44,6 +44,9 @@ def explain(target: str, recursive: bool) -> None:
 def api_resources(output: str, no_headers: bool) -> None:
     """List the resource types of the Fleet API, with their short names.
 
+    Routes (a deployment's demand-to-replica assignments) and regions (what
+    a demand point may name) are read-only views, listed with tpctl get.
+
     \b
     Examples:
       tpctl api-resources
@@ -54,8 +57,8 @@ def api_resources(output: str, no_headers: bool) -> None:
     from controlplane.resources import API_VERSION
 
     if output == "name":
-        for kind in KINDS:
-            click.echo(kind.plural)
+        for name in [kind.plural for kind in KINDS] + ["routes", "regions"]:
+            click.echo(name)
         return
     print_table(
         ["NAME", "SHORTNAMES", "APIVERSION", "KIND", "VERBS"],
@@ -70,6 +73,10 @@ def api_resources(output: str, no_headers: bool) -> None:
                 + (",scale" if kind.wire == "ModelDeployment" else ""),
             ]
             for kind in KINDS
+        ]
+        + [
+            ["routes", "rt", API_VERSION, "Route", "list"],
+            ["regions", "reg", API_VERSION, "Region", "list"],
         ],
         show_header=not no_headers,
     )

@@ -68,10 +68,12 @@ def get(
     watch_only: bool,
     output_watch_events: bool,
 ) -> None:
-    """Show nodes, deployments or replicas.
+    """Show nodes, deployments, replicas, routes or regions.
 
-    TYPE is nodes (no), deployments (deploy, md) or replicas (rep); give NAMEs,
-    or TYPE/NAME pairs as `-o name` prints them, to show only those.
+    TYPE is nodes (no), deployments (deploy, md), replicas (rep), routes (a
+    deployment's demand to replica assignments) or regions (what a demand
+    point's `region` may name); give NAMEs, or TYPE/NAME pairs as `-o name`
+    prints them, to show only those.
 
     \b
     Nodes show tier, region, readiness, free/total GPUs, IT power draw/budget,
@@ -91,11 +93,21 @@ def get(
       tpctl get replicas -o custom-columns=NAME:.metadata.name,NODE:.spec.nodeName
       tpctl get replicas --field-selector status.phase=Running,spec.nodeName=edge-7
       tpctl get nodes --sort-by .status.energy.carbonGPerKwh -L tier --no-headers
+      tpctl get routes chat-eu                 # who serves each demand point, within SLO?
+      tpctl get regions                        # what a demand point's region may name
     """
     from controlplane.cli import fieldselect, listing
     from controlplane.cli.client import connect
     from controlplane.cli.kinds import split_args
 
+    if args and args[0].lower() in listing.ROUTE_ALIASES:
+        view = listing.View(fmt=output, sort_by=sort_by, no_headers=no_headers)
+        listing.show_routes(connect(ctx), list(args[1:]), selector, view)
+        return
+    if args and args[0].lower() in listing.REGION_ALIASES:
+        view = listing.View(fmt=output, sort_by=sort_by, no_headers=no_headers)
+        listing.show_regions(connect(ctx), list(args[1:]), view)
+        return
     pairs = split_args(args)
     for kind in {kind for kind, _ in pairs}:
         fieldselect.parse(field_selector, kind.wire)  # a bad field is a usage error, at once
