@@ -9,6 +9,7 @@ resourceVersion is told so instead of overwriting someone else's change.
 
 from __future__ import annotations
 
+import builtins
 import enum
 import json
 import time
@@ -16,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from controlplane.errors import AlreadyExists, NotFound, StaleVersion
 from controlplane.resources import KINDS, Event, ModelDeployment, Node, ObjectMeta, Replica
@@ -79,6 +80,12 @@ def _decode(kv: KeyValue, model: type[R]) -> R:
     return resource
 
 
+def _decode_kind(kv: KeyValue, kind: str) -> Resource:
+    resource: Resource = KINDS[kind].model_validate_json(kv.value)
+    resource.metadata.resource_version = str(kv.mod_revision)
+    return resource
+
+
 def _same_desired_state(a: Resource, b: Resource) -> bool:
     return (
         a.spec == b.spec
@@ -94,7 +101,11 @@ class ObjectStore:
 
     async def get(self, kind: str, name: str) -> Resource | None:
         kv = await self.store.get(key_of(kind, name))
-        return _decode(kv, KINDS[kind]) if kv else None
+        return _decode_kind(kv, kind) if kv else None
+
+    async def _get_as(self, model: type[R], name: str) -> R | None:
+        kv = await self.store.get(key_of(model.model_fields["kind"].default, name))
+        return _decode(kv, model) if kv else None
 
     async def must_get(self, kind: str, name: str) -> Resource:
         resource = await self.get(kind, name)
@@ -104,14 +115,14 @@ class ObjectStore:
 
     async def list(
         self, kind: str, selector: LabelSelector | None = None
-    ) -> tuple[list[Resource], int]:
+    ) -> tuple[builtins.list[Resource], int]:
         kvs, revision = await self.store.list(prefix_of(kind))
-        items = [_decode(kv, KINDS[kind]) for kv in kvs]
+        items = [_decode_kind(kv, kind) for kv in kvs]
         if selector is not None:
             items = [r for r in items if selector(r.metadata.labels)]
         return items, revision
 
-    async def list_of(self, model: type[R]) -> list[R]:
+    async def list_of(self, model: type[R]) -> builtins.list[R]:
         """Every stored object of one kind, typed: for the control plane's own loops."""
         kvs, _ = await self.store.list(prefix_of(model.model_fields["kind"].default))
         return [_decode(kv, model) for kv in kvs]
@@ -132,7 +143,7 @@ class ObjectStore:
 
     async def apply(self, resource: R, *, dry_run: bool = False) -> tuple[R, ApplyResult]:
         """Creates or updates the desired state (spec, labels, annotations); keeps status."""
-        current = await self.get(resource.kind, resource.name)
+        current = await self._get_as(type(resource), resource.name)
         given = resource.metadata.resource_version
         if current is None:
             if given:
@@ -205,13 +216,12 @@ class ObjectStore:
         start_revision: int | None = None,
         selector: LabelSelector | None = None,
     ) -> AsyncIterator[ObjectEvent]:
-        model = KINDS[kind]
         async for event in self.store.watch(prefix_of(kind), start_revision=start_revision):
             name = event.kv.key.rsplit("/", 1)[-1]
             if event.type is EventType.DELETE:
                 yield ObjectEvent(Change.DELETED, name, None, event.kv.mod_revision)
                 continue
-            resource = _decode(event.kv, model)
+            resource = _decode_kind(event.kv, kind)
             if selector is not None and not selector(resource.metadata.labels):
                 continue
             change = Change.ADDED if event.kv.version == 1 else Change.MODIFIED
@@ -223,7 +233,7 @@ class ObjectStore:
         reason: str,
         message: str,
         *,
-        type_: str = "Normal",
+        type_: Literal["Normal", "Warning"] = "Normal",
         source: str = "",
     ) -> Event:
         """Events expire after an hour, as in Kubernetes: they explain, they are not state."""
@@ -234,7 +244,7 @@ class ObjectStore:
             involved_object=involved,
             type=type_,
             reason=reason,
-            message=message,  # type: ignore[arg-type]
+            message=message,
             time=now_rfc3339(),
             source=source,
         )
@@ -249,7 +259,7 @@ class ObjectStore:
             self._event_lease = (await self.store.grant_lease(EVENT_TTL_S), now)
         return self._event_lease[0]
 
-    async def list_events(self, kind: str = "", name: str = "") -> tuple[list[Event], int]:
+    async def list_events(self, kind: str = "", name: str = "") -> tuple[builtins.list[Event], int]:
         prefix = f"{EVENTS_PREFIX}{kind}/" if kind else EVENTS_PREFIX
         kvs, revision = await self.store.list(prefix)
         events = [Event.model_validate_json(kv.value) for kv in kvs]

@@ -681,4 +681,4 @@ def _routes(
 
 def _same_status(a: ModelDeploymentStatus, b: ModelDeploymentStatus) -> bool:
     strip = {"conditions": {"__all__": {"last_transition_time"}}}
-    return a.model_dump(exclude=strip) == b.model_dump(exclude=strip)  # type: ignore[arg-type]
+    return a.model_dump(exclude=strip) == b.model_dump(exclude=strip)

@@ -42,7 +42,9 @@ def from_message(message: Message, model: type[M]) -> M:
 
 
 def to_resource(model: Resource) -> pb.Resource:
-    return pb.Resource(**{ONEOF_FIELD[model.kind]: to_message(model)})
+    resource = pb.Resource()
+    getattr(resource, ONEOF_FIELD[model.kind]).CopyFrom(to_message(model))
+    return resource
 
 
 def from_resource(resource: pb.Resource, source: str = "resource") -> Resource:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-API_VERSION = "tokenplane.io/v1"
+API_VERSION: Final = "tokenplane.io/v1"
 
 # DNS-1123 subdomain, as Kubernetes requires of object names.
 Name = Annotated[
