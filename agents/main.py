@@ -20,6 +20,7 @@ from controlplane.address import is_loopback
 if TYPE_CHECKING:
     import grpc
 
+    from agents.config import NodeConfig
     from agents.observability import LoopWatch
 
 DEFAULT_TOKEN_FILE = Path.home() / ".local" / "state" / "tokenplane" / "bootstrap-token"
@@ -95,6 +96,12 @@ async def _run_until_signalled(main: Coroutine[Any, Any, None]) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="TOKENPLANE_NODE_CONFIG",
     help="The node config file: a Node manifest plus the agent's section (docs/agent.md).",
+)
+@click.option(
+    "--node-name",
+    envvar="TOKENPLANE_NODE_NAME",
+    help="The node's name when --config leaves metadata.name out (a DaemonSet passes its "
+    "Kubernetes node's name).",
 )
 @click.option(
     "--state-dir",
@@ -173,6 +180,7 @@ def main(
     token: str | None,
     token_file: Path | None,
     config_file: Path | None,
+    node_name: str | None,
     state_dir: Path,
     ca_file: Path | None,
     cert_file: Path | None,
@@ -210,7 +218,7 @@ def main(
         bootstrap = _token(token, token_file)
         redact(bootstrap)
         watch = _observe(metrics_listen, nodes=1, mode="node")
-        _run_node(config_file, server, bootstrap, state_dir, credentials, watch)
+        _run_node(config_file, node_name, server, bootstrap, state_dir, credentials, watch)
         return
     if fleet is None:
         raise click.UsageError("--hollow needs --fleet FILE")
@@ -288,20 +296,47 @@ async def _watched(main: Coroutine[Any, Any, None], watch: LoopWatch | None) -> 
         ticker.cancel()
 
 
+def _load_named(config_file: Path, node_name: str | None) -> NodeConfig:
+    """The node config, named by --node-name where the file leaves metadata.name out."""
+    import yaml
+
+    from agents.config import ConfigError, load_config, parse_config
+
+    if node_name is None:
+        return load_config(config_file)
+    try:
+        doc = yaml.safe_load(config_file.read_text())
+    except OSError as e:
+        raise ConfigError(f"{config_file}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{config_file}: invalid YAML: {e}") from None
+    if isinstance(doc, dict):
+        metadata = doc.setdefault("metadata", {}) or {}
+        named = metadata.get("name")
+        if named and named != node_name:
+            raise ConfigError(
+                f"{config_file}: metadata.name is {named!r} but --node-name "
+                f"(TOKENPLANE_NODE_NAME) is {node_name!r}: give one"
+            )
+        doc["metadata"] = {**metadata, "name": node_name}
+    return parse_config(doc, str(config_file))
+
+
 def _run_node(
     config_file: Path,
+    node_name: str | None,
     server: str,
     token: str,
     state_dir: Path,
     credentials: grpc.ChannelCredentials | None,
     watch: LoopWatch | None = None,
 ) -> None:
-    from agents.config import ConfigError, load_config
+    from agents.config import ConfigError
     from agents.node_agent import run_agent
     from agents.state import StateError
 
     try:
-        config = load_config(config_file)
+        config = _load_named(config_file, node_name)
     except ConfigError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)

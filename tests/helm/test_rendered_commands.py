@@ -212,15 +212,29 @@ def test_the_server_starts_with_the_rendered_args(
     install_files(root, pki)
     args = relocate(server.args, root)
     store = next(a.split("=", 1)[1] for a in args if a.startswith("--store="))
+    agents = [c for c in containers(manifests) if c.command == "tokenplane-agent"]
+    node_yaml = next(
+        (d["data"]["node.yaml"] for d in manifests.kind("ConfigMap") if "node.yaml" in d["data"]),
+        "",
+    )
+    # An agent can run here only with the process driver (kubernetes needs an API server).
+    agent = agents[0] if agents and "driver: process" in node_yaml else None
+    if agent is not None:
+        (root / "etc/tokenplane/node.yaml").write_text(node_yaml)
     if store.startswith("etcd"):
         with running_etcd(tmp_path / "etcd", tls=pki if store.startswith("etcds") else None) as e:
-            run_and_check(args, e.url, server, tmp_path, pki)
+            run_and_check(args, e.url, server, tmp_path, pki, agent)
     else:
-        run_and_check(args, None, server, tmp_path, pki)
+        run_and_check(args, None, server, tmp_path, pki, agent)
 
 
 def run_and_check(
-    args: list[str], store: str | None, server: Container, tmp_path: Path, pki: EtcdPKI
+    args: list[str],
+    store: str | None,
+    server: Container,
+    tmp_path: Path,
+    pki: EtcdPKI,
+    agent: Container | None,
 ) -> None:
     args, ports = on_loopback(args, store)
     process = Process([str(BIN / server.command), *args], log_path=tmp_path / "server.log")
@@ -259,10 +273,47 @@ def run_and_check(
                 timeout=10,
             )
             assert list(reply.items) == []
+            if agent is not None:
+                join_with_rendered_args(agent, channel, listen, tmp_path)
     finally:
         process.stop()
     assert process.proc.returncode == 0, process.output()[-3000:]
     assert API_TOKEN not in process.output()
+
+
+def join_with_rendered_args(
+    agent: Container, channel: grpc.Channel, server: str, tmp_path: Path
+) -> None:
+    """The rendered agent joins the started server; its node turns Ready; /healthz is 200."""
+    args, ports = on_loopback(relocate(agent.args, tmp_path / "root"), None)
+    args = [f"--server={server}" if a.startswith("--server=") else a for a in args]
+    args.remove("--scheduler=inline")
+    process = Process(
+        [str(BIN / agent.command), *args],
+        log_path=tmp_path / "agent.log",
+        env={"TOKENPLANE_NODE_NAME": FIELD_REFS["spec.nodeName"], "HOME": str(tmp_path)},
+    )
+    stub = fleet_pb2_grpc.FleetServiceStub(channel)
+
+    def ready() -> bool:
+        nodes = stub.List(
+            fleet_pb2.ListRequest(kind="Node"),
+            metadata=[("authorization", f"Bearer {API_TOKEN}")],
+            timeout=5,
+        ).items
+        return any(
+            n.node.metadata.name == FIELD_REFS["spec.nodeName"]
+            and any(c.type == "Ready" and c.status == "True" for c in n.node.status.conditions)
+            for n in nodes
+        )
+
+    try:
+        wait_for(ready, process)
+        health = f"http://127.0.0.1:{ports['--metrics-listen']}/healthz"
+        assert urllib.request.urlopen(health, timeout=5).status == 200
+    finally:
+        process.stop()
+    assert "rendered-args-bootstrap" not in process.output()
 
 
 def wait_for(condition: Callable[[], bool], process: Process, timeout_s: float = 30) -> None:
@@ -276,3 +327,22 @@ def wait_for(condition: Callable[[], bool], process: Process, timeout_s: float =
         assert process.proc.poll() is None, process.output()[-3000:]
         time.sleep(0.2)
     raise AssertionError(f"not SERVING in {timeout_s}s:\n{process.output()[-3000:]}")
+
+
+def test_the_node_name_fills_in_what_the_daemonset_config_leaves_out(tmp_path: Path) -> None:
+    """The chart's node.yaml has no metadata.name: TOKENPLANE_NODE_NAME gives it, and a
+    file naming another node is refused with both names."""
+    from agents.config import ConfigError
+    from agents.main import _load_named
+
+    config = tmp_path / "node.yaml"
+    config.write_text(
+        "apiVersion: tokenplane.io/v1\nkind: Node\nmetadata: {labels: {}}\n"
+        "spec: {tier: edge, location: {lat: 52.4, lon: 4.9}, power: {budgetKw: 12}}\n"
+        "agent:\n  energy: {source: static, carbonGPerKwh: 300}\n"
+        "  runtime: {driver: process, templates: {vllm: {command: 'vllm serve {artifact}'}}}\n"
+    )
+    assert _load_named(config, "gpu-node-1").metadata.name == "gpu-node-1"
+    config.write_text(config.read_text().replace("{labels: {}}", "{name: other}"))
+    with pytest.raises(ConfigError, match=r"'other' but --node-name .* 'gpu-node-1'"):
+        _load_named(config, "gpu-node-1")
