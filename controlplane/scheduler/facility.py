@@ -264,13 +264,17 @@ def solve(problem: Problem, rng: np.random.Generator) -> Solution:
 
     One start serves the most demand first, the other the most demand per unit
     of cost; swaps from each reach different local optima, and the better wins.
+    For a single new replica (re-placing a lost one) the first greedy step is
+    already the optimum.
     """
     best: Solution | None = None
-    for per_cost in (False, True):
+    starts = (False,) if problem.n_new == 1 else (False, True)  # one replica: greedy is exact
+    for per_cost in starts:
         state = _State(problem)
         if problem.n_new > 0 and problem.n_candidates > 0:
             _greedy(state, rng, per_cost=per_cost)
-            _swaps(state, rng)
+            if problem.n_new > 1:
+                _swaps(state, rng)
         found = Solution(state.counts.copy(), state.objective())
         if best is None or found.objective.better_than(best.objective):
             best = found

@@ -13,7 +13,7 @@ builds one index per snapshot it receives.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from functools import cached_property
 
 import numpy as np
@@ -24,6 +24,7 @@ from controlplane.scheduler import geo, latency
 from controlplane.scheduler.request import Demand
 
 _RTT_CACHE_BYTES = 64 * 2**20
+_MEMO_BYTES = 256 * 2**20  # per-request views: about 60 deployments of 100 points at 10k nodes
 
 
 class FleetIndex:
@@ -64,6 +65,8 @@ class FleetIndex:
         self._rtt_cache: OrderedDict[tuple[Demand, ...], latency.RttMatrix] = OrderedDict()
         self._rtt_cache_bytes = 0
         self._rtt_seen: set[tuple[Demand, ...]] = set()
+        self._memo: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
+        self._memo_bytes = 0
 
     def __len__(self) -> int:
         return len(self.snapshot)
@@ -129,3 +132,22 @@ class FleetIndex:
         xyz = self.node_xyz if rows is None else self.node_xyz[rows]
         table = self.measured if rows is None else self.measured.take(rows)
         return latency.rtt_matrix(xyz, names, lat, lon, table)
+
+    def memo(self, key: Hashable) -> object | None:
+        """A value a caller derived from this snapshot and stored with `remember`, or None."""
+        hit = self._memo.get(key)
+        if hit is None:
+            return None
+        self._memo.move_to_end(key)
+        return hit[0]
+
+    def remember(self, key: Hashable, value: object, nbytes: int) -> None:
+        """Keep `value` for this snapshot's lifetime, least recently used first out past 256 MiB."""
+        old = self._memo.pop(key, None)
+        if old is not None:
+            self._memo_bytes -= old[1]
+        self._memo[key] = (value, nbytes)
+        self._memo_bytes += nbytes
+        while self._memo_bytes > _MEMO_BYTES and len(self._memo) > 1:
+            _, (_, freed) = self._memo.popitem(last=False)
+            self._memo_bytes -= freed

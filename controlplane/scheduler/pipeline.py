@@ -67,11 +67,9 @@ def build_chain(registry: Registry | None = None) -> Chain:
        sets of taints).
     3. Capacity (`gpus`, `power`): the only filters that change as replicas bind.
 
-    The latency SLO is not a filter on a node's mean RTT to all users: a node
-    far from most users may be the one that serves some of them within it.
-    After the chain, `within_reach` rejects only the nodes that reach no user
-    within the SLO; serving every user who can be served is the objective's
-    first term.
+    The latency SLO is not a filter: a node far from most users may be the one
+    that serves some of them within it. Serving every user who can be served
+    within it is the objective's first term (see `facility.py`).
     """
     r = registry or default_registry()
     names = ("ready", "cordon", "tier", "privacy", "residency", "taints", "gpus", "power")
@@ -153,48 +151,65 @@ def build_context(
     )
 
 
-def feasibility(ctx: PlacementContext, chain: Chain) -> Feasibility:
-    """Every filter over the whole fleet, in chain order; each rejection counted under the first."""
+@dataclass(frozen=True)
+class StaticView:
+    """What one request's static filters make of one snapshot: computed once per snapshot.
+
+    Static filters depend only on the snapshot and the request, so a
+    deployment placed several times on one snapshot (a node lost, a scale-up,
+    re-planning) filters the fleet once.
+    """
+
+    rows: npt.NDArray[np.intp]  # nodes passing every static filter, sorted
+    rejected: dict[str, int]  # static filters' rejections, in chain order
+
+
+def static_view(ctx: PlacementContext, chain: Chain) -> StaticView:
+    """The request's StaticView on the context's snapshot (memoised on the index)."""
+    key = ("static-view", id(chain), id(ctx.request))
+    hit = ctx.index.memo(key)
+    if isinstance(hit, tuple) and hit[0] is ctx.request and hit[1] is chain:
+        view: StaticView = hit[2]
+        return view
     n = len(ctx.snapshot)
     alive = np.ones(n, dtype=np.bool_)
-    left = n
-    rejected: dict[str, int] = {}
+    left, rejected = n, {}
     for f in chain.filters:
-        if left == 0:
-            break
+        if f.per_replica or left == 0:
+            continue
         alive &= f(ctx)
+        now = int(np.count_nonzero(alive))
+        if now < left:
+            rejected[f.reason] = left - now
+        left = now
+    view = StaticView(np.flatnonzero(alive), rejected)
+    ctx.index.remember(key, (ctx.request, chain, view), view.rows.nbytes)
+    return view
+
+
+def feasibility(ctx: PlacementContext, chain: Chain) -> Feasibility:
+    """Which nodes may take one more replica, and why the others may not.
+
+    Static filters first (memoised, see `StaticView`), then capacity over
+    their survivors; each rejected node is counted once, under the first
+    reason in chain order (the default chain puts capacity last).
+    """
+    view = static_view(ctx, chain)
+    alive = np.ones(len(view.rows), dtype=np.bool_)
+    left, rejected = len(view.rows), dict(view.rejected)
+    for f in chain.filters:
+        if not f.per_replica or left == 0:
+            continue
+        alive &= f(ctx)[view.rows]
         now = int(np.count_nonzero(alive))
         if now < left:
             rejected[f.reason] = rejected.get(f.reason, 0) + left - now
         left = now
-    return Feasibility(mask=alive, count=left, rejected=rejected)
-
-
-SLO_REASON = "latency SLO"
-
-
-def within_reach(
-    ctx: PlacementContext, verdict: Feasibility, extra_rows: Sequence[int] = ()
-) -> tuple[Feasibility, Reach]:
-    """The last step of filtering: a node must reach some demand point within the SLO.
-
-    A replica that no user can reach within the SLO serves no one, so with an
-    SLO and demand, such nodes are rejected under "latency SLO". This step
-    needs the RTT matrix, so it runs only over the nodes that passed the
-    chain, and returns their RTTs (with those of `extra_rows`) for the search.
-    """
-    alive = np.flatnonzero(verdict.mask)
-    reach = reach_of(ctx, np.concatenate([alive, np.asarray(extra_rows, dtype=np.intp)]))
-    request = ctx.request
-    if request.latency_slo_ms is None or not request.demand or len(alive) == 0:
-        return verdict, reach
-    ok = covers(reach.rtt_ms[reach.at(alive)], request.latency_slo_ms).any(axis=1)
-    if ok.all():
-        return verdict, reach
-    mask = verdict.mask.copy()
-    mask[alive[~ok]] = False
-    rejected = {**verdict.rejected, SLO_REASON: int(np.count_nonzero(~ok))}
-    return Feasibility(mask=mask, count=int(np.count_nonzero(mask)), rejected=rejected), reach
+    mask = np.zeros(len(ctx.snapshot), dtype=np.bool_)
+    mask[view.rows[alive]] = True
+    order = [f.reason for f in chain.filters]
+    rejected = {r: rejected[r] for r in order if rejected.get(r)}
+    return Feasibility(mask=mask, count=left, rejected=rejected)
 
 
 def demand_weights(request: PlacementRequest) -> FloatArray:
@@ -251,16 +266,52 @@ class Reach:
         return np.searchsorted(self.rows, np.asarray(rows, dtype=np.intp))
 
 
+def reach_with(
+    ctx: PlacementContext, reach: Reach, rows: npt.NDArray[np.intp] | Sequence[int]
+) -> Reach:
+    """`reach` extended with the RTTs of the `rows` it lacks."""
+    rows = np.asarray(rows, dtype=np.intp)
+    pos = np.minimum(np.searchsorted(reach.rows, rows), max(0, len(reach.rows) - 1))
+    lacking = rows if len(reach.rows) == 0 else rows[reach.rows[pos] != rows]
+    missing = np.unique(lacking)
+    if len(missing) == 0:
+        return reach
+    matrix = ctx.index.rtt_rows(ctx.request.demand, missing)
+    extra = Reach(missing, matrix.rtt_ms, matrix.measured)
+    order = np.argsort(np.concatenate([reach.rows, extra.rows]), kind="stable")
+    return Reach(
+        np.concatenate([reach.rows, extra.rows])[order],
+        np.concatenate([reach.rtt_ms, extra.rtt_ms])[order],
+        np.concatenate([reach.measured, extra.measured])[order],
+    )
+
+
 def reach_of(ctx: PlacementContext, rows: npt.NDArray[np.intp] | Sequence[int]) -> Reach:
-    """RTTs from `rows` to the request's demand points (measured where known)."""
-    unique = np.unique(np.asarray(rows, dtype=np.intp))
-    matrix = ctx.index.rtt_rows(ctx.request.demand, unique)
-    return Reach(unique, matrix.rtt_ms, matrix.measured)
+    """RTTs from `rows` to the request's demand points (measured where known).
+
+    Memoised per request on the snapshot's index, growing as calls ask for
+    more rows, so re-placing a replica reuses what the first call computed.
+    """
+    wanted = np.unique(np.asarray(rows, dtype=np.intp))
+    key = ("reach", id(ctx.request))
+    hit = ctx.index.memo(key)
+    known: Reach | None = hit[1] if isinstance(hit, tuple) and hit[0] is ctx.request else None
+    if known is None:
+        matrix = ctx.index.rtt_rows(ctx.request.demand, wanted)
+        known = Reach(wanted, matrix.rtt_ms, matrix.measured)
+    else:
+        known = reach_with(ctx, known, wanted)
+    ctx.index.remember(
+        key, (ctx.request, known), known.rtt_ms.nbytes + known.measured.nbytes
+    )
+    at = known.at(wanted)
+    if len(at) == len(known.rows):
+        return known
+    return Reach(wanted, known.rtt_ms[at], known.measured[at])
 
 
 def locate(
     ctx: PlacementContext,
-    reach: Reach,
     candidates: npt.NDArray[np.intp],
     n_new: int,
     kept: Sequence[int],
@@ -272,31 +323,32 @@ def locate(
     """
     request = ctx.request
     kept_rows = np.unique(np.asarray(kept, dtype=np.intp))
-    kept_rtt = reach.rtt_ms[reach.at(kept_rows)]
+    kept_rtt = reach_of(ctx, kept_rows).rtt_ms
     fixed_count = covers(kept_rtt, request.latency_slo_ms).sum(axis=0).astype(np.int32)
     fixed_rtt = (
         kept_rtt.min(axis=0).astype(np.float64)
         if len(kept_rows)
         else np.full(len(request.demand), np.inf)
     )
-    rtt = reach.rtt_ms[reach.at(candidates)]
+    rtt = reach_of(ctx, candidates).rtt_ms
     within = covers(rtt, request.latency_slo_ms)
     cost = slot_costs(ctx, candidates, max(1, n_new))
-    keep = facility.reduce_candidates(within, rtt, cost[:, 0], n_new + request.min_sites)
-    rows = candidates[keep]
+    if n_new > 1:  # a single replica is placed exactly over every candidate
+        keep = facility.reduce_candidates(within, rtt, cost[:, 0], n_new + request.min_sites)
+        candidates, within, rtt, cost = candidates[keep], within[keep], rtt[keep], cost[keep]
     problem = facility.Problem(
-        covers=within[keep],
-        rtt_ms=rtt[keep].astype(np.float64),
+        covers=within,
+        rtt_ms=rtt,
         weight=demand_weights(request),
-        cost=cost[keep],
+        cost=cost,
         n_new=n_new,
         min_sites=min(request.min_sites, n_new + len(kept)),
         fixed_count=fixed_count,
         fixed_rtt_ms=fixed_rtt,
-        fixed_on=np.isin(rows, kept_rows),
+        fixed_on=np.isin(candidates, kept_rows),
         fixed_sites=len(kept_rows),
     )
-    return rows, facility.solve(problem, rng)
+    return candidates, facility.solve(problem, rng)
 
 
 def bind(ctx: PlacementContext, row: int) -> int | None:
@@ -451,16 +503,15 @@ def place(
         return _unschedulable(len(snapshot), None, [], n_replicas, message=str(err))
     if n_replicas <= 0:
         return []
-    verdict = feasibility(ctx, chain or DEFAULT_CHAIN)
+    chain = chain or DEFAULT_CHAIN
+    verdict = feasibility(ctx, chain)
     if verdict.count == 0:
         return _unschedulable(len(snapshot), verdict, [], n_replicas)
     rng = np.random.default_rng(default_seed(request) if seed is None else seed)
     kept = index.rows(existing)
-    verdict, reach = within_reach(ctx, verdict, kept)
-    if verdict.count == 0:
-        return _unschedulable(len(snapshot), verdict, [], n_replicas)
-    candidates = np.flatnonzero(verdict.mask)
-    rows, solution = locate(ctx, reach, candidates, n_replicas, kept, rng)
+    rows, solution = locate(ctx, np.flatnonzero(verdict.mask), n_replicas, kept, rng)
+    chosen = rows[solution.counts > 0]
+    reach = reach_of(ctx, np.concatenate([chosen, np.asarray(kept, dtype=np.intp)]))
     placed = bind_solution(ctx, reach, rows, solution.counts, kept, verdict)
     if len(placed) < n_replicas:
         sites = len(set(kept) | set(rows[solution.counts > 0].tolist()))

@@ -51,7 +51,6 @@ from controlplane.scheduler.pipeline import (
     place,
     reach_of,
     slot_costs,
-    within_reach,
 )
 from controlplane.scheduler.request import PlacementRequest
 
@@ -233,12 +232,11 @@ def _search_space(d: _Deployment) -> _Search:
     for r in d.replicas:
         _take_out(ctx, r)
     here = [r.row for r in d.replicas if r.row is not None]
-    verdict, reach = within_reach(ctx, feasibility(ctx, DEFAULT_CHAIN), here)
-    feasible = verdict.mask
-    candidates = reach.rows
+    feasible = feasibility(ctx, DEFAULT_CHAIN).mask
+    candidates = np.union1d(np.flatnonzero(feasible), np.array(here, np.intp))
+    rtt = reach_of(ctx, candidates).rtt_ms
     n = len(d.replicas)
-    rtt = reach.rtt_ms
-    reach = covers(rtt, request.latency_slo_ms)
+    within = covers(rtt, request.latency_slo_ms)
     cost = slot_costs(ctx, candidates, max(1, n))
     stay_only = ~feasible[candidates]
     counts = np.zeros(len(candidates), np.int32)
@@ -248,11 +246,11 @@ def _search_space(d: _Deployment) -> _Search:
     for i in np.flatnonzero(stay_only):
         cost[i, counts[i] :] = np.inf
     keep = np.union1d(
-        facility.reduce_candidates(reach, rtt, cost[:, 0], n + request.min_sites),
+        facility.reduce_candidates(within, rtt, cost[:, 0], n + request.min_sites),
         np.flatnonzero(counts),
     )
     problem = facility.Problem(
-        covers=reach[keep],
+        covers=within[keep],
         rtt_ms=rtt[keep],
         weight=demand_weights(request),
         cost=cost[keep],

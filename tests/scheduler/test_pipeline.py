@@ -77,9 +77,8 @@ def test_serves_users_within_the_slo_first_then_least_carbon_and_explains() -> N
     assert e.renewable_share == 0.5 and e.carbon_g_per_kwh == 20.0  # half on the surplus
     assert e.carbon_g_per_h == 200.0 and e.score == 200.0  # 20 g/kWh x 10 kW
     assert e.headroom_kw == 900.0 and e.price_per_kwh == 0.05 and e.gpu_model == "H100"
-    assert e.feasible_nodes == 2 and e.total_nodes == 3
-    assert e.rejected == {"latency SLO": 1}  # reaches no user within the SLO
-    assert e.message == "2/3 nodes available: 1 latency SLO"
+    assert e.feasible_nodes == 3 and e.total_nodes == 3 and e.rejected == {}
+    assert e.message == "3/3 nodes available"
     # Without an SLO, the greenest site wins wherever it is.
     (green,) = placed(place(snapshot_of(nodes), PlacementRequest(
         "d", gpus=1, gpu_model="H100", power_kw=10, demand=(PARIS,)), 1))
@@ -99,12 +98,10 @@ def test_world_demand_gets_a_replica_near_each_market() -> None:
     assert sorted(p.node for p in result) == ["newyork", "paris"]
     assert {p.node: p.explanation.serves for p in result} == {
         "paris": ["paris"], "newyork": ["nyc"]}
-    # A third replica serves no one better: it goes to the least carbon among the nodes
-    # that reach some user within the SLO (not to Iceland, which reaches none), and
-    # shares its node's users.
+    # A third replica serves no one better, so it goes where the carbon is least.
     (third,) = placed(place(snapshot_of(nodes), request, 1, existing=["paris", "newyork"]))
-    assert third.node == "paris" and third.explanation.serves == ["paris"]
-    assert third.explanation.demand_share == 0.25
+    assert third.node == "iceland" and third.explanation.serves == []
+    assert third.explanation.demand_share == 0.0
 
 
 def test_binding_takes_capacity_so_replicas_never_overcommit() -> None:
