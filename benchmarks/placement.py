@@ -56,9 +56,12 @@ def with_demand(requests: list[PlacementRequest], seed: int) -> list[PlacementRe
         metros = rng.choice(len(METROS), size=len(METROS) if world else 6, replace=False)
         centre = rng.choice(metros, size=POINTS)
         points = tuple(
-            Demand(f"p{i}", float(rng.uniform(0.1, 1.0)),
-                   float(np.clip(METROS[m][2] + rng.normal(0, 1.0), -89, 89)),
-                   float(METROS[m][3] + rng.normal(0, 1.0)))
+            Demand(
+                f"p{i}",
+                float(rng.uniform(0.1, 1.0)),
+                float(np.clip(METROS[m][2] + rng.normal(0, 1.0), -89, 89)),
+                float(METROS[m][3] + rng.normal(0, 1.0)),
+            )
             for i, m in enumerate(centre)
         )
         slo = float(rng.choice([50.0, 100.0, 150.0]))
@@ -79,8 +82,9 @@ def floor_ms(snapshot: object, index: FleetIndex, request: PlacementRequest) -> 
 
 def bench_fresh(n_nodes: int, n_calls: int) -> dict[str, float]:
     snapshot = synthetic_snapshot(n_nodes, seed=n_nodes)
-    requests = with_demand([r for r, _ in synthetic_requests(n_calls + 10, seed=n_nodes + 1)],
-                           seed=n_nodes + 2)
+    requests = with_demand(
+        [r for r, _ in synthetic_requests(n_calls + 10, seed=n_nodes + 1)], seed=n_nodes + 2
+    )
     fleet = FleetState.from_snapshot(snapshot)
     for r in requests[:10]:  # warm up NumPy's code paths
         place(snapshot, r, REPLICAS, index=FleetIndex(snapshot), fleet=fleet.copy())
@@ -92,10 +96,15 @@ def bench_fresh(n_nodes: int, n_calls: int) -> dict[str, float]:
         result = place(snapshot, r, REPLICAS, index=index, fleet=fleet)
         ours.append((time.thread_time() - t) * 1e3)
         placed += len(result) if isinstance(result, list) else len(result.placed)
-    return {"nodes": n_nodes, "calls": n_calls, "replicas": placed,
-            "p50": float(np.percentile(ours, 50)), "p99": float(np.percentile(ours, 99)),
-            "floor_p50": float(np.percentile(floor, 50)),
-            "floor_p99": float(np.percentile(floor, 99))}
+    return {
+        "nodes": n_nodes,
+        "calls": n_calls,
+        "replicas": placed,
+        "p50": float(np.percentile(ours, 50)),
+        "p99": float(np.percentile(ours, 99)),
+        "floor_p50": float(np.percentile(floor, 50)),
+        "floor_p99": float(np.percentile(floor, 99)),
+    }
 
 
 def bench_replace(
@@ -130,8 +139,13 @@ def bench_replace(
             np.argmin(index.rtt_rows(r.demand, rows).rtt_ms, axis=0)
             floor_cpu += time.thread_time() - t
     calls = rounds * len(running)
-    return {"nodes": n_nodes, "calls": calls, "placed": done, "per_s": calls / cpu,
-            "floor_per_s": calls / floor_cpu}
+    return {
+        "nodes": n_nodes,
+        "calls": calls,
+        "placed": done,
+        "per_s": calls / cpu,
+        "floor_per_s": calls / floor_cpu,
+    }
 
 
 def hog() -> None:
@@ -154,16 +168,22 @@ def main() -> None:
             os.sched_setaffinity(h.pid, {0})
     try:
         sizes = [int(s) for s in args.sizes.split(",")]
-        print(f"## Fresh: {REPLICAS} replicas, {POINTS} demand points a deployment "
-              f"(one core, {args.busy} hog(s) beside)\n")
-        print("| nodes | calls | replicas placed | p50 ms/call | p99 ms/call "
-              "| floor p50 ms | floor p99 ms | p99 / floor p99 |")
+        print(
+            f"## Fresh: {REPLICAS} replicas, {POINTS} demand points a deployment "
+            f"(one core, {args.busy} hog(s) beside)\n"
+        )
+        print(
+            "| nodes | calls | replicas placed | p50 ms/call | p99 ms/call "
+            "| floor p50 ms | floor p99 ms | p99 / floor p99 |"
+        )
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         for n in sizes:
             r = bench_fresh(n, args.calls if n <= 10_000 else max(20, args.calls // 5))
-            print(f"| {n:,} | {r['calls']} | {r['replicas']:,} | {r['p50']:.1f} | "
-                  f"{r['p99']:.1f} | {r['floor_p50']:.1f} | {r['floor_p99']:.1f} | "
-                  f"{r['p99'] / r['floor_p99']:.1f}x |")
+            print(
+                f"| {n:,} | {r['calls']} | {r['replicas']:,} | {r['p50']:.1f} | "
+                f"{r['p99']:.1f} | {r['floor_p50']:.1f} | {r['floor_p99']:.1f} | "
+                f"{r['p99'] / r['floor_p99']:.1f}x |"
+            )
         print("\n## Re-place one lost replica, the other seven kept (same snapshot)\n")
         print("| nodes | demand | calls | replicas/s (CPU) | floor calls/s | ours / floor |")
         print("|---:|---|---:|---:|---:|---:|")
@@ -171,10 +191,14 @@ def main() -> None:
             for world in (False, True):
                 r = bench_replace(n, 50, 4, world)
                 demand = f"{POINTS} points" if world else "a market (1-6 metros)"
-                print(f"| {n:,} | {demand} | {r['calls']} | {r['per_s']:,.0f} | "
-                      f"{r['floor_per_s']:,.0f} | {r['per_s'] / r['floor_per_s']:.2f} |")
-        print(f"\nLoad average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. Targets: "
-              "fresh p99 <= 20 ms and re-place >= 2,000 replicas/s at 10,000 nodes.")
+                print(
+                    f"| {n:,} | {demand} | {r['calls']} | {r['per_s']:,.0f} | "
+                    f"{r['floor_per_s']:,.0f} | {r['per_s'] / r['floor_per_s']:.2f} |"
+                )
+        print(
+            f"\nLoad average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. Targets: "
+            "fresh p99 <= 20 ms and re-place >= 2,000 replicas/s at 10,000 nodes."
+        )
     finally:
         for h in hogs:
             h.terminate()

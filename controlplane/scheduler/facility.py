@@ -343,8 +343,9 @@ def reduce_candidates(
     mean_rtt = rtt_ms.mean(axis=1) if rtt_ms.shape[1] else np.zeros(n, np.float32)
     if covers.shape[1]:
         packed = np.ascontiguousarray(np.packbits(covers, axis=1))
-        _, group = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(),
-                             return_inverse=True)
+        _, group = np.unique(
+            packed.view(np.dtype((np.void, packed.shape[1]))).ravel(), return_inverse=True
+        )
         group = group.ravel()
     else:
         group = np.zeros(n, dtype=np.intp)

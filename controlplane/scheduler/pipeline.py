@@ -301,9 +301,7 @@ def reach_of(ctx: PlacementContext, rows: npt.NDArray[np.intp] | Sequence[int]) 
         known = Reach(wanted, matrix.rtt_ms, matrix.measured)
     else:
         known = reach_with(ctx, known, wanted)
-    ctx.index.remember(
-        key, (ctx.request, known), known.rtt_ms.nbytes + known.measured.nbytes
-    )
+    ctx.index.remember(key, (ctx.request, known), known.rtt_ms.nbytes + known.measured.nbytes)
     at = known.at(wanted)
     if len(at) == len(known.rows):
         return known
@@ -443,9 +441,7 @@ def bind_solution(
             model = ctx.snapshot.gpu_models[column] if column is not None else ""
             explanation = explain(ctx, reach, row, serves, share, verdict, model)
             bind(ctx, row)
-            placements.append(
-                Placement(len(placements), row, explanation.node, model, explanation)
-            )
+            placements.append(Placement(len(placements), row, explanation.node, model, explanation))
     return placements
 
 

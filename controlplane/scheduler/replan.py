@@ -278,9 +278,7 @@ def _worth_moving(search: _Search, startup_h: float, horizon_h: float) -> facili
 def _improve(d: _Deployment, budget: int, rng: np.random.Generator) -> list[Move]:
     ctx, request = d.ctx, d.ctx.request
     search = _search_space(d)
-    accept = _worth_moving(
-        search, request.move_startup_minutes / 60.0, request.move_horizon_hours
-    )
+    accept = _worth_moving(search, request.move_startup_minutes / 60.0, request.move_horizon_hours)
     before = facility.evaluate(search.problem, search.counts)
     solution, swaps = facility.improve(search.problem, search.counts, rng, accept, budget)
     by_row: dict[int, list[_Replica]] = defaultdict(list)
@@ -315,8 +313,17 @@ def _improve(d: _Deployment, budget: int, rng: np.random.Generator) -> list[Move
             if solution.objective.uncovered < before.uncovered - facility.COVER_TOLERANCE
             else f"{REASON_BETTER}: saves {saving:.4g}/h"
         )
-        out.append(Move(request.deployment, r.name, r.node, str(ctx.snapshot.names[dest]),
-                        reason, saving, explanation))
+        out.append(
+            Move(
+                request.deployment,
+                r.name,
+                r.node,
+                str(ctx.snapshot.names[dest]),
+                reason,
+                saving,
+                explanation,
+            )
+        )
     return out
 
 

@@ -82,14 +82,25 @@ def random_fleet(n: int, seed: int = 0) -> list[FakeNode]:
         region, country, lat, lon = REGIONS[rng.integers(len(REGIONS))]
         tier = TIERS[rng.integers(len(TIERS))]
         budget = float(rng.uniform(20, 200))
-        nodes.append(FakeNode(
-            name=f"node-{i:03d}", tier=tier, region=region, country=country,
-            lat=lat + rng.normal(0, 1.5), lon=lon + rng.normal(0, 1.5),
-            gpus_free={"H100": int(rng.integers(0, 9)), "L4": int(rng.integers(0, 5))},
-            budget_kw=budget, it_draw_kw=float(rng.uniform(0, 1.1) * budget),
-            renewable_kw=float(rng.uniform(0, 150)), carbon_g_per_kwh=float(rng.uniform(20, 600)),
-            price_per_kwh=float(rng.uniform(0.03, 0.3)), ready=bool(rng.random() > 0.05),
-            cordoned=bool(rng.random() < 0.05),
-            taints=(NodeTaint("dedicated", "batch", "NoSchedule"),) if rng.random() < 0.1 else (),
-        ))
+        nodes.append(
+            FakeNode(
+                name=f"node-{i:03d}",
+                tier=tier,
+                region=region,
+                country=country,
+                lat=lat + rng.normal(0, 1.5),
+                lon=lon + rng.normal(0, 1.5),
+                gpus_free={"H100": int(rng.integers(0, 9)), "L4": int(rng.integers(0, 5))},
+                budget_kw=budget,
+                it_draw_kw=float(rng.uniform(0, 1.1) * budget),
+                renewable_kw=float(rng.uniform(0, 150)),
+                carbon_g_per_kwh=float(rng.uniform(20, 600)),
+                price_per_kwh=float(rng.uniform(0.03, 0.3)),
+                ready=bool(rng.random() > 0.05),
+                cordoned=bool(rng.random() < 0.05),
+                taints=(NodeTaint("dedicated", "batch", "NoSchedule"),)
+                if rng.random() < 0.1
+                else (),
+            )
+        )
     return nodes

@@ -70,17 +70,25 @@ def test_min_sites_spreads_replicas_over_distinct_nodes() -> None:
     spread = problem([[1], [1], [1]], cost=[1, 5, 9], n_new=3, min_sites=2)
     assert solve(spread).counts.tolist() == [2, 1, 0]
     kept = problem(
-        [[1], [1], [1]], cost=[1, 5, 9], n_new=1, min_sites=2,
-        fixed_on=np.array([True, False, False]), fixed_sites=1,
-        fixed_count=np.array([1]), fixed_rtt_ms=np.array([10.0]),
+        [[1], [1], [1]],
+        cost=[1, 5, 9],
+        n_new=1,
+        min_sites=2,
+        fixed_on=np.array([True, False, False]),
+        fixed_sites=1,
+        fixed_count=np.array([1]),
+        fixed_rtt_ms=np.array([10.0]),
     )
     assert solve(kept).counts.tolist() == [0, 1, 0]  # a kept replica already holds node 0
 
 
 def test_kept_replicas_serve_as_they_are() -> None:
     p = problem(
-        [[1, 0], [0, 1]], cost=[1, 50], n_new=1,
-        fixed_count=np.array([1, 0]), fixed_rtt_ms=np.array([10.0, INF]),
+        [[1, 0], [0, 1]],
+        cost=[1, 50],
+        n_new=1,
+        fixed_count=np.array([1, 0]),
+        fixed_rtt_ms=np.array([10.0, INF]),
     )
     assert solve(p).counts.tolist() == [0, 1]  # point 1 is already served
 
@@ -91,11 +99,18 @@ def test_local_search_matches_brute_force_on_small_instances() -> None:
         c, d, n = int(rng.integers(2, 7)), int(rng.integers(1, 6)), int(rng.integers(1, 4))
         covers = rng.random((c, d)) < 0.4
         cost = rng.uniform(1, 100, c).round(1)
-        p = problem(covers.astype(int).tolist(), cost.tolist(), n, capacity=1,
-                    weight=rng.uniform(0.1, 1, d).tolist())
+        p = problem(
+            covers.astype(int).tolist(),
+            cost.tolist(),
+            n,
+            capacity=1,
+            weight=rng.uniform(0.1, 1, d).tolist(),
+        )
         best = min(
-            (facility.evaluate(p, np.bincount(np.array(pick), minlength=c).astype(np.int32))
-             for pick in itertools.combinations(range(c), min(n, c))),
+            (
+                facility.evaluate(p, np.bincount(np.array(pick), minlength=c).astype(np.int32))
+                for pick in itertools.combinations(range(c), min(n, c))
+            ),
             key=lambda o: (round(o.uncovered, 9), o.energy),
         )
         got = solve(p).objective

@@ -22,11 +22,28 @@ def ctx_for(nodes: list[FakeNode], **request: Any) -> PlacementContext:
 
 
 def test_reasons_are_the_documented_constants() -> None:
-    assert [f.reason for f in (filters.Ready(), filters.Cordon(), filters.Tier(),
-                               filters.Privacy(), filters.Residency(), filters.Taints(),
-                               filters.Gpus(), filters.Power())] == [
-        "not ready", "cordoned", "tier", "privacy", "residency", "taints",
-        "insufficient GPUs", "power headroom"]
+    assert [
+        f.reason
+        for f in (
+            filters.Ready(),
+            filters.Cordon(),
+            filters.Tier(),
+            filters.Privacy(),
+            filters.Residency(),
+            filters.Taints(),
+            filters.Gpus(),
+            filters.Power(),
+        )
+    ] == [
+        "not ready",
+        "cordoned",
+        "tier",
+        "privacy",
+        "residency",
+        "taints",
+        "insufficient GPUs",
+        "power headroom",
+    ]
 
 
 def test_ready_and_cordon() -> None:
@@ -51,8 +68,11 @@ def test_residency_regions_and_countries() -> None:
     region_code = np.array([0, 1, 2])
     country = np.array(["DE", "FR", "DE"])
     assert residency.residency_mask(region_code, None, country, []).all()
-    assert residency.residency_mask(region_code, np.array([0, 1]), country, ["DE"]).tolist() \
-        == [True, False, False]
+    assert residency.residency_mask(region_code, np.array([0, 1]), country, ["DE"]).tolist() == [
+        True,
+        False,
+        False,
+    ]
     ctx = ctx_for([FakeNode("a", region="eu"), FakeNode("b", region="us")], regions=("us",))
     assert filters.Residency()(ctx).tolist() == [False, True]
     ctx = ctx_for([FakeNode("a")], regions=("mars",))  # a region the fleet lacks
@@ -68,8 +88,12 @@ def test_taints_and_tolerations() -> None:
     assert taints.tolerated(no_schedule, [Toleration("gpu", "reserved", "NoSchedule")])
     assert not taints.tolerated(no_schedule, [Toleration("gpu", "other")])
     assert not taints.tolerated(no_schedule, [Toleration("gpu", "", "NoExecute")])
-    nodes = [FakeNode("a", taints=(no_schedule,)), FakeNode("b", taints=(prefer,)),
-             FakeNode("c"), FakeNode("d", taints=(no_schedule,))]
+    nodes = [
+        FakeNode("a", taints=(no_schedule,)),
+        FakeNode("b", taints=(prefer,)),
+        FakeNode("c"),
+        FakeNode("d", taints=(no_schedule,)),
+    ]
     assert filters.Taints()(ctx_for(nodes)).tolist() == [False, True, True, False]
     tolerant = ctx_for(nodes, tolerations=(Toleration("gpu"),))
     assert filters.Taints()(tolerant).all()
@@ -79,13 +103,18 @@ def test_gpus_model_count_and_memory() -> None:
     free = np.array([[4, 0], [1, 8], [2, 2]], np.int32)
     memory_ok = np.array([[True, True], [True, False], [False, True]])
     assert gpus.gpus_mask(free, memory_ok, 2).tolist() == [True, False, True]
-    nodes = [FakeNode("a", gpus_free={"H100": 2}), FakeNode("b", gpus_free={"L4": 8}),
-             FakeNode("c", gpus_free={"H100": 1})]
-    assert filters.Gpus()(ctx_for(nodes, gpus=2, gpu_model="H100")).tolist() == \
-        [True, False, False]
+    nodes = [
+        FakeNode("a", gpus_free={"H100": 2}),
+        FakeNode("b", gpus_free={"L4": 8}),
+        FakeNode("c", gpus_free={"H100": 1}),
+    ]
+    assert filters.Gpus()(ctx_for(nodes, gpus=2, gpu_model="H100")).tolist() == [True, False, False]
     assert filters.Gpus()(ctx_for(nodes, gpus=2)).tolist() == [True, True, False]  # any model
-    assert filters.Gpus()(ctx_for(nodes, gpus=2, gpu_memory_gb=40)).tolist() == \
-        [True, False, False]  # L4 has 24 GB
+    assert filters.Gpus()(ctx_for(nodes, gpus=2, gpu_memory_gb=40)).tolist() == [
+        True,
+        False,
+        False,
+    ]  # L4 has 24 GB
     assert not filters.Gpus()(ctx_for(nodes, gpus=1, gpu_model="B200")).any()
     assert filters.Gpus()(ctx_for(nodes, gpus=0)).all()
 
@@ -94,6 +123,8 @@ def test_power_headroom() -> None:
     headroom = np.array([10.0, 5.0, 4.9, -1.0])
     assert power.power_mask(headroom, 5.0).tolist() == [True, True, False, False]
     assert power.power_mask(headroom, 0.0).tolist() == [True, True, True, False]
-    ctx = ctx_for([FakeNode("a", budget_kw=100, it_draw_kw=95),
-                   FakeNode("b", budget_kw=100, it_draw_kw=96)], power_kw=5)
+    ctx = ctx_for(
+        [FakeNode("a", budget_kw=100, it_draw_kw=95), FakeNode("b", budget_kw=100, it_draw_kw=96)],
+        power_kw=5,
+    )
     assert filters.Power()(ctx).tolist() == [True, False]

@@ -33,8 +33,9 @@ def test_distance_matrix_matches_haversine() -> None:
     km = geo.distance_matrix_km(geo.unit_vectors(lat, lon), geo.unit_vectors(dlat, dlon))
     expected = geo.great_circle_km(lat[:, None], lon[:, None], dlat[None, :], dlon[None, :])
     np.testing.assert_allclose(km, expected, atol=1e-6)
-    km32 = geo.distance_matrix_km(geo.unit_vectors(lat, lon).astype(np.float32),
-                                  geo.unit_vectors(dlat, dlon))
+    km32 = geo.distance_matrix_km(
+        geo.unit_vectors(lat, lon).astype(np.float32), geo.unit_vectors(dlat, dlon)
+    )
     np.testing.assert_allclose(km32, expected, atol=1.0)
 
 
@@ -45,8 +46,7 @@ def test_region_centroid_and_demand_resolution() -> None:
     assert lat[0] == pytest.approx(15.0, abs=0.2)
     assert abs(lon[0]) == pytest.approx(180.0, abs=0.2)  # across the antimeridian, not 0
     coords = {"r": (1.0, 2.0)}
-    lat, lon, w = geo.resolve_demand([Demand("a", 2.0, region="r"), Demand("b", 1.0, 3, 4)],
-                                     coords)
+    lat, lon, w = geo.resolve_demand([Demand("a", 2.0, region="r"), Demand("b", 1.0, 3, 4)], coords)
     assert list(lat) == [1.0, 3.0] and list(lon) == [2.0, 4.0] and list(w) == [2.0, 1.0]
     with pytest.raises(geo.UnknownRegionError, match="'nowhere'"):
         geo.resolve_demand([Demand("x", 1.0, region="nowhere")], coords)
@@ -54,8 +54,12 @@ def test_region_centroid_and_demand_resolution() -> None:
 
 def test_index_locates_regions_by_table_landmark_and_centroid_and_caches() -> None:
     snap = dataclasses.replace(
-        snapshot_of([FakeNode("a", region="eu", lat=LONDON[0], lon=LONDON[1]),
-                     FakeNode("b", region="eu", lat=PARIS[0], lon=PARIS[1])]),
+        snapshot_of(
+            [
+                FakeNode("a", region="eu", lat=LONDON[0], lon=LONDON[1]),
+                FakeNode("b", region="eu", lat=PARIS[0], lon=PARIS[1]),
+            ]
+        ),
         landmarks={"us-east-1": NEW_YORK},
     )
     index = FleetIndex(snap, region_coords={"us": NEW_YORK})
@@ -71,8 +75,10 @@ def test_index_locates_regions_by_table_landmark_and_centroid_and_caches() -> No
 
 
 def test_measured_rtts_win_and_calibrate_the_estimate() -> None:
-    nodes = [FakeNode("lon", lat=LONDON[0], lon=LONDON[1]),
-             FakeNode("par", lat=PARIS[0], lon=PARIS[1])]
+    nodes = [
+        FakeNode("lon", lat=LONDON[0], lon=LONDON[1]),
+        FakeNode("par", lat=PARIS[0], lon=PARIS[1]),
+    ]
     snap = dataclasses.replace(
         snapshot_of(nodes),
         landmarks={"nyc": NEW_YORK, "paris-ix": PARIS},
@@ -81,8 +87,11 @@ def test_measured_rtts_win_and_calibrate_the_estimate() -> None:
     index = FleetIndex(snap)
     # London-New York is 5,570 km: 70 ms measured means routes 1.28 x the great circle.
     assert index.measured.inflation == pytest.approx(70 * 204 / (2 * 5570), rel=0.01)
-    demand = (Demand("nyc", 1.0, *NEW_YORK), Demand("philadelphia", 1.0, 39.95, -75.17),
-              Demand("paris", 1.0, *PARIS))
+    demand = (
+        Demand("nyc", 1.0, *NEW_YORK),
+        Demand("philadelphia", 1.0, 39.95, -75.17),
+        Demand("paris", 1.0, *PARIS),
+    )
     m = index.rtt(demand)
     assert m.rtt_ms[0, 0] == pytest.approx(70.0)  # measured, to the landmark of that name
     # Philadelphia is 130 km from that landmark: the measured trip plus an estimated leg.

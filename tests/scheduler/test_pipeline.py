@@ -34,8 +34,10 @@ def placed(result: list[Placement] | Unschedulable) -> list[Placement]:
 
 
 def test_message_format() -> None:
-    assert availability_message(0, 240, {"power headroom": 180, "latency SLO": 60}) == \
-        "0/240 nodes available: 180 power headroom, 60 latency SLO"
+    assert (
+        availability_message(0, 240, {"power headroom": 180, "latency SLO": 60})
+        == "0/240 nodes available: 180 power headroom, 60 latency SLO"
+    )
     assert availability_message(3, 3, {}) == "3/3 nodes available"
 
 
@@ -48,27 +50,53 @@ def test_each_node_counted_once_under_the_first_filter_in_chain_order() -> None:
         FakeNode("nopower1", budget_kw=5, lat=40.7, lon=-74.0),  # also too far: power first
         FakeNode("nopower2", budget_kw=5),
     ]
-    result = place(snapshot_of(nodes), PlacementRequest(
-        "d", gpus=1, gpu_model="H100", power_kw=10, demand=(PARIS,), latency_slo_ms=30,
-        tiers=("factory",)), 1)
+    result = place(
+        snapshot_of(nodes),
+        PlacementRequest(
+            "d",
+            gpus=1,
+            gpu_model="H100",
+            power_kw=10,
+            demand=(PARIS,),
+            latency_slo_ms=30,
+            tiers=("factory",),
+        ),
+        1,
+    )
     assert isinstance(result, Unschedulable)
     assert result.missing == 1 and result.placed == ()
-    assert result.message == ("0/6 nodes available: 1 not ready, 1 cordoned, 1 tier, "
-                              "1 insufficient GPUs, 2 power headroom")
+    assert result.message == (
+        "0/6 nodes available: 1 not ready, 1 cordoned, 1 tier, "
+        "1 insufficient GPUs, 2 power headroom"
+    )
     assert result.explanation.rejected == {
-        "not ready": 1, "cordoned": 1, "tier": 1, "insufficient GPUs": 1, "power headroom": 2}
+        "not ready": 1,
+        "cordoned": 1,
+        "tier": 1,
+        "insufficient GPUs": 1,
+        "power headroom": 2,
+    }
     assert result.explanation.total_nodes == 6 and result.explanation.feasible_nodes == 0
 
 
 def test_serves_users_within_the_slo_first_then_least_carbon_and_explains() -> None:
     nodes = [
         FakeNode("dirty", carbon_g_per_kwh=700, price_per_kwh=0.3, lat=48.9, lon=2.4),
-        FakeNode("clean", carbon_g_per_kwh=40, price_per_kwh=0.05, lat=48.9, lon=2.4,
-                 renewable_kw=105, it_draw_kw=100, budget_kw=1000),
+        FakeNode(
+            "clean",
+            carbon_g_per_kwh=40,
+            price_per_kwh=0.05,
+            lat=48.9,
+            lon=2.4,
+            renewable_kw=105,
+            it_draw_kw=100,
+            budget_kw=1000,
+        ),
         FakeNode("far-green", carbon_g_per_kwh=0, lat=40.7, lon=-74.0),
     ]
-    request = PlacementRequest("d", gpus=1, gpu_model="H100", power_kw=10, demand=(PARIS,),
-                               latency_slo_ms=50)
+    request = PlacementRequest(
+        "d", gpus=1, gpu_model="H100", power_kw=10, demand=(PARIS,), latency_slo_ms=50
+    )
     (p,) = placed(place(snapshot_of(nodes), request, 1))
     assert p.node == "clean" and p.row == 1 and p.replica == 0 and p.gpu_model == "H100"
     e = p.explanation
@@ -80,24 +108,34 @@ def test_serves_users_within_the_slo_first_then_least_carbon_and_explains() -> N
     assert e.feasible_nodes == 3 and e.total_nodes == 3 and e.rejected == {}
     assert e.message == "3/3 nodes available"
     # Without an SLO, the greenest site wins wherever it is.
-    (green,) = placed(place(snapshot_of(nodes), PlacementRequest(
-        "d", gpus=1, gpu_model="H100", power_kw=10, demand=(PARIS,)), 1))
+    (green,) = placed(
+        place(
+            snapshot_of(nodes),
+            PlacementRequest("d", gpus=1, gpu_model="H100", power_kw=10, demand=(PARIS,)),
+            1,
+        )
+    )
     assert green.node == "far-green"
 
 
 def test_world_demand_gets_a_replica_near_each_market() -> None:
     """A single mean RTT over both markets is ~40 ms from anywhere: each market needs its own."""
-    nodes = [FakeNode("paris", lat=48.9, lon=2.4, carbon_g_per_kwh=60),
-             FakeNode("frankfurt", lat=50.1, lon=8.7, carbon_g_per_kwh=300),
-             FakeNode("newyork", lat=40.7, lon=-74.0, carbon_g_per_kwh=400),
-             FakeNode("iceland", lat=64.1, lon=-21.9, carbon_g_per_kwh=0)]
+    nodes = [
+        FakeNode("paris", lat=48.9, lon=2.4, carbon_g_per_kwh=60),
+        FakeNode("frankfurt", lat=50.1, lon=8.7, carbon_g_per_kwh=300),
+        FakeNode("newyork", lat=40.7, lon=-74.0, carbon_g_per_kwh=400),
+        FakeNode("iceland", lat=64.1, lon=-21.9, carbon_g_per_kwh=0),
+    ]
     demand = (PARIS, Demand("nyc", 1.0, 40.7, -74.0))
-    request = PlacementRequest("d", gpus=1, gpu_model="H100", power_kw=10, demand=demand,
-                               latency_slo_ms=25)
+    request = PlacementRequest(
+        "d", gpus=1, gpu_model="H100", power_kw=10, demand=demand, latency_slo_ms=25
+    )
     result = placed(place(snapshot_of(nodes), request, 2))
     assert sorted(p.node for p in result) == ["newyork", "paris"]
     assert {p.node: p.explanation.serves for p in result} == {
-        "paris": ["paris"], "newyork": ["nyc"]}
+        "paris": ["paris"],
+        "newyork": ["nyc"],
+    }
     # A third replica serves no one better, so it goes where the carbon is least.
     (third,) = placed(place(snapshot_of(nodes), request, 1, existing=["paris", "newyork"]))
     assert third.node == "iceland" and third.explanation.serves == []
@@ -105,8 +143,10 @@ def test_world_demand_gets_a_replica_near_each_market() -> None:
 
 
 def test_binding_takes_capacity_so_replicas_never_overcommit() -> None:
-    nodes = [FakeNode("a", gpus_free={"H100": 4}, budget_kw=100),
-             FakeNode("b", gpus_free={"H100": 8}, budget_kw=25)]
+    nodes = [
+        FakeNode("a", gpus_free={"H100": 4}, budget_kw=100),
+        FakeNode("b", gpus_free={"H100": 8}, budget_kw=25),
+    ]
     request = PlacementRequest("d", gpus=2, gpu_model="H100", power_kw=10)
     result = place(snapshot_of(nodes), request, 6)
     assert isinstance(result, Unschedulable)
@@ -130,17 +170,27 @@ def test_min_sites_spreads_replicas_over_nodes() -> None:
     assert {p.node for p in placed(place(snapshot_of(nodes), packed, 3))} == {"n0"}
     spread = PlacementRequest("d", gpus=1, gpu_model="H100", power_kw=1, min_sites=3)
     assert sorted(p.node for p in placed(place(snapshot_of(nodes), spread, 3))) == [
-        "n0", "n1", "n2"]
-    (p,) = placed(place(snapshot_of(nodes), PlacementRequest(
-        "d", gpus=1, gpu_model="H100", power_kw=1, min_sites=2), 1, existing=["n0"]))
+        "n0",
+        "n1",
+        "n2",
+    ]
+    (p,) = placed(
+        place(
+            snapshot_of(nodes),
+            PlacementRequest("d", gpus=1, gpu_model="H100", power_kw=1, min_sites=2),
+            1,
+            existing=["n0"],
+        )
+    )
     assert p.node == "n1"
 
 
 def test_seeded_ties_replay_and_vary() -> None:
     snap = snapshot_of([FakeNode(f"n{i}") for i in range(20)])
     request = PlacementRequest("d", power_kw=1)
-    runs = {seed: [p.node for p in placed(place(snap, request, 5, seed=seed))]
-            for seed in (1, 2, 1)}
+    runs = {
+        seed: [p.node for p in placed(place(snap, request, 5, seed=seed))] for seed in (1, 2, 1)
+    }
     assert runs[1] == [p.node for p in placed(place(snap, request, 5, seed=1))]
     assert len({tuple(v) for v in runs.values()}) == 2
     default = [p.node for p in placed(place(snap, request, 5))]
@@ -148,17 +198,23 @@ def test_seeded_ties_replay_and_vary() -> None:
 
 
 def test_unknown_demand_region_is_unschedulable_with_a_message() -> None:
-    result = place(snapshot_of([FakeNode("a")]),
-                   PlacementRequest("d", demand=(Demand("x", 1.0, region="atlantis"),)), 1)
+    result = place(
+        snapshot_of([FakeNode("a")]),
+        PlacementRequest("d", demand=(Demand("x", 1.0, region="atlantis"),)),
+        1,
+    )
     assert isinstance(result, Unschedulable)
     assert result.message == "demand region 'atlantis' has no known location"
 
 
 def test_demand_region_resolves_to_fleet_centroid() -> None:
-    nodes = [FakeNode("fra", region="eu-west", lat=50.1, lon=8.7),
-             FakeNode("nyc", region="us-east", lat=40.7, lon=-74.0)]
-    request = PlacementRequest("d", demand=(Demand("eu", 1.0, region="eu-west"),),
-                               latency_slo_ms=20)
+    nodes = [
+        FakeNode("fra", region="eu-west", lat=50.1, lon=8.7),
+        FakeNode("nyc", region="us-east", lat=40.7, lon=-74.0),
+    ]
+    request = PlacementRequest(
+        "d", demand=(Demand("eu", 1.0, region="eu-west"),), latency_slo_ms=20
+    )
     (p,) = placed(place(snapshot_of(nodes), request, 1))
     assert p.node == "fra"
 
@@ -170,28 +226,53 @@ def test_index_must_match_snapshot() -> None:
 
 
 def test_request_from_deployment() -> None:
-    dep = ModelDeployment.model_validate({
-        "metadata": {"name": "chat"},
-        "spec": {
-            "model": {"name": "llama"},
-            "resources": {"gpus": 2, "gpuModel": "H100", "gpuMemoryGb": 80, "powerKw": 1.5},
-            "demand": [{"name": "paris", "lat": 48.86, "lon": 2.35, "weight": 2},
-                       {"region": "eu-west"}],
-            "latencySloMs": 40,
-            "placement": {"tiers": ["edge"], "regions": ["eu-west"], "countries": ["FR"],
-                          "privacy": "edge-only", "tolerations": [{"key": "gpu"}],
-                          "minSites": 2},
-            "energyPolicy": {"objective": "cost", "carbonPriceUsdPerTonne": 80,
-                             "moveHorizonHours": 6, "moveStartupMinutes": 15},
-        },
-    })
+    dep = ModelDeployment.model_validate(
+        {
+            "metadata": {"name": "chat"},
+            "spec": {
+                "model": {"name": "llama"},
+                "resources": {"gpus": 2, "gpuModel": "H100", "gpuMemoryGb": 80, "powerKw": 1.5},
+                "demand": [
+                    {"name": "paris", "lat": 48.86, "lon": 2.35, "weight": 2},
+                    {"region": "eu-west"},
+                ],
+                "latencySloMs": 40,
+                "placement": {
+                    "tiers": ["edge"],
+                    "regions": ["eu-west"],
+                    "countries": ["FR"],
+                    "privacy": "edge-only",
+                    "tolerations": [{"key": "gpu"}],
+                    "minSites": 2,
+                },
+                "energyPolicy": {
+                    "objective": "cost",
+                    "carbonPriceUsdPerTonne": 80,
+                    "moveHorizonHours": 6,
+                    "moveStartupMinutes": 15,
+                },
+            },
+        }
+    )
     r = request_from_deployment(dep)
-    assert (r.deployment, r.gpus, r.gpu_model, r.gpu_memory_gb, r.power_kw) == \
-        ("chat", 2, "H100", 80, 1.5)
-    assert r.demand == (Demand("paris", 2.0, 48.86, 2.35), Demand("eu-west", 1.0, None, None,
-                                                                  "eu-west"))
-    assert (r.latency_slo_ms, r.tiers, r.regions, r.countries, r.edge_only) == \
-        (40, ("edge",), ("eu-west",), ("FR",), True)
+    assert (r.deployment, r.gpus, r.gpu_model, r.gpu_memory_gb, r.power_kw) == (
+        "chat",
+        2,
+        "H100",
+        80,
+        1.5,
+    )
+    assert r.demand == (
+        Demand("paris", 2.0, 48.86, 2.35),
+        Demand("eu-west", 1.0, None, None, "eu-west"),
+    )
+    assert (r.latency_slo_ms, r.tiers, r.regions, r.countries, r.edge_only) == (
+        40,
+        ("edge",),
+        ("eu-west",),
+        ("FR",),
+        True,
+    )
     assert r.tolerations == (Toleration("gpu"),)
     assert (r.objective, r.carbon_price_usd_per_tonne, r.min_sites) == ("cost", 80, 2)
     assert (r.move_horizon_hours, r.move_startup_minutes) == (6, 15)
@@ -211,8 +292,16 @@ class OnlyB:
 
 def test_registry_and_custom_chain() -> None:
     registry = default_registry()
-    assert registry.filter_names == ("ready", "cordon", "tier", "privacy", "residency",
-                                     "taints", "gpus", "power")
+    assert registry.filter_names == (
+        "ready",
+        "cordon",
+        "tier",
+        "privacy",
+        "residency",
+        "taints",
+        "gpus",
+        "power",
+    )
     assert [f.name for f in build_chain(registry).filters] == list(registry.filter_names)
     with pytest.raises(ValueError, match="already registered"):
         registry.register_filter(registry.filter("ready"))
@@ -224,12 +313,19 @@ def test_registry_and_custom_chain() -> None:
 
 
 def test_energy_objectives_in_physical_units() -> None:
-    nodes = [FakeNode("coal-cheap", carbon_g_per_kwh=800, price_per_kwh=0.02),
-             FakeNode("hydro-dear", carbon_g_per_kwh=20, price_per_kwh=0.30)]
+    nodes = [
+        FakeNode("coal-cheap", carbon_g_per_kwh=800, price_per_kwh=0.02),
+        FakeNode("hydro-dear", carbon_g_per_kwh=20, price_per_kwh=0.30),
+    ]
+
     def one(objective: str, **kw: float) -> Placement:
-        (p,) = placed(place(snapshot_of(nodes), PlacementRequest(
-            "d", power_kw=10, objective=objective, **kw), 1))  # type: ignore[arg-type]
+        (p,) = placed(
+            place(
+                snapshot_of(nodes), PlacementRequest("d", power_kw=10, objective=objective, **kw), 1
+            )
+        )  # type: ignore[arg-type]
         return p
+
     assert one("carbon").node == "hydro-dear" and one("carbon").explanation.score == 200.0
     assert one("price").node == "coal-cheap"
     assert one("price").explanation.score == pytest.approx(0.2)  # $/h

@@ -44,15 +44,25 @@ def fleets(draw: st.DrawFn) -> list[FakeNode]:
     for i in range(n):
         region, country, lat, lon = draw(st.sampled_from(REGIONS))
         budget = draw(st.floats(1, 300))
-        nodes.append(FakeNode(
-            name=f"n{i}", tier=draw(st.sampled_from(TIERS)), region=region, country=country,
-            lat=lat + draw(st.floats(-3, 3)), lon=lon + draw(st.floats(-3, 3)),
-            gpus_free={"H100": draw(st.integers(0, 8)), "L4": draw(st.integers(0, 4))},
-            budget_kw=budget, it_draw_kw=budget * draw(st.floats(0, 1.2)),
-            renewable_kw=draw(st.floats(0, 300)), carbon_g_per_kwh=draw(st.floats(0, 800)),
-            price_per_kwh=draw(st.floats(0.01, 0.5)), ready=draw(st.booleans()),
-            cordoned=draw(st.booleans()), taints=draw(st.sampled_from([(), (TAINT,)])),
-        ))
+        nodes.append(
+            FakeNode(
+                name=f"n{i}",
+                tier=draw(st.sampled_from(TIERS)),
+                region=region,
+                country=country,
+                lat=lat + draw(st.floats(-3, 3)),
+                lon=lon + draw(st.floats(-3, 3)),
+                gpus_free={"H100": draw(st.integers(0, 8)), "L4": draw(st.integers(0, 4))},
+                budget_kw=budget,
+                it_draw_kw=budget * draw(st.floats(0, 1.2)),
+                renewable_kw=draw(st.floats(0, 300)),
+                carbon_g_per_kwh=draw(st.floats(0, 800)),
+                price_per_kwh=draw(st.floats(0.01, 0.5)),
+                ready=draw(st.booleans()),
+                cordoned=draw(st.booleans()),
+                taints=draw(st.sampled_from([(), (TAINT,)])),
+            )
+        )
     return nodes
 
 
@@ -91,8 +101,7 @@ def attainment(snap: FleetSnapshot, request: PlacementRequest, nodes: list[str])
     return assign_routes(FleetIndex(snap), request, running).attainment or 0.0
 
 
-SETTINGS = settings(max_examples=150, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
@@ -128,14 +137,25 @@ def test_placements_respect_capacity_and_constraints(
         assert len(per_node) >= request.min_sites
     again = place(snap, request, n, seed=seed)
     assert [p.row for p in placements] == [
-        p.row for p in (again.placed if isinstance(again, Unschedulable) else again)]
+        p.row for p in (again.placed if isinstance(again, Unschedulable) else again)
+    ]
 
 
 @SETTINGS
-@given(nodes=fleets(), request=requests(), n=st.integers(1, 8), seed=st.integers(0, 1000),
-       budget_cut=st.floats(0.2, 1.0), max_moves=st.integers(0, 5))
+@given(
+    nodes=fleets(),
+    request=requests(),
+    n=st.integers(1, 8),
+    seed=st.integers(0, 1000),
+    budget_cut=st.floats(0.2, 1.0),
+    max_moves=st.integers(0, 5),
+)
 def test_replan_respects_capacity_constraints_and_never_lowers_attainment(
-    nodes: list[FakeNode], request: PlacementRequest, n: int, seed: int, budget_cut: float,
+    nodes: list[FakeNode],
+    request: PlacementRequest,
+    n: int,
+    seed: int,
+    budget_cut: float,
     max_moves: int,
 ) -> None:
     result = place(snapshot_of(nodes), request, n, seed=seed)
@@ -145,8 +165,9 @@ def test_replan_respects_capacity_constraints_and_never_lowers_attainment(
         node.it_draw_kw += request.power_kw
         if request.gpus and request.gpu_model:
             node.gpus_free[request.gpu_model] -= request.gpus
-    running = DeploymentReplicas(request, tuple(
-        RunningReplica(f"r{i}", p.node) for i, p in enumerate(placements)))
+    running = DeploymentReplicas(
+        request, tuple(RunningReplica(f"r{i}", p.node) for i, p in enumerate(placements))
+    )
     before = [p.node for p in placements]
     quiet = snapshot_of(nodes)
     after = list(before)
@@ -196,8 +217,12 @@ def test_no_single_move_serves_more_or_as_much_for_less(
     cost = slot_costs(ctx, feasible, n)
     problem = facility.Problem(
         covers=covers(reach.rtt_ms, request.latency_slo_ms),
-        rtt_ms=reach.rtt_ms.astype(np.float64), weight=demand_weights(request),
-        cost=cost, n_new=n, min_sites=request.min_sites)
+        rtt_ms=reach.rtt_ms.astype(np.float64),
+        weight=demand_weights(request),
+        cost=cost,
+        n_new=n,
+        min_sites=request.min_sites,
+    )
     counts = np.zeros(len(feasible), np.int32)
     for p in result:
         counts[reach.at([p.row])[0]] += 1

@@ -24,14 +24,14 @@ def request(**kw: Any) -> PlacementRequest:
 
 
 def running(on: list[str], req: PlacementRequest | None = None) -> DeploymentReplicas:
-    return DeploymentReplicas(req or request(),
-                              tuple(RunningReplica(f"chat-{i}", n) for i, n in enumerate(on)))
+    return DeploymentReplicas(
+        req or request(), tuple(RunningReplica(f"chat-{i}", n) for i, n in enumerate(on))
+    )
 
 
 def fleet(carbon: dict[str, float], replicas: list[str]) -> list[FakeNode]:
     """Nodes with the given grid carbon, whose draw and GPUs already include `replicas`."""
-    nodes = {name: FakeNode(name, carbon_g_per_kwh=g, budget_kw=100)
-             for name, g in carbon.items()}
+    nodes = {name: FakeNode(name, carbon_g_per_kwh=g, budget_kw=100) for name, g in carbon.items()}
     for name in replicas:
         nodes[name].it_draw_kw += POWER_KW
         nodes[name].gpus_free["H100"] -= 1
@@ -71,8 +71,10 @@ def test_move_budget_takes_the_dearest_replicas_first() -> None:
 
 
 def test_a_move_that_brings_users_within_the_slo_is_always_worth_it() -> None:
-    nodes = [FakeNode("fra", lat=50.1, lon=8.7, carbon_g_per_kwh=500),
-             FakeNode("nyc", lat=40.7, lon=-74.0, carbon_g_per_kwh=50, it_draw_kw=POWER_KW)]
+    nodes = [
+        FakeNode("fra", lat=50.1, lon=8.7, carbon_g_per_kwh=500),
+        FakeNode("nyc", lat=40.7, lon=-74.0, carbon_g_per_kwh=50, it_draw_kw=POWER_KW),
+    ]
     req = request(demand=(PARIS,), latency_slo_ms=30)
     (move,) = replan(snapshot_of(nodes), [running(["nyc"], req)])
     assert (move.from_node, move.to_node) == ("nyc", "fra")
@@ -125,7 +127,9 @@ def test_scale_down_stops_evicted_first_then_what_serves_least_for_most() -> Non
     assert scale_down(snapshot_of(nodes), dep, 2) == ["chat-3", "chat-2"]
     assert scale_down(snapshot_of(nodes), dep, 10) == ["chat-3", "chat-2", "chat-1", "chat-0"]
     # A replica that alone serves users within the SLO stays, though its site is dirtier.
-    near = [FakeNode("fra", lat=50.1, lon=8.7, carbon_g_per_kwh=600, it_draw_kw=POWER_KW),
-            FakeNode("nyc", lat=40.7, lon=-74.0, carbon_g_per_kwh=50, it_draw_kw=POWER_KW)]
+    near = [
+        FakeNode("fra", lat=50.1, lon=8.7, carbon_g_per_kwh=600, it_draw_kw=POWER_KW),
+        FakeNode("nyc", lat=40.7, lon=-74.0, carbon_g_per_kwh=50, it_draw_kw=POWER_KW),
+    ]
     req = request(demand=(PARIS,), latency_slo_ms=30)
     assert scale_down(snapshot_of(near), running(["fra", "nyc"], req), 1) == ["chat-1"]

@@ -21,9 +21,9 @@ def test_marginal_carbon_is_zero_when_surplus_covers_and_grid_when_not() -> None
     carbon = np.array([400.0, 400.0, 400.0])
     renewable, draw = np.array([100.0, 55.0, 0.0]), np.array([50.0, 50.0, 10.0])
     np.testing.assert_allclose(
-        marginal_carbon_g_per_kwh(carbon, renewable, draw, 10.0), [0.0, 200.0, 400.0])
-    np.testing.assert_allclose(
-        carbon_g_per_h(carbon, renewable, draw, 10.0), [0.0, 2000.0, 4000.0])
+        marginal_carbon_g_per_kwh(carbon, renewable, draw, 10.0), [0.0, 200.0, 400.0]
+    )
+    np.testing.assert_allclose(carbon_g_per_h(carbon, renewable, draw, 10.0), [0.0, 2000.0, 4000.0])
 
 
 def test_energy_cost_by_objective() -> None:
@@ -36,7 +36,6 @@ def test_energy_cost_by_objective() -> None:
     }
     np.testing.assert_allclose(replica_cost_per_h("carbon", 0, **figures), [2000.0, 1000.0])
     np.testing.assert_allclose(replica_cost_per_h("price", 0, **figures), [0.5, 2.0])
-    np.testing.assert_allclose(
-        replica_cost_per_h("cost", 100.0, **figures), [0.5 + 0.2, 2.0 + 0.1])
+    np.testing.assert_allclose(replica_cost_per_h("cost", 100.0, **figures), [0.5 + 0.2, 2.0 + 0.1])
     with pytest.raises(ValueError, match="'greenest' is not one of carbon, price, cost"):
         replica_cost_per_h("greenest", 0, **figures)
