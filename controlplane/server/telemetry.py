@@ -250,9 +250,10 @@ def observe_fleet(
     is_leader: Callable[[], bool],
     deployments: Callable[[], DeploymentFigures],
     clock: Callable[[], float] = time.monotonic,
+    meter: metrics.Meter | None = None,
 ) -> None:
     """Registers the fleet's gauges; each reads the live table when it is collected."""
-    meter = metrics.get_meter("tokenplane.inventory")
+    meter = meter or metrics.get_meter("tokenplane.inventory")
 
     def heartbeats(_: CallbackOptions) -> Iterable[Observation]:
         yield Observation(table.heartbeats)
