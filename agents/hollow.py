@@ -267,7 +267,7 @@ def build_links(
     hollow = [n if isinstance(n, HollowNode) else HollowNode(n) for n in nodes]
     links = [
         NodeLink(
-            node=to_message(h.node),  # type: ignore[arg-type]
+            node=to_message(h.node),
             server=server,
             bootstrap_token=token,
             runtime_factory=functools.partial(HollowRuntime, h.node.name, startup_s=startup_s),

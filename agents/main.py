@@ -252,7 +252,7 @@ def main(
         links = build_links(
             nodes,
             server,
-            bootstrap,  # type: ignore[arg-type]
+            bootstrap,
             startup_s=startup_seconds,
             clock=clock,
         )

@@ -95,7 +95,7 @@ async def run_agent(
     if prober is not None:
         telemetry = with_rtt_samples(telemetry, prober)
     link = NodeLink(
-        node=to_message(node),  # type: ignore[arg-type]
+        node=to_message(node),
         server=server,
         bootstrap_token=bootstrap_token,
         runtime_factory=runtime_factory,

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 RELOAD_S = 1.0  # how often a FileClock looks at its file, at most
 
@@ -70,13 +70,13 @@ class SimClock:
         return {"start": self.start.isoformat(), "speed": self.speed, "epochS": self.epoch_s}
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> SimClock:
+    def from_json(cls, data: dict[str, Any]) -> SimClock:
         epoch = data.get("epochS")
         return cls(
             datetime.fromisoformat(str(data["start"])),
-            float(data["speed"]),  # type: ignore[arg-type]
+            float(data["speed"]),
             None if epoch is None else float(epoch),
-        )  # type: ignore[arg-type]
+        )
 
     def save(self, path: Path) -> None:
         """Written whole, then renamed: a reader never sees half a clock."""

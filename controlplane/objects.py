@@ -17,16 +17,16 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, cast
 
 from controlplane.errors import AlreadyExists, NotFound, StaleVersion
-from controlplane.resources import KINDS, Event, ModelDeployment, Node, ObjectMeta, Replica
+from controlplane.resources import KINDS, Event, ObjectMeta
 from controlplane.resources.event import ObjectReference
 from controlplane.resources.manifest import Resource
 from controlplane.resources.selector import LabelSelector
 from controlplane.store import Conflict, EventType, KeyValue, Store
 
-R = TypeVar("R", Node, ModelDeployment, Replica)
+R = TypeVar("R", bound=Resource)
 
 PLURALS = {"Node": "nodes", "ModelDeployment": "modeldeployments", "Replica": "replicas"}
 ROOT = "/tokenplane/"
@@ -75,7 +75,8 @@ def _encode(resource: Resource | Event) -> bytes:
 
 
 def _decode(kv: KeyValue, model: type[R]) -> R:
-    resource = model.model_validate_json(kv.value)
+    # cast: mypy types `Self` on a union-bound TypeVar as the whole union
+    resource = cast(R, model.model_validate_json(kv.value))
     resource.metadata.resource_version = str(kv.mod_revision)
     return resource
 
@@ -158,7 +159,7 @@ class ObjectStore:
             )
         if _same_desired_state(current, resource):
             return current, ApplyResult.UNCHANGED
-        updated = current.model_copy(deep=True)
+        updated = cast(R, current.model_copy(deep=True))  # as in _decode
         if updated.spec != resource.spec:
             updated.metadata.generation += 1
         updated.spec = resource.spec

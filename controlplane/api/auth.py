@@ -11,7 +11,7 @@ import enum
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
@@ -46,7 +46,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def bearer(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
+def bearer(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
     for key, value in metadata or ():
         if key == "authorization":
             text = value.decode() if isinstance(value, bytes) else value
@@ -72,7 +72,7 @@ class Authenticator:
         self._bootstrap = bootstrap_token.encode()
         self._node_key = node_key
 
-    def authorize(self, metadata: Sequence[tuple[str, str | bytes]] | None, needed: Role) -> str:
+    def authorize(self, metadata: Iterable[tuple[str, str | bytes]] | None, needed: Role) -> str:
         """Returns the caller's name; raises Unauthenticated or Forbidden."""
         if self._api is None:
             return "anonymous"
@@ -99,7 +99,7 @@ class Authenticator:
         mac = hmac.new(self._node_key, node_name.encode(), hashlib.sha256).hexdigest()
         return f"{node_name}:{mac}"
 
-    def node_of(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
+    def node_of(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
         """The node a Connect call may speak for, from its node token."""
         token = bearer(metadata)
         if token is None or ":" not in token:

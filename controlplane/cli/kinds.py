@@ -54,12 +54,12 @@ def split_args(args: tuple[str, ...], allowed: tuple[Kind, ...] = KINDS) -> list
     if "/" in args[0]:
         pairs = []
         for arg in args:
-            kind, sep, name = arg.partition("/")
+            typed, sep, name = arg.partition("/")
             if not sep or not name:
                 raise click.UsageError(
                     f"{arg!r}: give every argument as TYPE/NAME, or TYPE NAME..."
                 )
-            pairs.append((resolve(kind, allowed), name))
+            pairs.append((resolve(typed, allowed), name))
         return pairs
     kind = resolve(args[0], allowed)
     return [(kind, name) for name in args[1:]] or [(kind, "")]

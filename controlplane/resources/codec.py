@@ -7,7 +7,7 @@ keep in step. Fleet API traffic is small; the hot heartbeat path never comes her
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -29,6 +29,16 @@ _MESSAGES: dict[type, type[Message]] = {
 ONEOF_FIELD = {"Node": "node", "ModelDeployment": "model_deployment", "Replica": "replica"}
 
 
+@overload
+def to_message(model: Node) -> pb.Node: ...
+@overload
+def to_message(model: ModelDeployment) -> pb.ModelDeployment: ...
+@overload
+def to_message(model: Replica) -> pb.Replica: ...
+@overload
+def to_message(model: Event) -> pb.Event: ...
+@overload
+def to_message(model: Resource | Event) -> Message: ...
 def to_message(model: Resource | Event) -> Message:
     data = model.model_dump(mode="json", by_alias=True, exclude_none=True)
     return json_format.ParseDict(data, _MESSAGES[type(model)]())

@@ -9,6 +9,7 @@ reason as fields an SRE can filter on, without a log call beside each event.
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from controlplane.objects import ObjectStore
 from controlplane.resources import Event
@@ -26,7 +27,7 @@ class LoggingObjectStore(ObjectStore):
         reason: str,
         message: str,
         *,
-        type_: str = "Normal",
+        type_: Literal["Normal", "Warning"] = "Normal",
         source: str = "",
     ) -> Event:
         log.log(

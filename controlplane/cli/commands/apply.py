@@ -254,12 +254,12 @@ def delete(
             listed, _ = client.list(kind.wire, selector)
             targets += [(kind.wire, r.name, "") for r in listed]
     failed: list[CliError] = []
-    for kind, name, version in targets:
+    for wire, name, version in targets:
         try:
-            client.delete(kind, name, version)
+            client.delete(wire, name, version)
         except CliError as e:
             if not (ignore_not_found and e.reason == "NotFound"):
                 failed.append(e)
             continue
-        click.echo(f'{BY_WIRE[kind].singular} "{name}" deleted')
+        click.echo(f'{BY_WIRE[wire].singular} "{name}" deleted')
     _raise_last(failed)

@@ -132,8 +132,8 @@ def _relabel(
             current.pop(key, None)
         return current != before
 
-    for kind, name in targets:
-        stored, written = update(client, kind, name, change)
+    for wire, name in targets:
+        stored, written = update(client, wire, name, change)
         click.echo(f"{name_of(stored)} {verb if written else 'not ' + verb}")
 
 

@@ -154,12 +154,12 @@ def wait(
     pending = list(targets)
     while True:
         still = []
-        for kind, name in pending:
-            live = client.find(kind, name)
-            if met(wanted, kind, manifest(live) if live is not None else None):
-                click.echo(f"{BY_WIRE[kind].singular}/{name} {wanted.describe()}")
+        for wire, name in pending:
+            live = client.find(wire, name)
+            if met(wanted, wire, manifest(live) if live is not None else None):
+                click.echo(f"{BY_WIRE[wire].singular}/{name} {wanted.describe()}")
             else:
-                still.append((kind, name))
+                still.append((wire, name))
         pending = still
         if not pending:
             return
