@@ -7,6 +7,9 @@
 - `chat-asia`: a mid-size chat model for Asia's largest cities.
 - `assistant-edge`: a small model for Western Europe that must stay on edge
   nodes (`privacy: edge-only`), where rooftop solar comes and goes.
+- `chat-world`: one deployment for the world's largest cities. No site is
+  within 100 ms of them all, so its replicas spread over the continents, each
+  serving the users near it, and the spare ones go where power is cleanest.
 
 Demand comes from populations (data/README.md): a market's largest cities are
 its demand points, and each weighs the people of every city of 100,000 or more
@@ -93,6 +96,7 @@ class Sample:
     tiers: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
     privacy: str = ""
+    min_sites: int = 1
 
 
 SAMPLES = (
@@ -110,6 +114,7 @@ SAMPLES = (
         45,
         ("factory",),
         EU_COUNTRIES,
+        min_sites=2,
     ),
     Sample(
         "code-assist-na",
@@ -137,7 +142,7 @@ SAMPLES = (
         2500,
         lambda c: c.continent == "AS",
         12,
-        120,
+        60,
         ("factory", "cloud"),
     ),
     Sample(
@@ -151,9 +156,24 @@ SAMPLES = (
         800,
         lambda c: c.country in WESTERN_EUROPE,
         8,
-        40,
+        20,
         ("edge",),
         privacy="edge-only",
+    ),
+    Sample(
+        "chat-world",
+        "llama-3.1-8b-instruct",
+        5,
+        1,
+        "H100",
+        80,
+        H100_KW,
+        3000,
+        lambda c: True,
+        16,
+        100,
+        ("factory", "cloud"),
+        min_sites=3,
     ),
 )
 
@@ -211,6 +231,7 @@ def sample_deployment(sample: Sample) -> ModelDeployment:
                 tiers=list(sample.tiers),
                 countries=list(sample.countries),
                 privacy=sample.privacy,  # type: ignore[arg-type]
+                min_sites=sample.min_sites,
             ),
         ),
     )

@@ -213,6 +213,9 @@ class Reconciler:
         nodes = {r.spec.node_name for r in replicas if r.spec.node_name}
         in_grace = self._clock() - self._started < self._config.node_grace_s
         inventory = self._inventory
+        # Much of the fleet silent at once: the control plane suspects itself (liveness.py)
+        # and takes every node for Ready, so that it replaces no replica meanwhile.
+        suspect = inventory.suspect_self(self._clock())  # type: ignore[attr-defined]
         return World(
             deployments=deployments,
             replicas=replicas,
@@ -221,7 +224,7 @@ class Reconciler:
             ready_nodes=frozenset(
                 n
                 for n in nodes
-                if inventory.node_ready(n) or (in_grace and not inventory.node_seen(n))
+                if suspect or inventory.node_ready(n) or (in_grace and not inventory.node_seen(n))
             ),
             connected_nodes=frozenset(n for n in nodes if self._agents.connected(n)),
         )
@@ -526,7 +529,11 @@ class Reconciler:
                 )
                 for r in sorted(replicas, key=lambda r: r.name)
             ],
-            conditions=[available, *([unschedulable] if unschedulable else [])],
+            conditions=[
+                available,
+                *([unschedulable] if unschedulable else []),
+                *_slo_condition(deployment, routes, attainment),
+            ],
             routes=routes,
             attainment=attainment,
         )
@@ -682,3 +689,27 @@ def _routes(
 def _same_status(a: ModelDeploymentStatus, b: ModelDeploymentStatus) -> bool:
     strip = {"conditions": {"__all__": {"last_transition_time"}}}
     return a.model_dump(exclude=strip) == b.model_dump(exclude=strip)
+
+
+def _slo_condition(
+    deployment: ModelDeployment, routes: list[Route], attainment: float | None
+) -> list[Condition]:
+    """`LatencySLO`: whether every user's route is within the SLO, and who is beyond it."""
+    slo = deployment.spec.latency_slo_ms
+    if slo is None or attainment is None or not routes:
+        return []
+    beyond = sorted({(r.demand, r.rtt_ms) for r in routes if not r.within_slo}, key=lambda x: -x[1])
+    if not beyond:
+        message = f"all demand within {slo:g} ms"
+    else:
+        names = ", ".join(f"{name} ({rtt:.0f} ms)" for name, rtt in beyond[:5])
+        more = f" and {len(beyond) - 5} more" if len(beyond) > 5 else ""
+        message = f"{attainment:.1%} of demand within {slo:g} ms; beyond it: {names}{more}"
+    return [
+        Condition(
+            type="LatencySLO",
+            status="False" if beyond else "True",
+            reason="DemandBeyondSLO" if beyond else "AllDemandWithinSLO",
+            message=message,
+        )
+    ]

@@ -43,7 +43,7 @@ def test_default_fleet_is_valid_unique_and_sized(n: int) -> None:
 
 def test_sample_deployments_have_demand_and_an_slo() -> None:
     names = {d.name for d in sample_deployments()}
-    assert names == {"chat-eu", "code-assist-na", "chat-asia", "assistant-edge"}
+    assert names == {"chat-eu", "code-assist-na", "chat-asia", "assistant-edge", "chat-world"}
     for d in sample_deployments():
         assert d.spec.demand and d.spec.latency_slo_ms
         assert sum(p.weight for p in d.spec.demand) > 1  # millions of people

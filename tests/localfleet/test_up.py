@@ -52,7 +52,7 @@ class Tpctl:
 
 
 def check_constraints(deployments: list[dict[str, Any]], nodes: dict[str, dict[str, Any]]) -> None:
-    """Every replica on a node of an allowed tier and country, edge-only on the edge, within SLO."""
+    """Every replica on a node of an allowed tier and country, edge-only on the edge; routes."""
     for d in deployments:
         spec, placement = d["spec"], d["spec"].get("placement", {})
         for r in d["status"]["replicas"]:
@@ -64,7 +64,17 @@ def check_constraints(deployments: list[dict[str, Any]], nodes: dict[str, dict[s
                 assert node["location"]["country"] in placement["countries"], where
             if placement.get("privacy") == "edge-only":
                 assert node["tier"] == "edge", where
-            assert r["placement"]["rttMs"] <= spec["latencySloMs"], where
+        # Users are routed to Running replicas only, each route marked against the SLO.
+        running = {r["name"] for r in d["status"]["replicas"] if r["phase"] == "Running"}
+        weight = {p["name"]: p.get("weight", 1.0) for p in spec["demand"]}
+        routes = d["status"].get("routes", [])
+        assert {r["demand"] for r in routes} == set(weight), d["metadata"]["name"]
+        within = {r["demand"] for r in routes if r.get("withinSlo")}
+        for r in routes:
+            assert r["replica"] in running, r
+            assert r.get("withinSlo", False) == (r.get("rttMs", 0.0) <= spec["latencySloMs"]), r
+        share = sum(weight[p] for p in within) / sum(weight.values())
+        assert d["status"]["attainment"] == pytest.approx(share, abs=1e-6)
 
 
 def check_power(nodes: dict[str, dict[str, Any]], replicas: list[dict[str, Any]]) -> None:
@@ -120,7 +130,7 @@ def test_up_follows_the_sun_then_down_leaves_nothing(tmp_path: Path) -> None:
 
         deployments = tpctl.items("deployments")
         assert {d["metadata"]["name"] for d in deployments} == {
-            "chat-eu", "code-assist-na", "chat-asia", "assistant-edge"}
+            "chat-eu", "code-assist-na", "chat-asia", "assistant-edge", "chat-world"}
         assert all(d["status"]["readyReplicas"] == d["spec"]["replicas"] for d in deployments)
         nodes = {n["metadata"]["name"]: n for n in tpctl.items("nodes")}
         check_constraints(deployments, nodes)
