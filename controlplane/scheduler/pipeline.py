@@ -310,6 +310,7 @@ def reach_of(ctx: PlacementContext, rows: npt.NDArray[np.intp] | Sequence[int]) 
 
 def locate(
     ctx: PlacementContext,
+    reach: Reach,
     candidates: npt.NDArray[np.intp],
     n_new: int,
     kept: Sequence[int],
@@ -317,18 +318,19 @@ def locate(
 ) -> tuple[npt.NDArray[np.intp], facility.Solution]:
     """Where `n_new` replicas go among the `candidates` rows, with the `kept` rows' replicas fixed.
 
-    Returns the searched rows and the solution over them (replicas per row).
+    `reach` holds the RTTs of the candidates and the kept rows. Returns the
+    searched rows and the solution over them (replicas per row).
     """
     request = ctx.request
     kept_rows = np.unique(np.asarray(kept, dtype=np.intp))
-    kept_rtt = reach_of(ctx, kept_rows).rtt_ms
+    kept_rtt = reach.rtt_ms[reach.at(kept_rows)]
     fixed_count = covers(kept_rtt, request.latency_slo_ms).sum(axis=0).astype(np.int32)
     fixed_rtt = (
         kept_rtt.min(axis=0).astype(np.float64)
         if len(kept_rows)
         else np.full(len(request.demand), np.inf)
     )
-    rtt = reach_of(ctx, candidates).rtt_ms
+    rtt = reach.rtt_ms[reach.at(candidates)]
     within = covers(rtt, request.latency_slo_ms)
     cost = slot_costs(ctx, candidates, max(1, n_new))
     if n_new > 1:  # a single replica is placed exactly over every candidate
@@ -505,9 +507,9 @@ def place(
         return _unschedulable(len(snapshot), verdict, [], n_replicas)
     rng = np.random.default_rng(default_seed(request) if seed is None else seed)
     kept = index.rows(existing)
-    rows, solution = locate(ctx, np.flatnonzero(verdict.mask), n_replicas, kept, rng)
-    chosen = rows[solution.counts > 0]
-    reach = reach_of(ctx, np.concatenate([chosen, np.asarray(kept, dtype=np.intp)]))
+    candidates = np.flatnonzero(verdict.mask)
+    reach = reach_of(ctx, np.concatenate([candidates, np.asarray(kept, dtype=np.intp)]))
+    rows, solution = locate(ctx, reach, candidates, n_replicas, kept, rng)
     placed = bind_solution(ctx, reach, rows, solution.counts, kept, verdict)
     if len(placed) < n_replicas:
         sites = len(set(kept) | set(rows[solution.counts > 0].tolist()))
