@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from controlplane.inventory import liveness
 from controlplane.inventory.rtt import MeasuredRtt, RttMap
-from controlplane.inventory.snapshot import TIERS, FleetSnapshot, NodeTaint
+from controlplane.inventory.snapshot import TIERS, FleetSnapshot, FloatArray, NodeTaint
 from controlplane.regions import Region
 from controlplane.resources import Node
 from controlplane.rttmatrix import RttMatrix
@@ -44,6 +46,17 @@ class Transition:
 
 
 class InventoryTable:
+    # The float columns, one cell per node: made by _alloc from _FLOAT_COLUMNS.
+    lat: FloatArray
+    lon: FloatArray
+    budget_kw: FloatArray
+    it_draw_kw: FloatArray
+    renewable_kw: FloatArray
+    carbon_g_per_kwh: FloatArray
+    price_per_kwh: FloatArray
+    last_heartbeat_s: FloatArray
+    heartbeat_interval_s: FloatArray
+
     def __init__(self, *, interval_s: float, capacity: int = 256) -> None:
         self._interval_s = interval_s
         self._slots: dict[str, int] = {}
@@ -58,8 +71,13 @@ class InventoryTable:
         self._alloc(capacity, gpu_models=4)
 
     def _alloc(self, rows: int, gpu_models: int) -> None:
-        def grow(old: np.ndarray | None, shape: tuple[int, ...], dtype: type, fill: object = 0):
-            new = np.full(shape, fill, dtype=dtype)
+        def grow(
+            old: npt.NDArray[Any] | None,
+            shape: tuple[int, ...],
+            dtype: npt.DTypeLike,
+            fill: object = 0,
+        ) -> npt.NDArray[Any]:
+            new: npt.NDArray[Any] = np.full(shape, fill, dtype=dtype)
             if old is not None:
                 new[tuple(slice(0, s) for s in old.shape)] = old
             return new
