@@ -133,6 +133,11 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         self._auth.authorize(context.invocation_metadata(), Role.VIEWER)
         selector = _selector(request.label_selector)
         items, revision = await self._objects.list(_kind(request.kind), selector)
+        if request.as_table:
+            return fleet_pb2.ListResponse(
+                header=self._header(revision),
+                table=_table(request.kind, [self._live(r) for r in items]),
+            )
         return fleet_pb2.ListResponse(
             header=self._header(revision), items=[to_resource(self._live(r)) for r in items]
         )
@@ -314,6 +319,21 @@ def aggregate_events(events: list[Event]) -> list[EventGroup]:
             else EventGroup(key, event, before.count + 1, before.first_time)
         )
     return list(groups.values())
+
+
+def _table(kind: str, items: list[Resource]) -> fleet_pb2.Table:
+    """`tpctl get`'s columns, rendered here (kube-apiserver's server-side printing): the
+    client prints the cells without decoding, or even importing, a single resource."""
+    from controlplane.cli.columns import COLUMNS
+
+    columns = COLUMNS[kind]
+    return fleet_pb2.Table(
+        columns=[fleet_pb2.TableColumn(name=c.header, wide=c.wide) for c in columns],
+        rows=[
+            fleet_pb2.TableRow(name=item.name, cells=[c.cell(item) for c in columns])
+            for item in items
+        ],
+    )
 
 
 def centroid(points: list[tuple[float, float]]) -> tuple[float, float]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import grpc
@@ -21,10 +21,13 @@ from controlplane import __version__
 from controlplane.cli.config import Target, resolve
 from controlplane.cli.errors import CliError
 from controlplane.cli.settings import globals_of
-from controlplane.resources import Event, ManifestError
-from controlplane.resources.codec import Resource, from_message, from_resource, to_resource
 from controlplane.tracing import traced_channel
-from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc, resources_pb2
+from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc
+
+if TYPE_CHECKING:  # pydantic models: imported by the calls that decode them, not by tables
+    from controlplane.resources import Event
+    from controlplane.resources.codec import Resource
+    from tokenplane.v1 import resources_pb2
 
 APPLY_RESULTS = {
     fleet_pb2.APPLY_RESULT_CREATED: "created",
@@ -152,6 +155,8 @@ class FleetClient:
         return [_decode(r) for r in response.items], response.header.revision
 
     def apply(self, resource: Resource, *, dry_run: bool = False) -> tuple[Resource, str]:
+        from controlplane.resources.codec import to_resource
+
         response = self._call(
             "Apply", fleet_pb2.ApplyRequest(resource=to_resource(resource), dry_run=dry_run)
         )
@@ -205,6 +210,9 @@ class FleetClient:
         types: tuple[str, ...] = (),
     ) -> Iterator[EventSeries]:
         """Identical events aggregated by the server: the latest, how many, since when."""
+        from controlplane.resources import Event
+        from controlplane.resources.codec import from_message
+
         request = fleet_pb2.EventsRequest(
             kind=kind, name=name, watch=watch, limit=limit, types=list(types)
         )
@@ -220,6 +228,16 @@ class FleetClient:
             "ReplicaLogs", fleet_pb2.ReplicaLogsRequest(name=replica, tail_lines=tail_lines)
         )
         return response.node, response.text
+
+    def table(
+        self, kind: str, selector: str = ""
+    ) -> tuple[list[tuple[str, bool]], list[list[str]]]:
+        """`tpctl get`'s table as the server renders it: ([(header, wide)], rows of cells)."""
+        response = self._call(
+            "List", fleet_pb2.ListRequest(kind=kind, label_selector=selector, as_table=True)
+        )
+        columns = [(c.name, c.wide) for c in response.table.columns]
+        return columns, [list(row.cells) for row in response.table.rows]
 
     def regions(self) -> list[dict[str, Any]]:
         """The regions demand may name: the fleet's own, then the server's region table."""
@@ -280,6 +298,9 @@ class FleetClient:
 
 def _decode(resource: resources_pb2.Resource) -> Resource:
     """A resource from the server; one this tpctl cannot read most likely means version skew."""
+    from controlplane.resources import ManifestError
+    from controlplane.resources.codec import from_resource
+
     try:
         return from_resource(resource, "the server's answer")
     except ManifestError as e:

@@ -14,14 +14,12 @@ context says `insecure: true`; anything else speaks TLS.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
+from typing import Any
 
 from controlplane.address import is_loopback
 from controlplane.cli.errors import CliError
@@ -35,13 +33,24 @@ def default_config_path() -> Path:
     return Path(base) / "tokenplane" / "config.yaml"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+_PATHS = ("token_file", "ca_file", "cert_file", "key_file", "state_dir")
+_STRINGS = ("token", "tls_server_name")
 
 
-class Context(_Model):
-    name: str = Field(min_length=1)
-    server: str = Field(min_length=1)
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w.title() for w in rest)
+
+
+@dataclass(slots=True)
+class Context:
+    """A named server with its TLS files and token; camelCase in the file, as kubeconfig.
+
+    Plain dataclasses, checked by hand: pydantic would cost every tpctl command 0.1 s.
+    """
+
+    name: str
+    server: str
     token: str | None = None
     token_file: Path | None = None
     ca_file: Path | None = None
@@ -51,15 +60,84 @@ class Context(_Model):
     insecure: bool = False
     state_dir: Path | None = None  # a local fleet's state dir, set by tpctl up for down/report
 
+    @classmethod
+    def parse(cls, data: object, where: str, problems: list[str]) -> Context | None:
+        """A context from the file, or None with `problems` naming each bad field."""
+        if not isinstance(data, dict):
+            problems.append(f"{where}: must be a mapping")
+            return None
+        fields_ = {_camel(f.name): f.name for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            name = fields_.get(key) or (key if key in fields_.values() else None)
+            if name is None:
+                problems.append(f"{where}.{key}: Extra inputs are not permitted")
+            elif name == "insecure":
+                if not isinstance(value, bool):
+                    problems.append(f"{where}.{key}: Input should be a valid boolean")
+                values[name] = bool(value)
+            elif value is None:
+                values[name] = None
+            elif not isinstance(value, str | int | float) or isinstance(value, bool):
+                problems.append(f"{where}.{key}: Input should be a valid string")
+            else:
+                values[name] = Path(str(value)) if name in _PATHS else str(value)
+        for required in ("name", "server"):
+            if not values.get(required):
+                problems.append(f"{where}.{required}: Field required (a non-empty string)")
+        if any(p.startswith(where + ".") for p in problems):
+            return None
+        return cls(**values)
 
-class Config(_Model):
+    def to_data(self) -> dict[str, Any]:
+        """camelCase, None fields left out, as written to the file."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[_camel(f.name)] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+@dataclass(slots=True)
+class Config:
     api_version: str = "tokenplane.io/v1"
     kind: str = "Config"
     current_context: str = ""
-    contexts: list[Context] = Field(default_factory=list)
+    contexts: list[Context] = field(default_factory=list)
 
     def find(self, name: str) -> Context | None:
         return next((c for c in self.contexts if c.name == name), None)
+
+    @classmethod
+    def parse(cls, data: object) -> Config:
+        """Raises ValueError naming every bad field."""
+        if not isinstance(data, dict):
+            raise ValueError("the file must hold a mapping")
+        problems: list[str] = []
+        known = {"apiVersion", "kind", "currentContext", "contexts"}
+        problems += [f"{k}: Extra inputs are not permitted" for k in data if k not in known]
+        raw = data.get("contexts") or []
+        if not isinstance(raw, list):
+            problems.append("contexts: Input should be a valid list")
+            raw = []
+        contexts = [Context.parse(c, f"contexts.{i}", problems) for i, c in enumerate(raw)]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return cls(
+            api_version=str(data.get("apiVersion", "tokenplane.io/v1")),
+            kind=str(data.get("kind", "Config")),
+            current_context=str(data.get("currentContext") or ""),
+            contexts=[c for c in contexts if c is not None],
+        )
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "currentContext": self.current_context,
+            "contexts": [c.to_data() for c in self.contexts],
+        }
 
 
 def load(path: Path) -> Config:
@@ -70,15 +148,14 @@ def load(path: Path) -> Config:
         return Config()
     except OSError as e:
         raise CliError(f"cannot read config file {path}: {e.strerror}") from None
+    import yaml
+
     try:
-        return Config.model_validate(yaml.safe_load(text) or {})
+        return Config.parse(yaml.safe_load(text) or {})
     except yaml.YAMLError as e:
         raise CliError(f"config file {path} is not valid YAML: {e}") from None
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
-        )
-        raise CliError(f"config file {path}: {problems}") from None
+    except ValueError as e:
+        raise CliError(f"config file {path}: {e}") from None
 
 
 def save(config: Config, path: Path) -> None:
@@ -86,9 +163,9 @@ def save(config: Config, path: Path) -> None:
     same directory, flushed to disk, then renamed over the old one, so that a crash or a
     second tpctl writing at the same time never leaves a half-written config."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(
-        config.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False
-    )
+    import yaml
+
+    text = yaml.safe_dump(config.to_data(), sort_keys=False)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:  # mkstemp creates it 0600

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from controlplane.cli import fieldselect
 from controlplane.cli.client import FleetClient
-from controlplane.cli.columns import COLUMNS
 from controlplane.cli.errors import CliError
 from controlplane.cli.formats import NO_VALUE, OutputFormat, custom_columns
 from controlplane.cli.kinds import Kind
@@ -33,7 +32,9 @@ from controlplane.cli.output import (
     print_data,
     print_table,
 )
-from controlplane.resources.codec import Resource
+
+if TYPE_CHECKING:
+    from controlplane.resources.codec import Resource
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ def _labels(resource: Resource) -> str:
 
 def table_columns(kind: Kind, view: View) -> list[Column[Any]]:
     """The kind's columns (wide or not), then -L label columns, then LABELS."""
+    from controlplane.cli.columns import COLUMNS
+
     columns: list[Column[Any]] = columns_for(COLUMNS[kind.wire], wide=view.fmt.name == "wide")
     columns += [_label(key) for key in view.label_columns]
     if view.show_labels:
@@ -143,7 +146,26 @@ def _print_group(kind: Kind, items: list[Resource], view: View) -> None:
     print_table(headers, rows, show_header=not view.no_headers)
 
 
+def _server_table(view: View) -> bool:
+    """Whether the server's rendered table will do: plain or wide, nothing to select or sort."""
+    return view.fmt.name in ("table", "wide") and not (
+        view.field_selector or view.sort_by or view.show_labels or view.label_columns
+    )
+
+
 def show(client: FleetClient, pairs: list[tuple[Kind, str]], selector: str, view: View) -> None:
+    if len(pairs) == 1 and not pairs[0][1] and _server_table(view):
+        columns, rows = client.table(pairs[0][0].wire, selector)
+        shown = [i for i, (_, wide) in enumerate(columns) if view.fmt.name == "wide" or not wide]
+        if not rows:
+            click.echo("No resources found.", err=True)
+            return
+        print_table(
+            [columns[i][0] for i in shown],
+            ([row[i] for i in shown] for row in rows),
+            show_header=not view.no_headers,
+        )
+        return
     groups, revision, missing = _fetch(client, pairs, selector)
     groups = [(kind, select(kind, items, view)) for kind, items in groups]
     everything = [item for _, items in groups for item in items]

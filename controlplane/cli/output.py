@@ -1,7 +1,7 @@
 """Printing resources as kubectl does: aligned tables, `-o json|yaml|name`, lists as `NodeList`.
 
-Tables are drawn by rich without borders, three spaces between columns and
-never wrapped or cut when piped, so that `awk` and tests can read them back.
+Tables are drawn without borders, three spaces between columns and never
+wrapped or cut, so that `awk` and tests can read them back.
 JSON and YAML are the manifests the API takes (`tpctl get ... -o yaml | tpctl
 apply -f -` round-trips; the resourceVersion it carries makes that apply
 conditional, as in kubectl), lists wrapped as `{apiVersion, kind: NodeList,
@@ -14,21 +14,22 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import click
-import yaml
-from pydantic import BaseModel
-from rich.console import Console
-from rich.table import Table
 
 from controlplane.cli.kinds import BY_WIRE
-from controlplane.resources import API_VERSION
-from controlplane.resources.meta import Manifest
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from controlplane.resources.meta import Manifest
+
+# controlplane.resources.API_VERSION, kept here so that printing a table imports no pydantic
+API_VERSION = "tokenplane.io/v1"
 
 T = TypeVar("T")
 NONE = "-"
-UNLIMITED_WIDTH = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,35 @@ def age(timestamp: str, now: datetime | None = None) -> str | None:
     return f"{seconds}s"
 
 
+COLUMN_GAP = "   "
+
+
+def format_table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    show_header: bool = True,
+    indent: int = 0,
+    min_widths: Sequence[int] | None = None,
+) -> list[str]:
+    """Lines of a borderless table, kubectl's: each column as wide as its widest cell,
+    three spaces apart, trailing blanks cut. Plain string work: 1,000 rows in milliseconds."""
+    body = [list(row) for row in rows]
+    lines = ([list(headers)] if show_header else []) + body
+    widths = [len(h) for h in headers] if show_header else [0] * len(headers)
+    if min_widths:
+        widths = [max(w, m) for w, m in zip(widths, min_widths, strict=True)]
+    for row in body:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    pad = " " * indent
+    return [
+        (
+            pad + COLUMN_GAP.join(cell.ljust(w) for cell, w in zip(line, widths, strict=True))
+        ).rstrip()
+        for line in lines
+    ]
+
+
 def print_table(
     headers: Sequence[str],
     rows: Iterable[Sequence[str]],
@@ -77,28 +107,11 @@ def print_table(
     min_widths: Sequence[int] | None = None,
 ) -> None:
     """Never wrapped or cut, as kubectl: a line wider than the terminal wraps in the terminal."""
-    table = Table(
-        box=None,
-        show_header=show_header,
-        header_style="bold",
-        pad_edge=False,
-        padding=(0, 3, 0, 0),
-        show_edge=False,
+    lines = format_table(
+        headers, rows, show_header=show_header, indent=indent, min_widths=min_widths
     )
-    for index, header in enumerate(headers):
-        table.add_column(
-            header,
-            no_wrap=True,
-            overflow="ignore",
-            min_width=min_widths[index] if min_widths else None,
-        )
-    for row in rows:
-        table.add_row(*row)
-    out = Console(markup=False, highlight=False, emoji=False, width=UNLIMITED_WIDTH)
-    with out.capture() as captured:
-        out.print(table)
-    pad = " " * indent
-    click.echo("\n".join(pad + line.rstrip() for line in captured.get().splitlines()))
+    if lines:
+        click.echo("\n".join(lines))
 
 
 class RowStream:
@@ -146,6 +159,8 @@ def as_list(wire_kind: str, items: Sequence[BaseModel], revision: int | None) ->
 
 
 def print_yaml(data: Any, *, separator: bool = False) -> None:
+    import yaml
+
     text = yaml.safe_dump(data, sort_keys=False)
     click.echo(("---\n" if separator else "") + text, nl=False)
 

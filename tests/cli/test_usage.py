@@ -75,3 +75,21 @@ def test_help_imports_no_grpc_or_pydantic(tpctl: Tpctl) -> None:
     modules = {line.rsplit("|", 1)[1].strip().split(".")[0]
                for line in proc.stderr.splitlines() if line.startswith("import time:")}
     assert not modules & {"grpc", "pydantic", "rich", "yaml", "google"}
+
+
+def test_get_nodes_decodes_no_resource(tpctl: Tpctl) -> None:
+    """A plain table is the server's rendered one: no pydantic, rich or YAML on that path."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", TPCTL, "get", "nodes"],
+                          capture_output=True, text=True, env=tpctl.env, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "node-0" in proc.stdout
+    modules = {line.rsplit("|", 1)[1].strip().split(".")[0]
+               for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert not modules & {"pydantic", "rich", "numpy", "ray"}
+
+
+def test_the_printers_api_version_is_the_apis() -> None:
+    from controlplane.cli.output import API_VERSION
+    from controlplane.resources import API_VERSION as RESOURCES_API_VERSION
+
+    assert API_VERSION == RESOURCES_API_VERSION

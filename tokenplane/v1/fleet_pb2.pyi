@@ -73,20 +73,48 @@ class GetResponse(_message.Message):
     def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., resource: _Optional[_Union[_resources_pb2.Resource, _Mapping]] = ...) -> None: ...
 
 class ListRequest(_message.Message):
-    __slots__ = ("kind", "label_selector")
+    __slots__ = ("kind", "label_selector", "as_table")
     KIND_FIELD_NUMBER: _ClassVar[int]
     LABEL_SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    AS_TABLE_FIELD_NUMBER: _ClassVar[int]
     kind: str
     label_selector: str
-    def __init__(self, kind: _Optional[str] = ..., label_selector: _Optional[str] = ...) -> None: ...
+    as_table: bool
+    def __init__(self, kind: _Optional[str] = ..., label_selector: _Optional[str] = ..., as_table: _Optional[bool] = ...) -> None: ...
+
+class TableColumn(_message.Message):
+    __slots__ = ("name", "wide")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WIDE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    wide: bool
+    def __init__(self, name: _Optional[str] = ..., wide: _Optional[bool] = ...) -> None: ...
+
+class TableRow(_message.Message):
+    __slots__ = ("name", "cells")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CELLS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    cells: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., cells: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Table(_message.Message):
+    __slots__ = ("columns", "rows")
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    columns: _containers.RepeatedCompositeFieldContainer[TableColumn]
+    rows: _containers.RepeatedCompositeFieldContainer[TableRow]
+    def __init__(self, columns: _Optional[_Iterable[_Union[TableColumn, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[TableRow, _Mapping]]] = ...) -> None: ...
 
 class ListResponse(_message.Message):
-    __slots__ = ("header", "items")
+    __slots__ = ("header", "items", "table")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    TABLE_FIELD_NUMBER: _ClassVar[int]
     header: ResponseHeader
     items: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Resource]
-    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., items: _Optional[_Iterable[_Union[_resources_pb2.Resource, _Mapping]]] = ...) -> None: ...
+    table: Table
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., items: _Optional[_Iterable[_Union[_resources_pb2.Resource, _Mapping]]] = ..., table: _Optional[_Union[Table, _Mapping]] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
     __slots__ = ("kind", "name", "resource_version")

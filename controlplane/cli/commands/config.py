@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -50,7 +51,7 @@ def view(ctx: click.Context, raw: bool) -> None:
     from controlplane.cli.config import load
     from controlplane.cli.output import print_yaml
 
-    data = load(_path(ctx)).model_dump(mode="json", by_alias=True, exclude_none=True)
+    data = load(_path(ctx)).to_data()
     if not raw:
         for context in data["contexts"]:
             if "token" in context:
@@ -205,10 +206,10 @@ def set_context(
     if existing is None:
         if "server" not in changes:
             raise CliError(f'context "{name}" is new: give its --server')
-        cfg.contexts.append(Context(name=name, **changes))  # type: ignore[arg-type]
+        cfg.contexts.append(Context(name=name, **changes))
         verb = "created"
     else:
-        cfg.contexts[cfg.contexts.index(existing)] = existing.model_copy(update=changes)
+        cfg.contexts[cfg.contexts.index(existing)] = dataclasses.replace(existing, **changes)
         verb = "modified"
     if use or not cfg.current_context:
         cfg.current_context = name
