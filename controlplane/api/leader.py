@@ -9,6 +9,7 @@ Service sends traffic only to the ready (leading) pod.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 
@@ -21,11 +22,13 @@ class LeaderOnly(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)
-        if not details.method.startswith(GUARDED_PREFIX) or self._is_leader():
+        if handler is None or not details.method.startswith(GUARDED_PREFIX) or self._is_leader():
             return handler
         return _refusal(handler, "this control-plane replica is a standby; retry for the leader")
 
