@@ -22,15 +22,16 @@ from tokenplane.v1 import agent_pb2, agent_pb2_grpc, resources_pb2
 
 log = logging.getLogger(__name__)
 
-# Agents ping every second; the server permits it (see the server's options),
-# so a dead control plane is noticed as quickly as a dead agent.
 CHANNEL_OPTIONS = [
-    # The server pings every agent each second (its liveness check); the agent's own
-    # pings only need to find a dead control plane, so they are sparse: at 10k+ agents,
-    # 1 s pings both ways made the join storm collapse (benchmarks/heartbeats.py).
+    # The agent's pings find a dead control plane whose connection stays open (a
+    # partition); a killed server closes the connection at once. The timeout is
+    # long because a busy server acks late, and a stream dropped for that is a
+    # healthy node NotReady (benchmarks/heartbeats.py --busy). The server finds a
+    # dead agent by the stream closing or by its heartbeat deadline.
     ("grpc.keepalive_time_ms", 10_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.http2.ping_timeout_ms", 5_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.http2.ping_timeout_ms", 20_000),
+    ("grpc.http2.bdp_probe", 0),  # heartbeats are small: no window tuning, no extra pings
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.enable_retries", 0),
@@ -48,19 +49,53 @@ DEFAULT_LOG_LINES = 100
 MAX_LOG_CHARS = 1 << 20  # well inside the 4 MiB message limit
 
 
+# Trailing metadata of a refusal: wait at least this many milliseconds before trying again.
+RETRY_AFTER_KEY = "retry-after-ms"
+
+
 class StreamClosed(Exception):
     """The server ended the stream cleanly (e.g. it is shutting down)."""
 
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with full jitter, so that a fleet does not reconnect in step."""
+    """Exponential backoff with full jitter, so that a fleet does not reconnect in step.
 
-    initial_s: float = 0.5
-    max_s: float = 10.0
+    Retry n waits a uniformly random time in [0, min(max_s, window * 2**n)]
+    (AWS's "full jitter"). The window is the server's `reconnect_window_ms`,
+    sized to its fleet, else `initial_s`. The count of retries goes back to 0
+    only once a stream has stayed up `healthy_s`: a server that accepts the
+    stream and drops it again at once (overloaded, restarting) sees the agent
+    slow down instead of coming back every second.
+    """
 
-    def delay_s(self, attempt: int, rng: random.Random) -> float:
-        return rng.uniform(0, min(self.max_s, self.initial_s * 2**attempt))
+    initial_s: float = 1.0
+    max_s: float = 30.0
+    healthy_s: float = 60.0
+
+    def delay_s(self, attempt: int, rng: random.Random, *, window_s: float = 0.0) -> float:
+        """The wait before retry `attempt` (0-based) after a failure."""
+        window = window_s if window_s > 0 else self.initial_s
+        return rng.uniform(0, min(self.max_s, window * 2**attempt))
+
+    def retry_after_s(self, told_s: float, rng: random.Random) -> float:
+        """The wait when the server said when to come back: that long, plus up to as much again.
+
+        The server chose the time, so it does not count as a failure; the jitter
+        keeps agents it refused together from returning together.
+        """
+        return min(self.max_s, rng.uniform(told_s, 2 * told_s))
+
+
+def retry_after_s(error: grpc.aio.AioRpcError) -> float:
+    """The server's retry-after from a refusal's trailing metadata; 0 if it gave none."""
+    for key, value in error.trailing_metadata() or ():
+        if key == RETRY_AFTER_KEY:
+            try:
+                return max(0.0, int(value) / 1000)
+            except (TypeError, ValueError):
+                log.warning("ignoring a malformed %s: %r", RETRY_AFTER_KEY, value)
+    return 0.0
 
 
 class NodeLink:
@@ -96,7 +131,9 @@ class NodeLink:
         self._on_applied = on_applied
         self._on_settings = on_settings  # e.g. the RTT prober takes its targets from them
         self.interval_s = 1.0
+        self.reconnect_window_s = 0.0  # from the server's Settings; 0: the backoff's own
         self.connected = asyncio.Event()
+        self._connected_at = 0.0
         self._log_tasks: set[asyncio.Task[None]] = set()
 
     def _report(self, state: agent_pb2.ReplicaState) -> None:
@@ -109,8 +146,10 @@ class NodeLink:
 
     async def run(self) -> None:
         """Forever: connect, serve the stream, and after any failure back off and retry."""
-        attempt = 0
+        failures = 0  # in a row, since the last stream that stayed up `healthy_s`
+        loop = asyncio.get_running_loop()
         while True:
+            at_least_s = 0.0
             try:
                 async with self._channel() as channel:
                     stub = agent_pb2_grpc.AgentServiceStub(channel)
@@ -122,11 +161,11 @@ class NodeLink:
                             timeout=10,
                         )
                         self.node_token = joined.node_token
-                    attempt = 0
                     await self._stream(stub)
             except StreamClosed:
                 log.debug("%s: server closed the stream", self.name)
             except grpc.aio.AioRpcError as e:
+                at_least_s = retry_after_s(e)
                 if e.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND):
                     self.node_token = None  # the server forgot us or rotated keys: join again
                 if e.code() in (
@@ -134,6 +173,8 @@ class NodeLink:
                     grpc.StatusCode.PERMISSION_DENIED,
                 ):
                     log.error("%s: %s", self.name, e.details())
+                elif e.code() == grpc.StatusCode.ALREADY_EXISTS:
+                    log.warning("%s: refused: %s; retrying", self.name, e.details())
                 else:
                     log.debug("%s: stream ended: %s", self.name, e.code().name)
             except asyncio.InvalidStateError:
@@ -141,9 +182,19 @@ class NodeLink:
             except Exception:  # the link must outlive anything the network does
                 log.exception("%s: unexpected error; reconnecting", self.name)
             finally:
+                was_up_s = loop.time() - self._connected_at if self.connected.is_set() else 0.0
                 self.connected.clear()
-            await asyncio.sleep(self._backoff.delay_s(attempt, self._rng))
-            attempt += 1
+            if was_up_s >= self._backoff.healthy_s:
+                failures = 0
+            if at_least_s > 0:
+                delay_s = self._backoff.retry_after_s(at_least_s, self._rng)
+            else:
+                delay_s = self._backoff.delay_s(
+                    failures, self._rng, window_s=self.reconnect_window_s
+                )
+                failures += 1
+            log.debug("%s: reconnecting in %.1f s (failure %d)", self.name, delay_s, failures)
+            await asyncio.sleep(delay_s)
 
     async def _stream(self, stub: agent_pb2_grpc.AgentServiceStub) -> None:
         call = stub.Connect(metadata=(("authorization", f"Bearer {self.node_token}"),))
@@ -180,8 +231,11 @@ class NodeLink:
                 heartbeat.seq = seq
                 message = agent_pb2.AgentMessage(heartbeat=heartbeat)
                 next_beat = loop.time() + self.interval_s
-            await call.write(message)
-        reader.result()
+            try:
+                await call.write(message)
+            except asyncio.InvalidStateError:
+                break  # the call has ended: its status (e.g. a refusal) comes from the reader
+        await reader
 
     async def _read(self, call: grpc.aio.StreamStreamCall) -> None:
         while True:
@@ -192,6 +246,10 @@ class NodeLink:
             if kind == "settings":
                 if message.settings.heartbeat_interval_ms:
                     self.interval_s = message.settings.heartbeat_interval_ms / 1000
+                if message.settings.reconnect_window_ms:
+                    self.reconnect_window_s = message.settings.reconnect_window_ms / 1000
+                if not self.connected.is_set():
+                    self._connected_at = asyncio.get_running_loop().time()
                 self.connected.set()
                 if self._on_settings is not None:
                     self._on_settings(message.settings)

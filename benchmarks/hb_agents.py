@@ -13,19 +13,27 @@ agent's own per-message cost are the real ones. Benchmark-only changes:
 - SIGUSR1 makes every link send unthrottled (interval forced to 1 ms,
   whatever the server says), SIGUSR2 returns it to the server's interval:
   that is how the driver offers the same saturating load to both servers;
-- a JSON stats file: heartbeats built and handed to gRPC, links connected.
+- a JSON stats file: heartbeats built and handed to gRPC, links connected, and
+  connection attempts per second of CLOCK_MONOTONIC (each attempt is a new
+  channel, so one TCP connect), for benchmarks/restart_storm.py;
+- `--legacy-backoff`: the reconnect policy this replaced (a uniform 0-0.5 s
+  wait after every failure, never growing, no window from the server), as the
+  restart storm's baseline.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+import grpc
 
 from agents import connection, hollow
 from agents.runtime import Runtime
@@ -38,6 +46,11 @@ UNTHROTTLED_INTERVAL_S = 0.001
 class Flags:
     forced_interval_s: float | None = None
     sent = 0
+    legacy_backoff = False
+    attempts: ClassVar[collections.Counter[int]] = collections.Counter()  # monotonic s -> n
+
+
+LEGACY_BACKOFF = connection.Backoff(initial_s=0.5, max_s=0.5)
 
 
 class BenchLink(connection.NodeLink):
@@ -51,6 +64,20 @@ class BenchLink(connection.NodeLink):
     @interval_s.setter
     def interval_s(self, value: float) -> None:
         self._server_interval_s = value
+
+    @property
+    def reconnect_window_s(self) -> float:
+        return 0.0 if Flags.legacy_backoff else self._server_window_s
+
+    @reconnect_window_s.setter
+    def reconnect_window_s(self, value: float) -> None:
+        self._server_window_s = value
+
+    def _channel(self) -> grpc.aio.Channel:
+        Flags.attempts[int(time.monotonic())] += 1
+        if Flags.legacy_backoff:
+            self._backoff = LEGACY_BACKOFF
+        return super()._channel()
 
 
 class CountingTelemetry:
@@ -106,6 +133,7 @@ def _write_stats(path: Path, links: list[connection.NodeLink]) -> None:
                 "t": time.monotonic(),
                 "sent": Flags.sent,
                 "connected": sum(1 for link in links if link.connected.is_set()),
+                "attempts_by_s": Flags.attempts,
             }
         )
     )
@@ -152,6 +180,11 @@ def main() -> None:
         help="let gRPC share one TCP connection between this process's nodes (as shipped)",
     )
     parser.add_argument(
+        "--legacy-backoff",
+        action="store_true",
+        help="the old reconnect policy (uniform 0-0.5 s, never growing): a baseline",
+    )
+    parser.add_argument(
         "--channel-option",
         action="append",
         default=[],
@@ -166,6 +199,7 @@ def main() -> None:
     for key, _, value in (o.partition("=") for o in overrides):
         options[:] = [(k, v) for k, v in options if k != key]
         options.append((key, int(value) if value.lstrip("-").isdigit() else value))
+    Flags.legacy_backoff = args.legacy_backoff
     hollow.NodeLink = BenchLink  # type: ignore[misc]
     hollow.raise_fd_limit()
     asyncio.run(_main(args))

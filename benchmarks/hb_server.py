@@ -122,7 +122,7 @@ async def _serve_bare(args: argparse.Namespace, stats: StatsWriter, stop: asynci
 
 
 async def _serve_real(args: argparse.Namespace, stats: StatsWriter, stop: asyncio.Event) -> None:
-    from controlplane.inventory import Transition
+    from controlplane.inventory import Transition, liveness
     from controlplane.server import app
     from controlplane.server.config import ServerConfig
 
@@ -166,6 +166,13 @@ async def _serve_real(args: argparse.Namespace, stats: StatsWriter, stop: asynci
                 "sessions": len(plane.hub.sessions),
                 "ready": int(table.ready[:n].sum()),
                 "interval_s": table.interval_s,
+                "reconnect_window_s": liveness.reconnect_window_s(
+                    n,
+                    max_reconnect_rate_per_s=liveness.RECONNECT_RATE_PER_S,
+                    min_s=liveness.RECONNECT_MIN_WINDOW_S,
+                    max_s=liveness.RECONNECT_CAP_S,
+                ),
+                "deadline_s": table.deadline_s,
             },
             counters,
         )

@@ -32,7 +32,12 @@ Why it is built this way:
   The server then needs a file descriptor per node: RLIMIT_NOFILE's hard limit
   caps N (20,000 in this sandbox), and the cap is reported, not hidden.
 
-    python benchmarks/heartbeats.py [--nodes 1000,10000,20000] [--quick]
+- **A busy machine** (`--busy N`): N busy loops at normal priority run
+  through each server's whole run, the same for both, and the machine's load
+  average is reported beside the figures: liveness must hold when the control
+  plane itself is late.
+
+    python benchmarks/heartbeats.py [--nodes 1000,10000,20000] [--busy 1] [--quick]
 """
 
 from __future__ import annotations
@@ -111,8 +116,10 @@ class ServerRun:
     cont_ready_s: list[float] = field(default_factory=list)
     collapsed: bool = False
     ping_timeouts: int = 0  # GOAWAY "ping_timeout" lines logged by the server and agents
-    join_flaps: int = 0  # nodes marked NotReady for missed heartbeats while the fleet joined
+    join_flaps: int = 0  # nodes marked NotReady (for any reason) while the fleet joined
     settle_s: float = 0.0  # from all in to no Ready transitions for a while
+    load_joined: float = 0.0  # the machine's 1-minute load average when all were in
+    load_measured: float = 0.0  # ... and at the end of the production window
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -160,6 +167,21 @@ class Proc:
 
     def tail(self, n: int = 2000) -> str:
         return self.log.read_bytes()[-n:].decode(errors="replace")
+
+
+@contextmanager
+def cpu_hog(cores: int) -> Iterator[None]:
+    """`cores` busy loops at normal priority: other work on the machine, the same for both."""
+    procs = [
+        subprocess.Popen([PYTHON, "-c", "while True: pass"], start_new_session=True)
+        for _ in range(cores)
+    ]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
 
 
 def set_affinity(pid: int, cpus: set[int]) -> None:
@@ -462,6 +484,7 @@ def run_server(
         fleet = start_agents(work, address, token, nodes, victims, args)
         run.connected, peak = wait_connected(stats, fleet, nodes, args, log)
         run.connect_s = time.monotonic() - t0
+        run.load_joined = os.getloadavg()[0]
         run.ping_timeouts = sum(
             p.log.read_text(errors="replace").count("ping_timeout") for p in (server, *fleet.all())
         )
@@ -480,11 +503,14 @@ def run_server(
             if not wait_settled(transitions, max(timing.settle_s, 2 * interval), 120):
                 run.notes.append(f"real, {_n(nodes)} nodes: Ready transitions never stopped")
             run.settle_s = time.monotonic() - t1
-            run.join_flaps = transitions.read_text().count(" 0 HeartbeatMissed")
+            run.join_flaps = sum(  # any NotReady: a missed deadline or a dropped stream
+                1 for line in transitions.read_text().splitlines() if line.split()[2:3] == ["0"]
+            )
         else:
             time.sleep(max(timing.settle_s, 2 * interval))
         wait_quiet([server.pid, *(p.pid for p in fleet.all())], timing.quiet_wait_s)
         run.production = measure(server, stats, fleet, max(timing.window_s, 3 * interval))
+        run.load_measured = os.getloadavg()[0]
         log(f"  {kind}: production {run.production}")
         with pinned(server, fleet, args.pin):
             for p in fleet.main:
@@ -601,11 +627,20 @@ def report(pairs: list[tuple[ServerRun, ServerRun]], args: argparse.Namespace) -
     def per_cpu(run: ServerRun) -> float:
         return sat(run).per_cpu_s
 
+    pair(
+        "machine load average (1 min) when all in → after production: ours / bare",
+        lambda r: f"{r.load_joined:.1f} → {r.load_measured:.1f}",
+    )
     pair("connected: ours / bare", lambda r: _n(r.connected))
-    pair("join storm, s to all in: ours (Ready) / bare (stream up)", lambda r: f"{r.connect_s:.1f}")
+    pair(
+        "join storm, s to all in: ours (Ready) / bare (stream up) = ratio",
+        lambda r: f"{r.connect_s:.1f}",
+        "≤ 1.5",
+        lambda r: r.connect_s,
+    )
     pair("GOAWAY ping_timeout while joining: ours / bare", lambda r: _n(r.ping_timeouts), "0")
     ours(
-        "NotReady flaps (HeartbeatMissed) while joining; s until quiet, ours",
+        "NotReady flaps (any reason) while joining; s until quiet, ours",
         lambda r: f"{_n(r.join_flaps)}; {r.settle_s:.0f}" if prod(r) else "",
         "0",
     )
@@ -713,6 +748,13 @@ def main() -> None:
         action="store_false",
         help="no pinning in throughput windows (default: server on one core, agents on the rest)",
     )
+    parser.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        metavar="N",
+        help="a CPU hog on N cores for the whole run of each server (both alike)",
+    )
     parser.add_argument("--workdir", type=Path, help="keep logs and stats here")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
@@ -741,8 +783,10 @@ def main() -> None:
         if not args.shared_connection and per_proc > hard - FD_RESERVE:
             args.agent_procs = math.ceil(nodes / (hard - FD_RESERVE))
         log(f"{nodes} nodes ({args.agent_procs} agent processes), workdir {work}")
-        bare = run_server("bare", nodes, work / f"{nodes}-bare", args, timing, log)
-        real = run_server("real", nodes, work / f"{nodes}-real", args, timing, log)
+        with cpu_hog(args.busy):
+            bare = run_server("bare", nodes, work / f"{nodes}-bare", args, timing, log)
+        with cpu_hog(args.busy):
+            real = run_server("real", nodes, work / f"{nodes}-real", args, timing, log)
         if nodes != asked:
             real.notes.append(
                 f"{_n(asked)} nodes asked, {_n(nodes)} run: RLIMIT_NOFILE hard limit is "
@@ -755,7 +799,7 @@ def main() -> None:
         f"\n({time.monotonic() - started:.0f} s on {os.cpu_count()} cores shared by server, "
         f"load generator and other processes; unthrottled windows pinned: {args.pin}; "
         f"connection per node: {not args.shared_connection}; "
-        f"ramp {args.ramp:g}/s per agent process; gRPC options "
+        f"ramp {args.ramp:g}/s per agent process; CPU hog on {args.busy} cores; gRPC options "
         f"{', '.join(options) if options else 'as shipped'})"
     )
     if args.json:

@@ -4,6 +4,14 @@ The stream is the node's liveness: it opens with a Hello, then carries
 heartbeats (telemetry, written straight into the inventory's columns) and
 replica states up, and settings and commands down. When it ends, for any
 reason, the node is NotReady at once.
+
+One live session per node: a second Connect for a node whose stream is open
+waits (up to SESSION_HANDOVER_WAIT_S) for that session to end, and takes over
+without a NotReady in between if it does; else it is refused
+(ALREADY_EXISTS, with a retry-after). It never replaces the live session.
+So the agent that holds the stream is the only one that gets commands and
+whose reports count, a node whose live session heartbeats never turns
+NotReady, and an impostor holding a node's token cannot push its agent off.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from controlplane import __version__
 from controlplane.api.auth import Authenticator
 from controlplane.api.status import code_of, unary
 from controlplane.errors import ControlPlaneError, Invalid, NotFound, Timeout
-from controlplane.inventory import InventoryTable, Transition
+from controlplane.inventory import InventoryTable, Transition, liveness
 from controlplane.objects import ObjectStore
 from controlplane.resources import Node, Replica, parse_manifest
 from controlplane.resources.codec import message_dict, to_message
@@ -33,6 +41,14 @@ from tokenplane.v1 import agent_pb2, agent_pb2_grpc
 log = logging.getLogger(__name__)
 
 TransitionHandler = Callable[[Transition], None]
+
+RETRY_AFTER_KEY = "retry-after-ms"  # trailing metadata of a refusal (agents/connection.py)
+# How long a refused second agent waits before it asks again.
+SESSION_HELD_RETRY_AFTER_MS = "1000"
+# A second Connect for a node with a live session waits this long for it to end
+# before it is refused: an upgrade whose new agent starts while the old one stops
+# then takes over the session without the node ever turning NotReady.
+SESSION_HANDOVER_WAIT_S = 10.0
 
 
 class AgentObserver(Protocol):
@@ -61,6 +77,8 @@ class Session:
     context: grpc.aio.ServicerContext
     generation: int
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    waiting: int = 0  # Connects for the same node waiting to take over when this one ends
 
     async def send(self, message: agent_pb2.ControlMessage) -> None:
         async with self.write_lock:
@@ -219,31 +237,41 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 raise Invalid(
                     f"hello.nodeName: {first.hello.node_name!r} is not this node ({name})"
                 )
-            node = await self._objects.get("Node", name)
-            if node is None:
-                raise NotFound("Node", name)
+            # A node the table knows (it joined, or was loaded at start) needs no store
+            # read: during a join storm the store's one writer is busy with the Joins.
+            if name in self._table:
+                slot = self._table.slot(name)
+            else:
+                node = await self._objects.get("Node", name)
+                if node is None:
+                    raise NotFound("Node", name)
+                slot = self._table.upsert(node)
+                del node  # the stream holds only the table's row, not the manifest
         except grpc.aio.AbortError:
             raise
         except Exception as e:
             await context.abort(code_of(e), str(e))
-        slot = self._table.upsert(node)
-        del node  # the stream holds only the table's row, not the manifest (kB per node)
         await self._serve(name, slot, first.hello, context)
 
     async def _serve(
         self, name: str, slot: int, hello: agent_pb2.Hello, context: grpc.aio.ServicerContext
     ) -> None:
         table = self._table
+        await self._wait_for_handover(name, slot, context)
         session = Session(name, context, generation=hello.applied_generation)
-        previous = self._hub.sessions.get(name)
-        if previous is not None:
-            session.generation = max(session.generation, previous.generation)
         self._hub.sessions[name] = session
+        window_s = liveness.reconnect_window_s(
+            len(table),
+            max_reconnect_rate_per_s=liveness.RECONNECT_RATE_PER_S,
+            min_s=liveness.RECONNECT_MIN_WINDOW_S,
+            max_s=liveness.RECONNECT_CAP_S,
+        )
         await session.send(
             agent_pb2.ControlMessage(
                 settings=agent_pb2.Settings(
                     heartbeat_interval_ms=round(table.interval_s * 1000),
                     server_version=__version__,
+                    reconnect_window_ms=round(window_s * 1000),
                     probes=table.rtt.probe_settings,
                 )
             )
@@ -271,7 +299,38 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         finally:
             if self._hub.sessions.get(name) is session:
                 del self._hub.sessions[name]
-                self._emit(table.disconnect(slot))
+                if not session.waiting:  # else a waiting Connect takes over, still Ready
+                    self._emit(table.disconnect(slot))
+            session.ended.set()
+
+    async def _wait_for_handover(
+        self, name: str, slot: int, context: grpc.aio.ServicerContext
+    ) -> None:
+        """One live session per node: wait for the holder to end, else refuse this Connect."""
+        deadline = self._clock() + SESSION_HANDOVER_WAIT_S
+        if name in self._hub.sessions:
+            log.info("node %s: a second session waits for the live one to end", name)
+        while (holder := self._hub.sessions.get(name)) is not None:
+            holder.waiting += 1
+            try:
+                await asyncio.wait_for(holder.ended.wait(), max(0.0, deadline - self._clock()))
+            except TimeoutError:
+                if holder.ended.is_set():
+                    continue  # it ended as time ran out, counting on us to take over
+                await context.abort(
+                    grpc.StatusCode.ALREADY_EXISTS,
+                    f"node {name} already has a live session: one agent per node (a second "
+                    "agent for this node, an upgrade overlapping the old agent, or someone "
+                    "else holding its token); this one is let in once that session ends",
+                    trailing_metadata=((RETRY_AFTER_KEY, SESSION_HELD_RETRY_AFTER_MS),),
+                )
+            except BaseException:
+                # Handed the node and gone before taking it (the peer left): nobody holds it.
+                if holder.ended.is_set() and name not in self._hub.sessions:
+                    self._emit(self._table.disconnect(slot))
+                raise
+            finally:
+                holder.waiting -= 1
 
     def _emit(self, transition: Transition | None) -> None:
         if transition is not None:

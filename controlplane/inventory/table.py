@@ -67,6 +67,12 @@ class InventoryTable:
         self._energy_source: dict[int, str] = {}
         self.revision = 0
         self.heartbeats = 0  # received in all; read by the metrics
+        self._n_ready = 0
+        self._last_disrupted_s = -float("inf")
+        # How late the fleet's heartbeats run (a decaying maximum, measured each sweep):
+        # the heartbeat deadline stretches with it when this machine is busy.
+        self.lag_s = 0.0
+        self._lag_at_s = 0.0
         self.rtt = RttMap()  # measured RTTs to landmarks (agents' probes, operator's matrix)
         self._alloc(capacity, gpu_models=4)
 
@@ -208,13 +214,33 @@ class InventoryTable:
         return None
 
     def expire(self, now_s: float) -> list[Transition]:
-        """Marks NotReady every live node that missed its heartbeats; returns the changes."""
+        """Marks NotReady every live node silent past the deadline; returns the changes."""
         n = len(self._names)
-        stale = liveness.expired(
-            now_s, self.last_heartbeat_s[:n], self.heartbeat_interval_s[:n], self.ready[:n]
-        )
+        silence_s = now_s - self.last_heartbeat_s[:n]
+        measured = liveness.fleet_lag_s(silence_s[self.ready[:n]], self._interval_s)
+        self.lag_s = max(measured, liveness.decayed(self.lag_s, now_s - self._lag_at_s))
+        self._lag_at_s = now_s
+        stale = liveness.late(now_s, self.last_heartbeat_s[:n], self.deadline_s, self.ready[:n])
         rows: Iterable[int] = np.flatnonzero(stale)
-        return [t for slot in rows if (t := self._set_ready(int(slot), False, "HeartbeatMissed"))]
+        changes = [t for s in rows if (t := self._set_ready(int(s), False, "HeartbeatMissed"))]
+        self.suspect_self(now_s)
+        return changes
+
+    def suspect_self(self, now_s: float) -> bool:
+        """Whether so much of the fleet is (or just was) silent that the fault is likelier ours.
+
+        The reconciler asks before it replaces replicas; the liveness sweep asks
+        every quarter second, so that a short disruption still starts the hold.
+        """
+        n = len(self._names)
+        if liveness.disrupted(n - self._n_ready, n):
+            self._last_disrupted_s = now_s
+        return liveness.suspect_self(now_s, self._last_disrupted_s, liveness.RECONNECT_CAP_S)
+
+    @property
+    def deadline_s(self) -> float:
+        """Silence after which a live node turns NotReady, as of the last sweep."""
+        return liveness.deadline_s(self._interval_s, self.lag_s)
 
     def set_intervals(self, interval_s: float) -> None:
         self._interval_s = interval_s
@@ -224,6 +250,7 @@ class InventoryTable:
         if self.ready[slot] == ready:
             return None
         self.ready[slot] = ready
+        self._n_ready += 1 if ready else -1
         self.revision += 1
         return Transition(self._names[slot], ready, reason)
 

@@ -213,6 +213,9 @@ class Reconciler:
         nodes = {r.spec.node_name for r in replicas if r.spec.node_name}
         in_grace = self._clock() - self._started < self._config.node_grace_s
         inventory = self._inventory
+        # Much of the fleet silent at once: the control plane suspects itself (liveness.py)
+        # and takes every node for Ready, so that it replaces no replica meanwhile.
+        suspect = inventory.suspect_self(self._clock())  # type: ignore[attr-defined]
         return World(
             deployments=deployments,
             replicas=replicas,
@@ -221,7 +224,7 @@ class Reconciler:
             ready_nodes=frozenset(
                 n
                 for n in nodes
-                if inventory.node_ready(n) or (in_grace and not inventory.node_seen(n))
+                if suspect or inventory.node_ready(n) or (in_grace and not inventory.node_seen(n))
             ),
             connected_nodes=frozenset(n for n in nodes if self._agents.connected(n)),
         )

@@ -58,15 +58,20 @@ FLUSH_INTERVAL_S = 0.5
 DEPLOYMENT_FIGURES_INTERVAL_S = 5.0
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
-# Liveness from HTTP/2 keepalive pings, answered inside gRPC's C core (MEASURED.md):
-# a ping a second with a 2 s timeout finds a frozen agent within 3 s; ping_timeout_ms
-# is what makes it detectable at all. 1 s timeouts dropped healthy connections while
-# 10k agents joined (benchmarks/heartbeats.py). The min-interval and strike settings
-# accept agents' pings without sending GOAWAY.
+# Liveness: a closed stream is seen at once (SIGKILL, a crash), a frozen agent by the
+# heartbeat deadline (inventory/liveness.py), which stretches with measured lateness.
+# The server's own HTTP/2 pings are only a slow backstop for peers whose connection
+# stays open while they are gone. Measured (benchmarks/heartbeats.py --busy 1, 10k
+# nodes): with a ping a second and a 2 s timeout, acks from busy agents came late and
+# even the bare grpc.aio server dropped healthy streams (GOAWAY ping_timeout) until
+# it held 2,685 of 10,000. ping_timeout_ms is what makes the timeout apply at all
+# (MEASURED.md). BDP probes are pings too, and heartbeats are too small to need them.
+# Agents ping every 10 s (agents/connection.py); min-interval and strikes accept it.
 GRPC_SERVER_OPTIONS = [
-    ("grpc.keepalive_time_ms", 1000),
-    ("grpc.keepalive_timeout_ms", 2000),
-    ("grpc.http2.ping_timeout_ms", 2000),
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.http2.ping_timeout_ms", 20_000),
+    ("grpc.http2.bdp_probe", 0),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 500),
     ("grpc.http2.max_ping_strikes", 0),
@@ -150,6 +155,7 @@ class ControlPlane:
         self.table.set_regions(self.regions, config.probe_interval_s)
         self.matrix_feed: MatrixFeed | None = None
         self.hub = AgentHub()
+        self._told_reconnect_window_s = liveness.RECONNECT_MIN_WINDOW_S  # the agents' own
         self.health = health.aio.HealthServicer()
         self._tasks: list[asyncio.Task[None]] = []
         self.election: LeaderElection | None = None
@@ -371,11 +377,24 @@ class ControlPlane:
                 base_s=self.config.heartbeat_interval_s,
                 max_rate_per_s=self.config.max_heartbeat_rate,
             )
-            if liveness.interval_changed(self.table.interval_s, wanted):
+            window = liveness.reconnect_window_s(
+                len(self.table),
+                max_reconnect_rate_per_s=liveness.RECONNECT_RATE_PER_S,
+                min_s=liveness.RECONNECT_MIN_WINDOW_S,
+                max_s=liveness.RECONNECT_CAP_S,
+            )
+            told = self._told_reconnect_window_s
+            if liveness.interval_changed(self.table.interval_s, wanted) or (
+                liveness.interval_changed(told, window)
+            ):
                 self.table.set_intervals(wanted)
+                self._told_reconnect_window_s = window
                 await self.hub.broadcast(
                     agent_pb2.ControlMessage(
-                        settings=agent_pb2.Settings(heartbeat_interval_ms=round(wanted * 1000))
+                        settings=agent_pb2.Settings(
+                            heartbeat_interval_ms=round(wanted * 1000),
+                            reconnect_window_ms=round(window * 1000),
+                        )
                     )
                 )
 

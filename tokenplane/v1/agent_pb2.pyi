@@ -122,14 +122,16 @@ class ControlMessage(_message.Message):
     def __init__(self, settings: _Optional[_Union[Settings, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ..., log_request: _Optional[_Union[LogRequest, _Mapping]] = ...) -> None: ...
 
 class Settings(_message.Message):
-    __slots__ = ("heartbeat_interval_ms", "server_version", "probes")
+    __slots__ = ("heartbeat_interval_ms", "server_version", "reconnect_window_ms", "probes")
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RECONNECT_WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
     PROBES_FIELD_NUMBER: _ClassVar[int]
     heartbeat_interval_ms: int
     server_version: str
+    reconnect_window_ms: int
     probes: ProbeSettings
-    def __init__(self, heartbeat_interval_ms: _Optional[int] = ..., server_version: _Optional[str] = ..., probes: _Optional[_Union[ProbeSettings, _Mapping]] = ...) -> None: ...
+    def __init__(self, heartbeat_interval_ms: _Optional[int] = ..., server_version: _Optional[str] = ..., reconnect_window_ms: _Optional[int] = ..., probes: _Optional[_Union[ProbeSettings, _Mapping]] = ...) -> None: ...
 
 class ProbeSettings(_message.Message):
     __slots__ = ("targets", "interval_ms")

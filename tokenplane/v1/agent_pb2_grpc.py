@@ -59,6 +59,14 @@ class AgentServiceServicer:
     def Connect(self, request_iterator, context):
         """One stream per node. The call carries "authorization: Bearer <node token>"
         metadata; a node may speak only for itself.
+
+        One live session per node: while a node's stream is open, a second Connect
+        for the same node waits (up to 10 s) for that session to end and then takes
+        it over; else it is refused with ALREADY_EXISTS. It never replaces the live
+        session (a double start, an upgrade that overlaps the old agent, or an
+        impostor holding the node's token). Refusals that ask the agent to wait
+        carry the trailing metadata "retry-after-ms": the agent waits at least that
+        long (plus jitter) before it tries again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
