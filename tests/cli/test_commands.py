@@ -140,3 +140,28 @@ def test_did_you_mean_at_the_root(tpctl: Tpctl) -> None:
     assert result.returncode == 2
     assert "No such command 'gte'" in result.stderr
     assert "Did you mean one of these?\n    get" in result.stderr
+
+
+def test_logs_follow_prints_until_the_replica_goes(tpctl: Tpctl) -> None:
+    tpctl.ok("apply", "-f", "-", input=deployment_manifest("cmd-logs"))
+    tpctl.ok("wait", "deploy/cmd-logs", "--for=condition=Ready", "--timeout=60s")
+    replica = next(r["name"] for r in tpctl.json("get", "deploy", "cmd-logs")["status"]["replicas"]
+                   if r["phase"] == "Running")
+    follow = tpctl.popen("logs", "-f", replica)
+    try:
+        follow.wait_for(lambda text: f"hollow replica {replica}" in text)
+        tpctl.ok("delete", "deploy", "cmd-logs")
+        assert follow.proc.wait(30) == 0
+        assert follow.proc.stderr is not None
+        assert f"replica {replica} is gone" in follow.proc.stderr.read()
+    finally:
+        if follow.proc.poll() is None:
+            follow.interrupt()
+
+
+def test_follow_prints_only_what_was_added() -> None:
+    from controlplane.cli.commands.logs import appended
+
+    assert appended(["a", "b", "c"], ["b", "c", "d", "e"]) == ["d", "e"]
+    assert appended(["a", "b"], ["a", "b"]) == []
+    assert appended(["a"], ["x", "y"]) == ["x", "y"]  # more new lines than the window
