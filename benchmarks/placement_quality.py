@@ -205,7 +205,7 @@ def world_args(args: argparse.Namespace) -> list[str]:
     return [
         "--data", str(args.data), "--hours", str(args.hours), "--seed", str(args.seed),
         "--carbon", args.carbon, "--capacity", args.capacity, "--slo-ms", args.slo_ms,
-        "--replicas", args.replicas,
+        "--replicas", args.replicas, "--sites", args.sites,
     ]  # fmt: skip
 
 
@@ -471,6 +471,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="hour offsets and site capacities")
     parser.add_argument("--carbon", default="direct", choices=("direct", "lca"), help="intensity")
     parser.add_argument("--capacity", default="3,8", help="replicas a site hosts: low,high")
+    parser.add_argument("--sites", default="", help="ZONE=REGION,... to move sites")
     parser.add_argument(
         "--slo-ms", default=",".join(f"{v:g}" for v in SLOS_MS), help="SLOs of the cells"
     )
@@ -487,7 +488,8 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     low, high = _numbers(args.capacity, int)
-    world = load_world(args.data, args.hours, args.seed, args.carbon, (low, high))
+    sites = dict(kv.split("=", 1) for kv in args.sites.split(",") if "=" in kv)
+    world = load_world(args.data, args.hours, args.seed, args.carbon, (low, high), sites)
     cells = make_cells(_numbers(args.slo_ms, float), _numbers(args.replicas, int))
     if args.worker:
         json.dump({k: dataclasses.asdict(v) for k, v in run_ours(world, cells).items()}, sys.stdout)

@@ -6,7 +6,8 @@ repository's cloud-region and city tables; nothing here imports the scheduler.
 - **Sites**: one per carbon zone of `grid/carbon_2023/`, at a cloud region of the
   skyplane RTT matrix inside that zone. Two zones have no measured region:
   ERCOT (Texas) and NYISO (New York) take the nearest one (gcp:us-central1, Iowa,
-  and aws:us-east-1, N. Virginia); their grids are still their own.
+  and aws:us-east-1, N. Virginia); their grids are still their own. `--sites
+  GB=gcp:europe-west2,...` moves sites to other regions (other RTTs).
 - **RTTs** (`cloud_region_rtt_2022.csv`, skyplane `avg_rtt`): PREMIUM-tier rows
   only (STANDARD-tier GCP egress takes the public internet: up to 5x apart from
   PREMIUM for the same pair), the median of repeated rows per direction, then
@@ -261,6 +262,7 @@ def load_world(
     seed: int,
     carbon: str = "direct",
     capacity: tuple[int, int] = (3, 8),
+    site_regions: dict[str, str] | None = None,
 ) -> World:
     """Everything the benchmark needs, from the shared data directory `data`."""
     carbon_dir, price_dir = data / "grid" / "carbon_2023", data / "grid" / "price_2023"
@@ -279,7 +281,12 @@ def load_world(
     coords = region_coords()
     metros = build_metros(regions)
     sites = []
+    unknown = sorted(set(site_regions or {}) - set(SITES))
+    if unknown:
+        raise DataError(f"placement_quality: --sites names unknown zones {unknown}")
     for zone, (region, where) in SITES.items():
+        if site_regions and zone in site_regions:
+            region, where = site_regions[zone], "--sites"
         if region not in regions:
             raise DataError(f"placement_quality: site region {region} is not in {rtt_csv}")
         lat, lon, _ = coords[region]
