@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -183,8 +183,30 @@ def rows(report: Report) -> list[list[str]]:
 HEADERS = ["DEPLOYMENT", "gCO2/Mtok", "RENEWABLE", "DEMAND IN SLO", "MOVES"]
 
 
+def deployments_that_ran(samples: list[FleetNow]) -> list[str]:
+    """Deployments with a Running replica in some sample: the only ones worth a line."""
+    return sorted({d.name for s in samples for d in s.deployments if d.running > 0})
+
+
+def moves_per_hour(samples: list[FleetNow]) -> dict[datetime, int]:
+    """Replicas that moved in (make-before-break), counted per simulated hour they appeared."""
+    first_seen: dict[str, datetime] = {}
+    for s in samples:
+        for r in s.replicas:
+            if r.replaces:
+                first_seen.setdefault(r.name, datetime.fromtimestamp(s.sim_s, UTC))
+    return dict(
+        sorted(
+            Counter(
+                t.replace(minute=0, second=0, microsecond=0) for t in first_seen.values()
+            ).items()
+        )
+    )
+
+
 def plot(samples: list[FleetNow], path: Path, title: str = "") -> None:
-    """Carbon per million tokens and renewable share over simulated time; moves marked."""
+    """Carbon per million tokens and renewable share over simulated time, per deployment that
+    ran and for the fleet; below, moves per simulated hour. The legend sits outside the data."""
     require("report", "the report's plot")
     import matplotlib
 
@@ -193,9 +215,8 @@ def plot(samples: list[FleetNow], path: Path, title: str = "") -> None:
     import matplotlib.pyplot as plt
 
     times = [datetime.fromtimestamp(s.sim_s, UTC) for s in samples]
-    names = sorted({d.name for s in samples for d in s.deployments})
     series: dict[str, tuple[list[float], list[float]]] = {}
-    for key in ["", *names]:
+    for key in ["", *deployments_that_ran(samples)]:
         carbon, renewable = [], []
         for s in samples:
             t: dict[str, Totals] = defaultdict(Totals)
@@ -204,7 +225,9 @@ def plot(samples: list[FleetNow], path: Path, title: str = "") -> None:
             carbon.append(float("nan") if g_per_mtok is None else g_per_mtok)
             renewable.append(float("nan") if share is None else 100 * share)
         series[key] = (carbon, renewable)
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.5))
+    fig, (top, middle, bottom) = plt.subplots(
+        3, 1, sharex=True, figsize=(11, 7.5), gridspec_kw={"height_ratios": [3, 3, 1.4]}
+    )
     for key, (carbon, renewable) in series.items():
         style: dict[str, Any] = (
             {"color": "black", "linewidth": 2.2, "label": "fleet"}
@@ -212,25 +235,20 @@ def plot(samples: list[FleetNow], path: Path, title: str = "") -> None:
             else {"linewidth": 1, "alpha": 0.8, "label": key}
         )
         top.plot(times, carbon, **style)
-        bottom.plot(times, renewable, **style)
-    first_seen: dict[str, datetime] = {}
-    for when, s in zip(times, samples, strict=True):
-        for r in s.replicas:
-            if r.replaces:
-                first_seen.setdefault(r.name, when)
-    for when in first_seen.values():
-        for ax in (top, bottom):
-            ax.axvline(when, color="grey", linestyle=":", linewidth=0.8)
+        middle.plot(times, renewable, **style)
+    moves = moves_per_hour(samples)
+    bottom.bar(list(moves), list(moves.values()), width=1 / 24, align="edge", color="grey")
     top.set_ylabel("gCO2 per million tokens")
-    bottom.set_ylabel("renewable share of power (%)")
-    bottom.set_ylim(-2, 102)
-    bottom.set_xlabel("simulated time (UTC); dotted: a replica moved (make-before-break)")
+    middle.set_ylabel("renewable share (%)")
+    middle.set_ylim(-2, 102)
+    bottom.set_ylabel("moves / hour")
+    bottom.set_xlabel("simulated time (UTC); moves: replicas moved make-before-break")
     bottom.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %H:%M"))
-    top.legend(loc="upper left", fontsize=8, ncols=3)
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     top.set_title(title or "tokenplane local fleet: modelled clear-sky solar, annual grid carbon")
-    for ax in (top, bottom):
+    for ax in (top, middle, bottom):
         ax.grid(alpha=0.3)
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
