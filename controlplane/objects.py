@@ -192,12 +192,13 @@ class ObjectStore:
         `mutate` gets a private copy and may be called more than once.
         """
         while True:
-            current = await self.must_get(kind, name)
-            updated = mutate(current.model_copy(deep=True))  # type: ignore[arg-type]
+            # cast: the stored object of `kind` is what `mutate` is written for
+            current = cast(R, await self.must_get(kind, name))
+            updated = mutate(cast(R, current.model_copy(deep=True)))
             if updated is None:
-                return current  # type: ignore[return-value]
+                return current
             try:
-                return await self._replace(current, updated)  # type: ignore[arg-type]
+                return await self._replace(current, updated)
             except StaleVersion:
                 continue
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agents.config import ConfigError, ModelledEnergy, SolarArray
 from agents.energy import EnergyReading, Figure
@@ -51,9 +51,9 @@ class CountryCarbon:
 
 
 @functools.cache
-def _grid_carbon() -> dict[str, dict[str, object]]:
+def _grid_carbon() -> dict[str, dict[str, Any]]:
     text = resources.files("agents").joinpath("data/grid_carbon.json").read_text()
-    countries: dict[str, dict[str, object]] = json.loads(text)["countries"]
+    countries: dict[str, dict[str, Any]] = json.loads(text)["countries"]
     return countries
 
 
@@ -65,8 +65,8 @@ def country_carbon(country: str) -> CountryCarbon | None:
     return CountryCarbon(
         country=country.upper(),
         name=str(row["name"]),
-        g_per_kwh=float(row["carbonGPerKwh"]),  # type: ignore[arg-type]
-        year=int(row["year"]),  # type: ignore[call-overload]
+        g_per_kwh=float(row["carbonGPerKwh"]),
+        year=int(row["year"]),
     )
 
 

@@ -82,9 +82,8 @@ def site_carbon_g_per_kwh(energy: EnergyStatus) -> tuple[float, float]:
 
 def _ready(node: Node) -> bool:
     status = node.status
-    return bool(status) and any(
-        c.type == "Ready" and c.status == "True"
-        for c in status.conditions  # type: ignore[union-attr]
+    return status is not None and any(
+        c.type == "Ready" and c.status == "True" for c in status.conditions
     )
 
 

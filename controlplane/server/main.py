@@ -51,9 +51,8 @@ def server_config(store: str | None, options: dict[str, object]) -> ServerConfig
     """The validated configuration from the command's options (the store defaults to
     SQLite in --state-dir); raises ValidationError naming the field."""
     state_dir = Path(str(options["state_dir"]))
-    return ServerConfig(
-        store=store or f"sqlite:///{state_dir.resolve()}/tokenplane.db",
-        **options,  # type: ignore[arg-type]
+    return ServerConfig.model_validate(
+        {"store": store or f"sqlite:///{state_dir.resolve()}/tokenplane.db", **options}
     )
 
 
