@@ -42,8 +42,7 @@ HEAVY = ("numpy", "ray", "pydantic", "rich")
 
 def _time(argv: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                   check=True)
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
     return time.perf_counter() - start
 
 
@@ -53,8 +52,9 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"median_s": round(median, 4), "p90_s": round(p90, 4)}
 
 
-def _interleaved(commands: dict[str, list[str]], env: dict[str, str], runs: int,
-                 warmup: int) -> dict[str, list[float]]:
+def _interleaved(
+    commands: dict[str, list[str]], env: dict[str, str], runs: int, warmup: int
+) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {name: [] for name in commands}
     for round_ in range(warmup + runs):
         for name, argv in commands.items():
@@ -95,9 +95,20 @@ def live_fleet(n: int, env: dict[str, str]) -> Iterator[str]:
     server_log, agents_log = root / "server.log", root / "agents.log"
     with open(server_log, "wb") as out:
         server = subprocess.Popen(
-            [str(BIN / "tokenplane-server"), "--listen", "127.0.0.1:0", "--state-dir",
-             str(root / "state"), "--scheduler", "inline"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            [
+                str(BIN / "tokenplane-server"),
+                "--listen",
+                "127.0.0.1:0",
+                "--state-dir",
+                str(root / "state"),
+                "--scheduler",
+                "inline",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     agents: subprocess.Popen[bytes] | None = None
     try:
         found: list[str] = []
@@ -114,13 +125,29 @@ def live_fleet(n: int, env: dict[str, str]) -> Iterator[str]:
         address = found[0]
         with open(agents_log, "wb") as out:
             agents = subprocess.Popen(
-                [str(BIN / "tokenplane-agent"), "--hollow", "--fleet", str(fleet), "--server",
-                 address, "--token-file", str(root / "state" / "bootstrap-token")],
-                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                [
+                    str(BIN / "tokenplane-agent"),
+                    "--hollow",
+                    "--fleet",
+                    str(fleet),
+                    "--server",
+                    address,
+                    "--token-file",
+                    str(root / "state" / "bootstrap-token"),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
 
         def all_ready() -> bool:
-            out = subprocess.run([str(BIN / "tpctl"), "get", "nodes", "--server", address,
-                                  "--no-headers"], capture_output=True, text=True, env=env)
+            out = subprocess.run(
+                [str(BIN / "tpctl"), "get", "nodes", "--server", address, "--no-headers"],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             return out.stdout.count(" Ready ") >= n
 
         _wait(all_ready, f"{n} nodes Ready", agents_log)
@@ -160,10 +187,18 @@ def round_trips(address: str, runs: int) -> dict[str, float]:
 
 
 def heavy_imports(argv: list[str], env: dict[str, str]) -> list[str]:
-    proc = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True,
-                          text=True, env=env, check=True)
-    modules = {line.rsplit("|", 1)[1].strip().split(".")[0]
-               for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    modules = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     return sorted(modules & set(HEAVY))
 
 
@@ -171,8 +206,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=30, help="Rounds to time (default 30).")
     parser.add_argument("--warmup", type=int, default=3, help="Untimed rounds first.")
-    parser.add_argument("--nodes", default="", help="Fleet sizes to time get nodes against, "
-                        "e.g. 100,1000 (a server and hollow agents are started for each).")
+    parser.add_argument(
+        "--nodes",
+        default="",
+        help="Fleet sizes to time get nodes against, "
+        "e.g. 100,1000 (a server and hollow agents are started for each).",
+    )
     parser.add_argument("--json", action="store_true", help="Print the results as JSON.")
     args = parser.parse_args()
 
@@ -190,46 +229,76 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     for name, values in samples.items():
         s = _stats(values)
-        results.append({"command": name, **s, "extra_s": round(s["median_s"] - base, 4),
-                        "ratio": round(s["median_s"] / base, 2)})
+        results.append(
+            {
+                "command": name,
+                **s,
+                "extra_s": round(s["median_s"] - base, 4),
+                "ratio": round(s["median_s"] / base, 2),
+            }
+        )
     help_extra = next(r["extra_s"] for r in results if r["command"] == "tpctl --help")
     fleets = []
     for n in [int(x) for x in args.nodes.split(",") if x.strip()]:
         with live_fleet(n, env) as address:
             get_nodes = [tpctl, "get", "nodes", "--server", address]
-            timed = _interleaved({"version": commands["tpctl version --client"],
-                                  "get nodes": get_nodes}, env, args.runs, args.warmup)
+            timed = _interleaved(
+                {"version": commands["tpctl version --client"], "get nodes": get_nodes},
+                env,
+                args.runs,
+                args.warmup,
+            )
             rtt = round_trips(address, args.runs)
             heavy = heavy_imports(get_nodes, env)
         version_s = statistics.median(timed["version"])
         get_s = _stats(timed["get nodes"])
-        fleets.append({
-            "nodes": n, "get_nodes": get_s, "version_client_s": round(version_s, 4),
-            "rpc_cheapest_s": rtt["cheapest"], "rpc_get_nodes_s": rtt["get_nodes"],
-            "ratio_vs_cheapest_rpc": round(get_s["median_s"] / (version_s + rtt["cheapest"]), 2),
-            "ratio_vs_its_rpc": round(get_s["median_s"] / (version_s + rtt["get_nodes"]), 2),
-            "heavy_imports": heavy,
-        })
-    verdict = {"target_extra_s": TARGET_EXTRA_S, "help_extra_s": help_extra,
-               "met": help_extra < TARGET_EXTRA_S, "runs": args.runs,
-               "load_average_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
+        fleets.append(
+            {
+                "nodes": n,
+                "get_nodes": get_s,
+                "version_client_s": round(version_s, 4),
+                "rpc_cheapest_s": rtt["cheapest"],
+                "rpc_get_nodes_s": rtt["get_nodes"],
+                "ratio_vs_cheapest_rpc": round(
+                    get_s["median_s"] / (version_s + rtt["cheapest"]), 2
+                ),
+                "ratio_vs_its_rpc": round(get_s["median_s"] / (version_s + rtt["get_nodes"]), 2),
+                "heavy_imports": heavy,
+            }
+        )
+    verdict = {
+        "target_extra_s": TARGET_EXTRA_S,
+        "help_extra_s": help_extra,
+        "met": help_extra < TARGET_EXTRA_S,
+        "runs": args.runs,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+    }
     if args.json:
         print(json.dumps({"results": results, "fleets": fleets, **verdict}, indent=2))
         return
     print(f"{'command':<26}{'median':>9}{'p90':>9}{'extra':>9}{'ratio':>8}")
     for r in results:
-        print(f"{r['command']:<26}{r['median_s']:>8.3f}s{r['p90_s']:>8.3f}s"
-              f"{r['extra_s']:>+8.3f}s{r['ratio']:>7.1f}x")
-    print(f"\ntpctl --help costs {help_extra:+.3f} s over python -c pass "
-          f"(target < {TARGET_EXTRA_S} s): {'met' if verdict['met'] else 'NOT met'}")
+        print(
+            f"{r['command']:<26}{r['median_s']:>8.3f}s{r['p90_s']:>8.3f}s"
+            f"{r['extra_s']:>+8.3f}s{r['ratio']:>7.1f}x"
+        )
+    print(
+        f"\ntpctl --help costs {help_extra:+.3f} s over python -c pass "
+        f"(target < {TARGET_EXTRA_S} s): {'met' if verdict['met'] else 'NOT met'}"
+    )
     for f in fleets:
-        print(f"\ntpctl get nodes, {f['nodes']} nodes: {f['get_nodes']['median_s']:.3f} s "
-              f"(p90 {f['get_nodes']['p90_s']:.3f}); version --client "
-              f"{f['version_client_s']:.3f} s; RPC round trip {f['rpc_cheapest_s'] * 1000:.1f} ms "
-              f"(cheapest), {f['rpc_get_nodes_s'] * 1000:.0f} ms (get's own List)")
-        print(f"  ratio to version + cheapest RPC: {f['ratio_vs_cheapest_rpc']:.2f}x; to "
-              f"version + its own RPC: {f['ratio_vs_its_rpc']:.2f}x (target "
-              f"{GET_NODES_FACTOR:g}x); heavy imports: {', '.join(f['heavy_imports']) or 'none'}")
+        print(
+            f"\ntpctl get nodes, {f['nodes']} nodes: {f['get_nodes']['median_s']:.3f} s "
+            f"(p90 {f['get_nodes']['p90_s']:.3f}); version --client "
+            f"{f['version_client_s']:.3f} s; RPC round trip {f['rpc_cheapest_s'] * 1000:.1f} ms "
+            f"(cheapest), {f['rpc_get_nodes_s'] * 1000:.0f} ms (get's own List)"
+        )
+        print(
+            f"  ratio to version + cheapest RPC: {f['ratio_vs_cheapest_rpc']:.2f}x; to "
+            f"version + its own RPC: {f['ratio_vs_its_rpc']:.2f}x (target "
+            f"{GET_NODES_FACTOR:g}x); heavy imports: {', '.join(f['heavy_imports']) or 'none'}"
+        )
     print(f"\n{args.runs} runs, load {verdict['load_average_1m']} on {verdict['cpus']} CPUs")
 
 

@@ -80,18 +80,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--replicas", type=int, default=4)
     args = parser.parse_args()
-    print("| failure | replicas | time to Running elsewhere (median, max) | "
-          "Kubernetes default | ratio |")
+    print(
+        "| failure | replicas | time to Running elsewhere (median, max) | "
+        "Kubernetes default | ratio |"
+    )
     print("|---|---:|---:|---:|---:|")
-    for name, how in (("agent killed (SIGKILL)", signal.SIGKILL),
-                      ("agent frozen (SIGSTOP)", signal.SIGSTOP)):
+    for name, how in (
+        ("agent killed (SIGKILL)", signal.SIGKILL),
+        ("agent frozen (SIGSTOP)", signal.SIGSTOP),
+    ):
         times = []
         for i in range(args.rounds):
             with tempfile.TemporaryDirectory() as tmp:
                 times.append(one_round(Path(tmp) / str(i), args.replicas, how))
         median = statistics.median(times)
-        print(f"| {name} | {args.replicas} | {median:.2f} s, {max(times):.2f} s | "
-              f">= {KUBERNETES_DEFAULT_S:.0f} s | {median / KUBERNETES_DEFAULT_S:.3f} |")
+        print(
+            f"| {name} | {args.replicas} | {median:.2f} s, {max(times):.2f} s | "
+            f">= {KUBERNETES_DEFAULT_S:.0f} s | {median / KUBERNETES_DEFAULT_S:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,10 @@ CLOCK = ["--clock-speed", "1800", "--clock-start", "2026-06-21T12:00:00Z"]
 
 def _env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKENPLANE_", "TPCTL_"))}
-    return env | {"TPCTL_CONFIG": str(tmp / "config.yaml"),
-                  "TOKENPLANE_STATE_DIR": str(tmp / "state")}
+    return env | {
+        "TPCTL_CONFIG": str(tmp / "config.yaml"),
+        "TOKENPLANE_STATE_DIR": str(tmp / "state"),
+    }
 
 
 def _session(sid: int) -> list[psutil.Process]:
@@ -77,9 +79,22 @@ def measure(nodes: int, seconds: float) -> dict[str, Any]:
         env = _env(tmp)
         started = time.monotonic()
         up = subprocess.run(
-            [TPCTL, "up", "--detach", "--nodes", str(nodes), "--listen", "127.0.0.1:0",
-             "--timeout", "600s", *CLOCK],
-            capture_output=True, text=True, env=env, timeout=900,
+            [
+                TPCTL,
+                "up",
+                "--detach",
+                "--nodes",
+                str(nodes),
+                "--listen",
+                "127.0.0.1:0",
+                "--timeout",
+                "600s",
+                *CLOCK,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
         )
         up_s = time.monotonic() - started
         record = json.loads((tmp / "state" / "up.json").read_text())
@@ -98,25 +113,45 @@ def measure(nodes: int, seconds: float) -> dict[str, Any]:
             time.sleep(seconds)
             window = time.monotonic() - t0
             cost = {
-                k: {"cpu_core_share": round((_cpu_s(v) - before[k]) / window, 3),
-                    "rss_mb": round(_rss_mb(v))}
+                k: {
+                    "cpu_core_share": round((_cpu_s(v) - before[k]) / window, 3),
+                    "rss_mb": round(_rss_mb(v)),
+                }
                 for k, v in groups.items()
             }
-            report = json.loads(subprocess.run(
-                [TPCTL, "report", "-o", "json"], capture_output=True, text=True, env=env,
-                timeout=120, check=True).stdout)
-            nodes_json = json.loads(subprocess.run(
-                [TPCTL, "get", "nodes", "-o", "json"], capture_output=True, text=True, env=env,
-                timeout=120, check=True).stdout)
+            report = json.loads(
+                subprocess.run(
+                    [TPCTL, "report", "-o", "json"],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=120,
+                    check=True,
+                ).stdout
+            )
+            nodes_json = json.loads(
+                subprocess.run(
+                    [TPCTL, "get", "nodes", "-o", "json"],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=120,
+                    check=True,
+                ).stdout
+            )
             ready = sum(
-                1 for n in nodes_json["items"]
-                if any(c["type"] == "Ready" and c["status"] == "True"
-                       for c in n["status"]["conditions"])
+                1
+                for n in nodes_json["items"]
+                if any(
+                    c["type"] == "Ready" and c["status"] == "True"
+                    for c in n["status"]["conditions"]
+                )
             )
         finally:
             t1 = time.monotonic()
-            down = subprocess.run([TPCTL, "down", "--no-report"], capture_output=True,
-                                  text=True, env=env, timeout=120)
+            down = subprocess.run(
+                [TPCTL, "down", "--no-report"], capture_output=True, text=True, env=env, timeout=120
+            )
             down_s = time.monotonic() - t1
         left = [p.pid for sid in record["pids"].values() for p in _session(sid)]
         return {

@@ -43,10 +43,19 @@ class Tpctl:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
 
-    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
-                 timeout: float = 60) -> Result:
+    def __call__(
+        self,
+        *args: str,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> Result:
         proc = subprocess.run(
-            [TPCTL, *args], input=input, capture_output=True, text=True, timeout=timeout,
+            [TPCTL, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             env={**self.env, **(env or {})},
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
@@ -60,10 +69,15 @@ class Tpctl:
         return json.loads(self.ok(*args, "-o", "json"))
 
     def popen(self, *args: str) -> Stream:
-        return Stream(subprocess.Popen(
-            [TPCTL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=self.env,
-        ))
+        return Stream(
+            subprocess.Popen(
+                [TPCTL, *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=self.env,
+            )
+        )
 
 
 class Stream:
@@ -111,23 +125,31 @@ class Cluster:
 
 
 def user_env(home: Path, config: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TOKENPLANE_", "TPCTL_", "_TPCTL"))}
-    return {**env, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
-            "TPCTL_CONFIG": str(config), "NO_COLOR": "1"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TOKENPLANE_", "TPCTL_", "_TPCTL"))
+    }
+    return {
+        **env,
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "TPCTL_CONFIG": str(config),
+        "NO_COLOR": "1",
+    }
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("tpctl")
     server = ServerProcess(root / "state")
-    fleet = HollowFleet(write_fleet(root / "fleet.yaml", len(NODES)), server.address,
-                        server.token_file)
+    fleet = HollowFleet(
+        write_fleet(root / "fleet.yaml", len(NODES)), server.address, server.token_file
+    )
     home = root / "home"
     config = home / ".config" / "tokenplane" / "config.yaml"
     try:
-        Tpctl(user_env(home, config)).ok("config", "set-context", "e2e", "--server",
-                                        server.address, "--use")
+        Tpctl(user_env(home, config)).ok(
+            "config", "set-context", "e2e", "--server", server.address, "--use"
+        )
         yield Cluster(server, fleet, home, config)
     finally:
         fleet.stop()
@@ -141,9 +163,12 @@ def tpctl(cluster: Cluster) -> Tpctl:
     def all_ready() -> bool:
         nodes = json.loads(run.ok("get", "nodes", "-o", "json"))["items"]
         ready = {
-            n["metadata"]["name"] for n in nodes
-            if any(c["type"] == "Ready" and c["status"] == "True"
-                   for c in n.get("status", {}).get("conditions", []))
+            n["metadata"]["name"]
+            for n in nodes
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in n.get("status", {}).get("conditions", [])
+            )
         }
         return ready >= set(NODES)
 
@@ -158,14 +183,22 @@ def parse_table(text: str) -> list[dict[str, str]]:
     starts = [m.start() for m in re.finditer(r"(?:^|(?<=\s{2}))\S", header)]
     names = [header[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
     return [
-        {name: line[a:b].strip() for name, a, b in zip(names, starts, [*starts[1:], None],
-                                                        strict=True)}
+        {
+            name: line[a:b].strip()
+            for name, a, b in zip(names, starts, [*starts[1:], None], strict=True)
+        }
         for line in lines[1:]
     ]
 
 
-def deployment_manifest(name: str, *, replicas: int = 1, labels: str = "{}",
-                        annotations: str = "{}", extra_spec: str = "") -> str:
+def deployment_manifest(
+    name: str,
+    *,
+    replicas: int = 1,
+    labels: str = "{}",
+    annotations: str = "{}",
+    extra_spec: str = "",
+) -> str:
     return f"""apiVersion: tokenplane.io/v1
 kind: ModelDeployment
 metadata:

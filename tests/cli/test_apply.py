@@ -16,15 +16,19 @@ def test_apply_reports_created_configured_unchanged(tpctl: Tpctl, tmp_path: Path
     path = tmp_path / "two.yaml"
     path.write_text(deployment_manifest("ap-one") + "---\n" + deployment_manifest("ap-two"))
     assert tpctl.ok("apply", "-f", str(path)).splitlines() == [
-        "modeldeployment/ap-one created", "modeldeployment/ap-two created",
+        "modeldeployment/ap-one created",
+        "modeldeployment/ap-two created",
     ]
     assert tpctl.ok("apply", "-f", str(path)).splitlines() == [
-        "modeldeployment/ap-one unchanged", "modeldeployment/ap-two unchanged",
+        "modeldeployment/ap-one unchanged",
+        "modeldeployment/ap-two unchanged",
     ]
-    path.write_text(deployment_manifest("ap-one", replicas=2) + "---\n"
-                    + deployment_manifest("ap-two"))
+    path.write_text(
+        deployment_manifest("ap-one", replicas=2) + "---\n" + deployment_manifest("ap-two")
+    )
     assert tpctl.ok("apply", "-f", str(path)).splitlines() == [
-        "modeldeployment/ap-one configured", "modeldeployment/ap-two unchanged",
+        "modeldeployment/ap-one configured",
+        "modeldeployment/ap-two unchanged",
     ]
     got = tpctl.json("get", "deployment", "ap-one")
     assert got["kind"] == "ModelDeployment"
@@ -42,12 +46,14 @@ def test_apply_directory_and_stdin(tpctl: Tpctl, tmp_path: Path) -> None:
         "modeldeployment/ap-dir-a created",
     ]
     assert tpctl.ok("apply", "-R", "-f", str(tmp_path)).splitlines() == [
-        "modeldeployment/ap-dir-a unchanged", "modeldeployment/ap-dir-b created",
+        "modeldeployment/ap-dir-a unchanged",
+        "modeldeployment/ap-dir-b created",
     ]
     out = tpctl.ok("apply", "-f", "-", input=deployment_manifest("ap-stdin"))
     assert out.strip() == "modeldeployment/ap-stdin created"
     assert tpctl.ok("delete", "-R", "-f", str(tmp_path)).splitlines() == [
-        'modeldeployment "ap-dir-a" deleted', 'modeldeployment "ap-dir-b" deleted',
+        'modeldeployment "ap-dir-a" deleted',
+        'modeldeployment "ap-dir-b" deleted',
     ]
     tpctl.ok("delete", "deployment/ap-stdin")
 
@@ -64,9 +70,11 @@ def test_get_yaml_applies_back_unchanged(tpctl: Tpctl) -> None:
 
 
 def test_dry_run_changes_nothing(tpctl: Tpctl) -> None:
-    for flag, suffix in (("--dry-run", "(server dry run)"),
-                         ("--dry-run=server", "(server dry run)"),
-                         ("--dry-run=client", "(dry run)")):
+    for flag, suffix in (
+        ("--dry-run", "(server dry run)"),
+        ("--dry-run=server", "(server dry run)"),
+        ("--dry-run=client", "(dry run)"),
+    ):
         out = tpctl.ok("apply", flag, "-f", "-", input=deployment_manifest("ap-dry"))
         assert out.strip() == f"modeldeployment/ap-dry created {suffix}"
         result = tpctl("get", "deploy", "ap-dry")
@@ -74,7 +82,8 @@ def test_dry_run_changes_nothing(tpctl: Tpctl) -> None:
     tpctl.ok("apply", "--dry-run=none", "-f", "-", input=deployment_manifest("ap-dry"))
     changed = deployment_manifest("ap-dry", replicas=2)
     assert tpctl.ok("apply", "--dry-run=client", "-f", "-", input=changed).strip() == (
-        "modeldeployment/ap-dry configured (dry run)")
+        "modeldeployment/ap-dry configured (dry run)"
+    )
     assert tpctl.json("get", "deploy", "ap-dry")["spec"]["replicas"] == 1
     bad = tpctl("apply", "--dry-run=maybe", "-f", "-", input=changed)
     assert bad.returncode == 2 and "'none', 'client', 'server'" in bad.stderr
@@ -84,17 +93,24 @@ def test_dry_run_changes_nothing(tpctl: Tpctl) -> None:
 def test_apply_merges_three_ways(tpctl: Tpctl, tmp_path: Path) -> None:
     """A field removed from the file goes; one another tool set stays; both as kubectl."""
     path = tmp_path / "m.yaml"
-    path.write_text(deployment_manifest("ap-merge", labels="{team: search, tier: gold}",
-                                        extra_spec="  placement: {tiers: [edge]}\n"))
+    path.write_text(
+        deployment_manifest(
+            "ap-merge",
+            labels="{team: search, tier: gold}",
+            extra_spec="  placement: {tiers: [edge]}\n",
+        )
+    )
     assert tpctl.ok("apply", "-f", str(path)).strip() == "modeldeployment/ap-merge created"
     live = tpctl.json("get", "deploy", "ap-merge")
     remembered = json.loads(
-        live["metadata"]["annotations"]["tokenplane.io/last-applied-configuration"])
+        live["metadata"]["annotations"]["tokenplane.io/last-applied-configuration"]
+    )
     assert remembered["metadata"]["labels"] == {"team": "search", "tier": "gold"}
     assert "status" not in remembered and "resourceVersion" not in remembered["metadata"]
     # someone else adds a label and an annotation, not through apply
     assert tpctl.ok("label", "deploy", "ap-merge", "owner=billing").strip() == (
-        "modeldeployment/ap-merge labeled")
+        "modeldeployment/ap-merge labeled"
+    )
     tpctl.ok("annotate", "deploy/ap-merge", "note=set elsewhere")
     clash = tpctl("label", "deploy", "ap-merge", "team=ads")
     assert clash.returncode == 1 and "--overwrite" in clash.stderr
@@ -184,8 +200,13 @@ def test_diff_is_coloured_on_a_terminal(tpctl: Tpctl, tmp_path: Path) -> None:
     path.write_text(deployment_manifest("ap-colour"))
     env = {k: v for k, v in tpctl.env.items() if k != "NO_COLOR"}
     leader, follower = pty.openpty()
-    proc = subprocess.run([TPCTL, "diff", "-f", str(path)], stdout=follower,
-                          stderr=subprocess.PIPE, env=env, timeout=60)
+    proc = subprocess.run(
+        [TPCTL, "diff", "-f", str(path)],
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=env,
+        timeout=60,
+    )
     os.close(follower)
     out = b""
     while True:
@@ -206,7 +227,8 @@ def test_delete_by_name_selector_and_errors(tpctl: Tpctl) -> None:
     for name in ("ap-del-a", "ap-del-b"):
         tpctl.ok("apply", "-f", "-", input=deployment_manifest(name, labels="{suite: del}"))
     assert tpctl.ok("delete", "deploy", "-l", "suite=del").splitlines() == [
-        'modeldeployment "ap-del-a" deleted', 'modeldeployment "ap-del-b" deleted',
+        'modeldeployment "ap-del-a" deleted',
+        'modeldeployment "ap-del-b" deleted',
     ]
     gone = tpctl("delete", "deployment", "ap-del-a")
     assert gone.returncode == 1

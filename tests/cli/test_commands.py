@@ -29,8 +29,11 @@ def test_explain_reads_the_schema_with_docs(tpctl: Tpctl) -> None:
     first_words = " ".join(inspect.cleandoc(EnergyPolicy.__doc__ or "").split()[:4])
     assert first_words in " ".join(out.split())  # the model's own docstring
     spec = tpctl.ok("explain", "deployment.spec")
-    fields = {line.split()[0]: line.split()[1] for line in spec.splitlines()
-              if line.startswith("   ") and "\t" in line}
+    fields = {
+        line.split()[0]: line.split()[1]
+        for line in spec.splitlines()
+        if line.startswith("   ") and "\t" in line
+    }
     assert fields["replicas"] == "<integer>"
     assert fields["latencySloMs"] == "<number>"
     assert fields["demand"] == "<[]Object>"
@@ -53,7 +56,12 @@ def test_api_resources(tpctl: Tpctl) -> None:
     assert "deploy" in rows["modeldeployments"]["SHORTNAMES"].split(",")
     assert "scale" in rows["modeldeployments"]["VERBS"]
     assert tpctl.ok("api-resources", "-o", "name").split() == [
-        "nodes", "modeldeployments", "replicas", "routes", "regions"]
+        "nodes",
+        "modeldeployments",
+        "replicas",
+        "routes",
+        "regions",
+    ]
 
 
 def test_wait_scale_and_apply_keeps_the_scale(tpctl: Tpctl, tmp_path: Path) -> None:
@@ -64,20 +72,22 @@ def test_wait_scale_and_apply_keeps_the_scale(tpctl: Tpctl, tmp_path: Path) -> N
     out = tpctl.ok("wait", "deployment/cmd-wait", "--for=condition=Ready", "--timeout=60s")
     assert out.strip() == "modeldeployment/cmd-wait condition met"
     assert tpctl.ok("scale", "deployment", "cmd-wait", "--replicas", "2").strip() == (
-        "modeldeployment/cmd-wait scaled")
-    tpctl.ok("wait", "deploy", "cmd-wait", "--for=jsonpath={.status.readyReplicas}=2",
-             "--timeout=60s")
+        "modeldeployment/cmd-wait scaled"
+    )
+    tpctl.ok(
+        "wait", "deploy", "cmd-wait", "--for=jsonpath={.status.readyReplicas}=2", "--timeout=60s"
+    )
     assert tpctl.ok("apply", "-f", str(path)).strip() == "modeldeployment/cmd-wait unchanged"
     assert tpctl.json("get", "deploy", "cmd-wait")["spec"]["replicas"] == 2
     stale = tpctl("scale", "deploy/cmd-wait", "--replicas", "1", "--current-replicas", "5")
     assert stale.returncode == 1 and "(Conflict)" in stale.stderr
-    timeout = tpctl("wait", "deploy/cmd-wait", "--for=jsonpath={.spec.replicas}=7",
-                    "--timeout=1s")
+    timeout = tpctl("wait", "deploy/cmd-wait", "--for=jsonpath={.spec.replicas}=7", "--timeout=1s")
     assert timeout.returncode == 1
     assert "timed out waiting for the condition on modeldeployment/cmd-wait" in timeout.stderr
     tpctl.ok("delete", "deploy", "cmd-wait")
     assert tpctl.ok("wait", "deploy/cmd-wait", "--for=delete").strip() == (
-        "modeldeployment/cmd-wait deleted")
+        "modeldeployment/cmd-wait deleted"
+    )
 
 
 EDITOR = """import pathlib, sys
@@ -99,8 +109,7 @@ def test_edit_revalidates_and_reopens_on_error(tpctl: Tpctl, tmp_path: Path) -> 
     tpctl.ok("apply", "-f", "-", input=deployment_manifest("cmd-edit"))
     editor = tmp_path / "editor.py"
     editor.write_text(EDITOR)
-    out = tpctl.ok("edit", "deployment", "cmd-edit",
-                   env={"EDITOR": f"{sys.executable} {editor}"})
+    out = tpctl.ok("edit", "deployment", "cmd-edit", env={"EDITOR": f"{sys.executable} {editor}"})
     assert out.strip() == "modeldeployment/cmd-edit edited"
     assert (tmp_path / "editor.calls").read_text() == "2"
     reopened = (tmp_path / "editor.seen1").read_text()
@@ -115,13 +124,13 @@ def test_edit_revalidates_and_reopens_on_error(tpctl: Tpctl, tmp_path: Path) -> 
 def test_repeated_events_are_one_line_with_a_count(tpctl: Tpctl) -> None:
     tpctl.ok("apply", "-f", "-", input=UNPLACEABLE)
     try:
+
         def repeated() -> bool:
             data = json.loads(tpctl.ok("events", "--for", "deploy/cmd-nowhere", "-o", "json"))
-            return any(e["reason"] == "FailedScheduling" and e["count"] >= 3
-                       for e in data["items"])
+            return any(e["reason"] == "FailedScheduling" and e["count"] >= 3 for e in data["items"])
+
         wait_until(repeated, what="FailedScheduling to repeat")
-        rows = parse_table(tpctl.ok("events", "--for", "deploy/cmd-nowhere", "--types",
-                                    "Warning"))
+        rows = parse_table(tpctl.ok("events", "--for", "deploy/cmd-nowhere", "--types", "Warning"))
         failed = [r for r in rows if r["REASON"] == "FailedScheduling"]
         assert len(failed) == 1  # one line per series, not one per pass
         assert int(failed[0]["COUNT"]) >= 3
@@ -145,8 +154,11 @@ def test_did_you_mean_at_the_root(tpctl: Tpctl) -> None:
 def test_logs_follow_prints_until_the_replica_goes(tpctl: Tpctl) -> None:
     tpctl.ok("apply", "-f", "-", input=deployment_manifest("cmd-logs"))
     tpctl.ok("wait", "deploy/cmd-logs", "--for=condition=Ready", "--timeout=60s")
-    replica = next(r["name"] for r in tpctl.json("get", "deploy", "cmd-logs")["status"]["replicas"]
-                   if r["phase"] == "Running")
+    replica = next(
+        r["name"]
+        for r in tpctl.json("get", "deploy", "cmd-logs")["status"]["replicas"]
+        if r["phase"] == "Running"
+    )
     follow = tpctl.popen("logs", "-f", replica)
     try:
         follow.wait_for(lambda text: f"hollow replica {replica}" in text)

@@ -23,10 +23,17 @@ def fresh(tmp_path: Path) -> Tpctl:
 
 
 def test_contexts_are_managed_like_kubeconfig(fresh: Tpctl, tmp_path: Path) -> None:
-    assert fresh.ok("config", "set-context", "prod", "--server", "cp.example.org:7070",
-                    "--ca-file", "ca.crt", "--token", "secret-token").strip() == (
-        'Context "prod" created.'
-    )
+    assert fresh.ok(
+        "config",
+        "set-context",
+        "prod",
+        "--server",
+        "cp.example.org:7070",
+        "--ca-file",
+        "ca.crt",
+        "--token",
+        "secret-token",
+    ).strip() == ('Context "prod" created.')
     fresh.ok("config", "set-context", "local", "--server", "127.0.0.1:7070")
     assert fresh.ok("config", "current-context").strip() == "prod"  # the first becomes current
     assert fresh.ok("config", "use-context", "local").strip() == 'Switched to context "local".'
@@ -63,8 +70,9 @@ def test_context_flag_and_environment_choose_the_server(fresh: Tpctl, cluster: C
     assert fresh("get", "nodes", "-o", "name", env={"TPCTL_CONTEXT": "live"}).returncode == 0
     by_env = fresh("get", "nodes", env={"TOKENPLANE_SERVER": cluster.server.address})
     assert by_env.returncode == 0
-    flag_wins = fresh("get", "nodes", "--server", "127.0.0.1:1",
-                      env={"TOKENPLANE_SERVER": cluster.server.address})
+    flag_wins = fresh(
+        "get", "nodes", "--server", "127.0.0.1:1", env={"TOKENPLANE_SERVER": cluster.server.address}
+    )
     assert flag_wins.returncode == 1 and "(from --server)" in flag_wins.stderr
     env_named = fresh("get", "nodes", env={"TOKENPLANE_SERVER": "127.0.0.1:1"})
     assert "(from TOKENPLANE_SERVER)" in env_named.stderr
@@ -108,17 +116,22 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
     """A second server that takes only bearer tokens."""
     root = tmp_path_factory.mktemp("secured")
     tokens = root / "tokens.yaml"
-    tokens.write_text(yaml.safe_dump([
-        {"name": "vera", "token": VIEWER_TOKEN, "role": "viewer"},
-        {"name": "ada", "token": ADMIN_TOKEN, "role": "admin"},
-    ]))
+    tokens.write_text(
+        yaml.safe_dump(
+            [
+                {"name": "vera", "token": VIEWER_TOKEN, "role": "viewer"},
+                {"name": "ada", "token": ADMIN_TOKEN, "role": "admin"},
+            ]
+        )
+    )
     server = ServerProcess(root / "state", "--api-tokens-file", str(tokens))
     yield server
     server.stop()
 
 
-def test_tokens_from_flag_environment_and_context(fresh: Tpctl, secured: ServerProcess,
-                                                  tmp_path: Path) -> None:
+def test_tokens_from_flag_environment_and_context(
+    fresh: Tpctl, secured: ServerProcess, tmp_path: Path
+) -> None:
     fresh.ok("config", "set-context", "secured", "--server", secured.address)
     anonymous = fresh("get", "nodes")
     assert anonymous.returncode == 1
@@ -147,8 +160,16 @@ def test_config_writes_are_atomic_and_owner_only(fresh: Tpctl, tmp_path: Path) -
     """A write replaces the file whole (a rename), so a reader never sees half of it, and
     leaves no temporary file behind; tokens stay readable by their owner only."""
     config = tmp_path / "config.yaml"
-    fresh.ok("config", "set-context", "prod", "--server", "cp.example.org:7070",
-             "--token", "secret-token", "--use")
+    fresh.ok(
+        "config",
+        "set-context",
+        "prod",
+        "--server",
+        "cp.example.org:7070",
+        "--token",
+        "secret-token",
+        "--use",
+    )
     before = config.stat().st_ino
     fresh.ok("config", "set-context", "staging", "--server", "cp2.example.org:7070")
     assert config.stat().st_ino != before  # a new file renamed over the old one
@@ -163,6 +184,11 @@ def test_context_names_complete(fresh: Tpctl) -> None:
     fresh.ok("config", "set-context", "prod-us", "--server", "cp2.example.org:7070")
     fresh.ok("config", "set-context", "staging", "--server", "cp3.example.org:7070")
     for words in (["tpctl", "--context", "pro"], ["tpctl", "config", "use-context", "pro"]):
-        out = fresh.ok(env={"_TPCTL_COMPLETE": "bash_complete", "COMP_WORDS": " ".join(words),
-                            "COMP_CWORD": str(len(words) - 1)})
+        out = fresh.ok(
+            env={
+                "_TPCTL_COMPLETE": "bash_complete",
+                "COMP_WORDS": " ".join(words),
+                "COMP_CWORD": str(len(words) - 1),
+            }
+        )
         assert [line.split(",", 1)[1] for line in out.splitlines()] == ["prod-eu", "prod-us"]

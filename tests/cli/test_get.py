@@ -8,8 +8,17 @@ import yaml
 
 from tests.cli.conftest import NODES, Tpctl, parse_table
 
-NODE_HEADERS = ["NAME", "STATUS", "TIER", "REGION", "GPUS(free/total)", "POWER(kW)", "RENEWABLE",
-                "CARBON(g/kWh)", "AGE"]
+NODE_HEADERS = [
+    "NAME",
+    "STATUS",
+    "TIER",
+    "REGION",
+    "GPUS(free/total)",
+    "POWER(kW)",
+    "RENEWABLE",
+    "CARBON(g/kWh)",
+    "AGE",
+]
 
 
 def test_nodes_table_shows_power_and_carbon(tpctl: Tpctl) -> None:
@@ -105,8 +114,13 @@ def test_unknown_resource_type_is_a_usage_error(tpctl: Tpctl) -> None:
 
 
 def test_usage_errors_exit_2(tpctl: Tpctl) -> None:
-    for args in (["get"], ["get", "nodes", "-o", "xml"], ["frobnicate"],
-                 ["get", "nodes", "node-1", "-l", "a=b"], ["get", "node/"]):
+    for args in (
+        ["get"],
+        ["get", "nodes", "-o", "xml"],
+        ["frobnicate"],
+        ["get", "nodes", "node-1", "-l", "a=b"],
+        ["get", "node/"],
+    ):
         result = tpctl(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert "Usage:" in result.stderr

@@ -22,21 +22,38 @@ from controlplane.resources import (
 )
 
 
-def deployment(*, phases: list[str], carbon: list[float], rtt: list[float],
-               tokens_per_s: str | None = "1000", power_kw: float = 0.5,
-               demand: bool = True) -> ModelDeployment:
+def deployment(
+    *,
+    phases: list[str],
+    carbon: list[float],
+    rtt: list[float],
+    tokens_per_s: str | None = "1000",
+    power_kw: float = 0.5,
+    demand: bool = True,
+) -> ModelDeployment:
     annotations = {metrics.TOKENS_PER_SECOND_ANNOTATION: tokens_per_s} if tokens_per_s else {}
-    return ModelDeployment.model_validate({
-        "metadata": {"name": "d", "annotations": annotations},
-        "spec": {"model": {"name": "m"}, "replicas": len(phases),
-                 "resources": {"powerKw": power_kw},
-                 "demand": [{"region": "eu-west"}] if demand else []},
-        "status": ModelDeploymentStatus(replicas=[
-            ReplicaSummary(name=f"r{i}", node=f"n{i}", phase=phase,
-                           placement=PlacementExplanation(carbon_g_per_kwh=c, rtt_ms=r))
-            for i, (phase, c, r) in enumerate(zip(phases, carbon, rtt, strict=True))
-        ]).model_dump(by_alias=True),
-    })
+    return ModelDeployment.model_validate(
+        {
+            "metadata": {"name": "d", "annotations": annotations},
+            "spec": {
+                "model": {"name": "m"},
+                "replicas": len(phases),
+                "resources": {"powerKw": power_kw},
+                "demand": [{"region": "eu-west"}] if demand else [],
+            },
+            "status": ModelDeploymentStatus(
+                replicas=[
+                    ReplicaSummary(
+                        name=f"r{i}",
+                        node=f"n{i}",
+                        phase=phase,
+                        placement=PlacementExplanation(carbon_g_per_kwh=c, rtt_ms=r),
+                    )
+                    for i, (phase, c, r) in enumerate(zip(phases, carbon, rtt, strict=True))
+                ]
+            ).model_dump(by_alias=True),
+        }
+    )
 
 
 def test_renewable_share_and_grid_co2() -> None:
@@ -63,17 +80,29 @@ def test_rtt_p95_over_placed_replicas_unknown_without_demand() -> None:
 
 
 def test_carbon_per_million_tokens_counts_serving_replicas() -> None:
-    d = deployment(phases=["Running", "Running", "Starting"], carbon=[100, 300, 900],
-                   rtt=[1, 1, 1], tokens_per_s="1000", power_kw=0.5)
+    d = deployment(
+        phases=["Running", "Running", "Starting"],
+        carbon=[100, 300, 900],
+        rtt=[1, 1, 1],
+        tokens_per_s="1000",
+        power_kw=0.5,
+    )
     # 0.5 kW x (100 + 300) g/kWh = 200 g/h over 2 x 1000 tok/s x 3600 s = 7.2M tok/h
     assert metrics.carbon_g_per_million_tokens(d) == pytest.approx(200 / 7.2)
     assert metrics.serving_power_kw(d) == 1.0
     assert metrics.serving_co2_kg_per_h(d) == pytest.approx(0.2)
 
 
-@pytest.mark.parametrize("change", [{"tokens_per_s": None}, {"tokens_per_s": "fast"},
-                                    {"tokens_per_s": "-1"}, {"power_kw": 0.0},
-                                    {"phases": ["Starting"]}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"tokens_per_s": None},
+        {"tokens_per_s": "fast"},
+        {"tokens_per_s": "-1"},
+        {"power_kw": 0.0},
+        {"phases": ["Starting"]},
+    ],
+)
 def test_carbon_per_million_tokens_is_unknown_rather_than_invented(change: dict) -> None:
     args = {"phases": ["Running"], "carbon": [100], "rtt": [1.0], **change}
     assert metrics.carbon_g_per_million_tokens(deployment(**args)) is None

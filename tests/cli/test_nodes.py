@@ -14,8 +14,11 @@ def _status(tpctl: Tpctl, node: str) -> str:
 
 
 def _replicas(tpctl: Tpctl, deployment: str) -> list[dict[str, str]]:
-    return [r for r in parse_table(tpctl.ok("get", "replicas") or "NAME\n")
-            if r.get("DEPLOYMENT") == deployment]
+    return [
+        r
+        for r in parse_table(tpctl.ok("get", "replicas") or "NAME\n")
+        if r.get("DEPLOYMENT") == deployment
+    ]
 
 
 @pytest.fixture
@@ -33,7 +36,8 @@ def test_cordon_and_uncordon(tpctl: Tpctl) -> None:
     assert tpctl.ok("uncordon", "node-1").strip() == "node/node-1 uncordoned"
     assert _status(tpctl, "node-1") == "Ready"
     assert tpctl.ok("cordon", "-l", "site in (node-2,node-3)").splitlines() == [
-        "node/node-2 cordoned", "node/node-3 cordoned",
+        "node/node-2 cordoned",
+        "node/node-3 cordoned",
     ]
 
 
@@ -49,8 +53,10 @@ def test_cordon_errors(tpctl: Tpctl) -> None:
 @pytest.mark.usefixtures("uncordon_all")
 def test_drain_moves_replicas_before_returning(tpctl: Tpctl) -> None:
     tpctl.ok("apply", "-f", "-", input=deployment_manifest("nd-drain", replicas=2))
-    wait_until(lambda: [r["PHASE"] for r in _replicas(tpctl, "nd-drain")] == ["Running"] * 2,
-               what="nd-drain's replicas to run")
+    wait_until(
+        lambda: [r["PHASE"] for r in _replicas(tpctl, "nd-drain")] == ["Running"] * 2,
+        what="nd-drain's replicas to run",
+    )
     node = _replicas(tpctl, "nd-drain")[0]["NODE"]
     out = tpctl.ok("drain", node, "--timeout", "30s", timeout=60)
     lines = out.splitlines()
@@ -68,8 +74,10 @@ def test_drain_moves_replicas_before_returning(tpctl: Tpctl) -> None:
 @pytest.mark.usefixtures("uncordon_all")
 def test_drain_that_cannot_finish_times_out(tpctl: Tpctl) -> None:
     tpctl.ok("apply", "-f", "-", input=deployment_manifest("nd-stuck"))
-    wait_until(lambda: [r["PHASE"] for r in _replicas(tpctl, "nd-stuck")] == ["Running"],
-               what="nd-stuck's replica to run")
+    wait_until(
+        lambda: [r["PHASE"] for r in _replicas(tpctl, "nd-stuck")] == ["Running"],
+        what="nd-stuck's replica to run",
+    )
     node = _replicas(tpctl, "nd-stuck")[0]["NODE"]
     tpctl.ok("cordon", *[n for n in NODES if n != node])  # nowhere to move to
     result = tpctl("drain", node, "--timeout", "1s")

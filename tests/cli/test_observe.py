@@ -20,19 +20,35 @@ def placed(tpctl: Tpctl) -> Iterator[str]:
         DEPLOYMENT, replicas=2, annotations='{"tokenplane.io/tokens-per-second": "2500"}'
     )
     tpctl.ok("apply", "-f", "-", input=manifest)
-    wait_until(lambda: tpctl.json("get", "deploy", DEPLOYMENT)
-               .get("status", {}).get("readyReplicas") == 2, what=f"{DEPLOYMENT} to be ready")
+    wait_until(
+        lambda: tpctl.json("get", "deploy", DEPLOYMENT).get("status", {}).get("readyReplicas") == 2,
+        what=f"{DEPLOYMENT} to be ready",
+    )
     yield DEPLOYMENT
     tpctl.ok("delete", "deploy", DEPLOYMENT)
 
 
 def test_describe_node(tpctl: Tpctl) -> None:
     out = tpctl.ok("describe", "node", "node-1")
-    for expected in ("Name:               node-1", "Kind:               Node",
-                     "Labels:             site=node-1", "Status:             Ready",
-                     "Spec:", "  tier: edge", "Conditions:", "Energy (now, from ",
-                     "IT draw:", "kW of 20 kW budget", "Renewable:", "Grid carbon:",
-                     "110 gCO2/kWh", "GPUs:", "Replicas:", "Events:", "NodeReady"):
+    for expected in (
+        "Name:               node-1",
+        "Kind:               Node",
+        "Labels:             site=node-1",
+        "Status:             Ready",
+        "Spec:",
+        "  tier: edge",
+        "Conditions:",
+        "Energy (now, from ",
+        "IT draw:",
+        "kW of 20 kW budget",
+        "Renewable:",
+        "Grid carbon:",
+        "110 gCO2/kWh",
+        "GPUs:",
+        "Replicas:",
+        "Events:",
+        "NodeReady",
+    ):
         assert expected in out, expected
     conditions = out.split("Conditions:\n")[1].split("\n")[:2]
     assert conditions[0].split()[:3] == ["TYPE", "STATUS", "REASON"]
@@ -56,8 +72,9 @@ def test_describe_deployment_explains_each_placement(tpctl: Tpctl, placed: str) 
 
 
 def test_describe_replica_and_by_selector(tpctl: Tpctl, placed: str) -> None:
-    replica = next(r for r in tpctl.json("get", "replicas")["items"]
-                   if r["spec"]["deployment"] == placed)
+    replica = next(
+        r for r in tpctl.json("get", "replicas")["items"] if r["spec"]["deployment"] == placed
+    )
     out = tpctl.ok("describe", f"replica/{replica['metadata']['name']}")
     assert "Kind:               Replica" in out and "Placement:" in out
     assert f"deployment: {placed}" in out
@@ -68,8 +85,9 @@ def test_describe_replica_and_by_selector(tpctl: Tpctl, placed: str) -> None:
 
 
 def test_describe_node_lists_its_replicas(tpctl: Tpctl, placed: str) -> None:
-    replica = next(r for r in tpctl.json("get", "replicas")["items"]
-                   if r["spec"]["deployment"] == placed)
+    replica = next(
+        r for r in tpctl.json("get", "replicas")["items"] if r["spec"]["deployment"] == placed
+    )
     node = replica["spec"]["nodeName"]
     out = tpctl.ok("describe", "node", node)
     assert f"{replica['metadata']['name']} on {node}: Running" in out
@@ -77,9 +95,18 @@ def test_describe_node_lists_its_replicas(tpctl: Tpctl, placed: str) -> None:
 
 def test_top_nodes(tpctl: Tpctl) -> None:
     rows = parse_table(tpctl.ok("top", "nodes"))
-    assert list(rows[0]) == ["NAME", "POWER(kW)", "POWER%", "GPUS(used/total)", "GPU%",
-                             "RENEWABLE(kW)", "RENEWABLE%", "CARBON(g/kWh)", "CO2(kg/h)",
-                             "COST(/h)"]
+    assert list(rows[0]) == [
+        "NAME",
+        "POWER(kW)",
+        "POWER%",
+        "GPUS(used/total)",
+        "GPU%",
+        "RENEWABLE(kW)",
+        "RENEWABLE%",
+        "CARBON(g/kWh)",
+        "CO2(kg/h)",
+        "COST(/h)",
+    ]
     by_name = {r["NAME"]: r for r in rows}
     node = by_name["node-1"]
     assert node["CARBON(g/kWh)"] == "110" and node["RENEWABLE(kW)"] == "1.0"
@@ -97,8 +124,7 @@ def test_top_nodes(tpctl: Tpctl) -> None:
 
 
 def test_top_deployments(tpctl: Tpctl, placed: str) -> None:
-    rows = {r["NAME"]: r for r in parse_table(tpctl.ok("top", "deployments", "--sort-by",
-                                                       "power"))}
+    rows = {r["NAME"]: r for r in parse_table(tpctl.ok("top", "deployments", "--sort-by", "power"))}
     row = rows[placed]
     assert row["READY"] == "2/2" and row["GPUS"] == "2"
     assert float(row["POWER(kW)"]) == pytest.approx(1.6)
@@ -110,8 +136,16 @@ def test_top_deployments(tpctl: Tpctl, placed: str) -> None:
 
 def test_events_list_and_filters(tpctl: Tpctl, placed: str) -> None:
     rows = parse_table(tpctl.ok("events"))
-    assert list(rows[0]) == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "COUNT", "FIRST SEEN",
-                             "SOURCE", "MESSAGE"]
+    assert list(rows[0]) == [
+        "LAST SEEN",
+        "TYPE",
+        "REASON",
+        "OBJECT",
+        "COUNT",
+        "FIRST SEEN",
+        "SOURCE",
+        "MESSAGE",
+    ]
     assert any(r["REASON"] == "NodeReady" and r["OBJECT"].startswith("node/") for r in rows)
     mine = parse_table(tpctl.ok("events", "--for", f"deploy/{placed}"))
     assert mine and {r["OBJECT"] for r in mine} == {f"modeldeployment/{placed}"}
@@ -123,8 +157,11 @@ def test_events_list_and_filters(tpctl: Tpctl, placed: str) -> None:
 
 
 def test_logs_of_a_replica_from_its_agent(tpctl: Tpctl, placed: str) -> None:
-    replica = next(r["metadata"]["name"] for r in tpctl.json("get", "replicas")["items"]
-                   if r["spec"]["deployment"] == placed)
+    replica = next(
+        r["metadata"]["name"]
+        for r in tpctl.json("get", "replicas")["items"]
+        if r["spec"]["deployment"] == placed
+    )
     lines = tpctl.ok("logs", replica, "--tail", "5").splitlines()
     assert 0 < len(lines) <= 5
     by_deployment = tpctl("logs", f"deployment/{placed}")

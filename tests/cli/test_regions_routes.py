@@ -29,7 +29,8 @@ def test_get_regions_lists_the_fleets_and_the_tables(tpctl: Tpctl) -> None:
     assert abs(float(rows["eu-central-1"]["LAT"]) - 50.1) < 1
     items = json.loads(tpctl.ok("get", "regions", "-o", "json"))["items"]
     assert {"name": "eu-west", "source": "fleet"}.items() <= next(
-        i for i in items if i["name"] == "eu-west").items()
+        i for i in items if i["name"] == "eu-west"
+    ).items()
     assert tpctl.ok("get", "regions", "eu-west", "-o", "name").split() == ["region/eu-west"]
 
 
@@ -54,13 +55,24 @@ def test_routes_say_who_serves_each_demand_point(tpctl: Tpctl) -> None:
     tpctl.ok("apply", "-f", "-", input=deployment_manifest("rt-eu", replicas=2))
     try:
         tpctl.ok("wait", "deploy/rt-eu", "--for=condition=Ready", "--timeout=60s")
-        wait_until(lambda: tpctl.json("get", "deploy", "rt-eu")["status"].get("routes"), 60,
-                   "routes to be set")
+        wait_until(
+            lambda: tpctl.json("get", "deploy", "rt-eu")["status"].get("routes"),
+            60,
+            "routes to be set",
+        )
         status = tpctl.json("get", "deploy", "rt-eu")["status"]
         running = {r["name"] for r in status["replicas"] if r["phase"] == "Running"}
         rows = parse_table(tpctl.ok("get", "routes", "rt-eu"))
-        assert list(rows[0]) == ["DEPLOYMENT", "DEMAND", "REPLICA", "NODE", "SHARE",
-                                 "RTT(ms)", "SOURCE", "IN SLO"]
+        assert list(rows[0]) == [
+            "DEPLOYMENT",
+            "DEMAND",
+            "REPLICA",
+            "NODE",
+            "SHARE",
+            "RTT(ms)",
+            "SOURCE",
+            "IN SLO",
+        ]
         assert {r["DEMAND"] for r in rows} == {"paris", "berlin"}
         assert {r["REPLICA"] for r in rows} <= running
         for demand in ("paris", "berlin"):

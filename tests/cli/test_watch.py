@@ -35,6 +35,7 @@ def test_get_nodes_watch_table_sees_cordon(tpctl: Tpctl) -> None:
         watch.wait_for(lambda text: "SchedulingDisabled" in text)
     finally:
         tpctl.ok("uncordon", "node-0")
+
     def rows(text: str) -> list[list[str]]:
         return [line.split()[:2] for line in text.splitlines()[5:]]
 
@@ -50,11 +51,11 @@ def test_get_nodes_watch_table_sees_cordon(tpctl: Tpctl) -> None:
 
 
 def test_get_deployments_watch_json_with_events(tpctl: Tpctl) -> None:
-    watch = tpctl.popen("get", "deploy", "-l", "suite=watch", "-w", "-o", "json",
-                        "--output-watch-events")
+    watch = tpctl.popen(
+        "get", "deploy", "-l", "suite=watch", "-w", "-o", "json", "--output-watch-events"
+    )
     try:
-        tpctl.ok("apply", "-f", "-", input=deployment_manifest("wt-json",
-                                                                labels="{suite: watch}"))
+        tpctl.ok("apply", "-f", "-", input=deployment_manifest("wt-json", labels="{suite: watch}"))
         watch.wait_for(lambda text: any(d["type"] == "ADDED" for d in json_documents(text)))
         tpctl.ok("delete", "deploy", "wt-json")
         text = watch.wait_for(
@@ -91,8 +92,9 @@ def test_watch_only_yaml_prints_changes_not_the_list(tpctl: Tpctl) -> None:
     assert {d["metadata"]["name"] for d in docs} == {"node-2"}
 
 
-def test_events_watch_sees_a_node_join_and_leave(tpctl: Tpctl, tmp_path: Path,
-                                                 cluster: Any) -> None:
+def test_events_watch_sees_a_node_join_and_leave(
+    tpctl: Tpctl, tmp_path: Path, cluster: Any
+) -> None:
     watch = tpctl.popen("events", "--watch", "--for", "node/wt-extra-0")
     fleet_file = write_fleet(tmp_path / "extra.yaml", 1, prefix="wt-extra")
     extra = HollowFleet(fleet_file, cluster.server.address, cluster.server.token_file)

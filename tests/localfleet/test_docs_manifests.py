@@ -46,15 +46,25 @@ FLEET_FILES = [(w, t) for w, t in documented() if is_fleet_file(t)]
 
 class Tpctl:
     def __init__(self, tmp: Path) -> None:
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("TOKENPLANE_", "TPCTL_"))}
-        self.env |= {"TPCTL_CONFIG": str(tmp / "config.yaml"),
-                     "TOKENPLANE_STATE_DIR": str(tmp / "state")}
+        self.env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("TOKENPLANE_", "TPCTL_"))
+        }
+        self.env |= {
+            "TPCTL_CONFIG": str(tmp / "config.yaml"),
+            "TOKENPLANE_STATE_DIR": str(tmp / "state"),
+        }
 
-    def __call__(self, *args: str, input: str | None = None,
-                 timeout: float = 200) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([TPCTL, *args], input=input, capture_output=True, text=True,
-                              env=self.env, timeout=timeout)
+    def __call__(
+        self, *args: str, input: str | None = None, timeout: float = 200
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [TPCTL, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+        )
 
 
 @pytest.fixture
@@ -79,11 +89,15 @@ def test_every_documented_deployment_runs_on_the_default_fleet(tpctl: Tpctl) -> 
         if applied.returncode != 0:
             failures.append(f"{where}: apply: {applied.stderr.strip()}")
             continue
-        names = [d["metadata"]["name"] for d in yaml.safe_load_all(text)
-                 if isinstance(d, dict) and d.get("kind") == "ModelDeployment"]
+        names = [
+            d["metadata"]["name"]
+            for d in yaml.safe_load_all(text)
+            if isinstance(d, dict) and d.get("kind") == "ModelDeployment"
+        ]
         for name in names:
-            ready = tpctl("wait", f"deploy/{name}", "--for=condition=Ready",
-                          f"--timeout={READY_TIMEOUT}")
+            ready = tpctl(
+                "wait", f"deploy/{name}", "--for=condition=Ready", f"--timeout={READY_TIMEOUT}"
+            )
             if ready.returncode != 0:
                 events = tpctl("events", "--for", f"deploy/{name}").stdout[-1500:]
                 failures.append(f"{where}: {name} not Ready: {ready.stderr.strip()}\n{events}")
@@ -92,14 +106,18 @@ def test_every_documented_deployment_runs_on_the_default_fleet(tpctl: Tpctl) -> 
 
 @pytest.mark.timeout(400)
 @pytest.mark.parametrize(("where", "text"), FLEET_FILES, ids=[w for w, _ in FLEET_FILES])
-def test_every_documented_fleet_file_runs(tpctl: Tpctl, tmp_path: Path, where: str,
-                                          text: str) -> None:
+def test_every_documented_fleet_file_runs(
+    tpctl: Tpctl, tmp_path: Path, where: str, text: str
+) -> None:
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(text)
     up = tpctl(*UP, "--fleet", str(fleet))  # waits until its deployments run
     assert up.returncode == 0, f"{where}:\n{up.stderr}{up.stdout}"
-    names = [d["metadata"]["name"] for d in yaml.safe_load_all(text)
-             if isinstance(d, dict) and d.get("kind") == "ModelDeployment"]
+    names = [
+        d["metadata"]["name"]
+        for d in yaml.safe_load_all(text)
+        if isinstance(d, dict) and d.get("kind") == "ModelDeployment"
+    ]
     for name in names:
         ready = tpctl("wait", f"deploy/{name}", "--for=condition=Ready", "--timeout=10s")
         assert ready.returncode == 0, f"{where}: {name}: {ready.stderr}"

@@ -54,8 +54,10 @@ def test_clear_sky_table_matches_pvlib_per_site_model() -> None:
 
     from agents.energy.modelled import SolarModel
 
-    sites = [Site(40.4165, -3.7026, SolarArray(capacity_kwp=1000)),
-             Site(-33.8678, 151.2073, SolarArray(capacity_kwp=1000, azimuth_deg=0))]
+    sites = [
+        Site(40.4165, -3.7026, SolarArray(capacity_kwp=1000)),
+        Site(-33.8678, 151.2073, SolarArray(capacity_kwp=1000, azimuth_deg=0)),
+    ]
     table = ClearSkyTable(sites)
     times = pd.date_range("2026-06-21", periods=288, freq="5min", tz="UTC")
     for i, site in enumerate(sites):
@@ -99,8 +101,9 @@ def test_the_documented_fleet_file_is_valid(tmp_path: Path) -> None:
 
 def _sample(sim_s: float, carbon: float, share: float, rtt_ms: float) -> FleetNow:
     replica = ReplicaNow("d", "d-1", "n", "City", "Running", 2.0, rtt_ms, carbon, share, "")
-    return FleetNow(0.0, sim_s, 1, 1, 10.0, 5.0, [], [replica],
-                    [DeploymentNow("d", 1, 1, 50.0, 1000.0, 3.0)])
+    return FleetNow(
+        0.0, sim_s, 1, 1, 10.0, 5.0, [], [replica], [DeploymentNow("d", 1, 1, 50.0, 1000.0, 3.0)]
+    )
 
 
 def test_report_arithmetic() -> None:

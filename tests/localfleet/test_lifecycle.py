@@ -25,15 +25,30 @@ import pytest
 from controlplane.localfleet.observe import FleetNow, ReplicaNow, changes
 
 TPCTL = str(Path(sys.executable).parent / "tpctl")
-UP = ["--nodes", "30", "--listen", "127.0.0.1:0", "--scheduler", "inline", "--timeout", "90s",
-      "--clock-speed", "360", "--clock-start", "2026-06-21T10:00:00Z"]
+UP = [
+    "--nodes",
+    "30",
+    "--listen",
+    "127.0.0.1:0",
+    "--scheduler",
+    "inline",
+    "--timeout",
+    "90s",
+    "--clock-speed",
+    "360",
+    "--clock-start",
+    "2026-06-21T10:00:00Z",
+]
 SPINNER_AND_BARS = set("━⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
 
 
 def clean_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKENPLANE_", "TPCTL_"))}
-    return env | {"TPCTL_CONFIG": str(tmp / "config.yaml"), "XDG_STATE_HOME": str(tmp / "xdg"),
-                  "HOME": str(tmp / "home")}
+    return env | {
+        "TPCTL_CONFIG": str(tmp / "config.yaml"),
+        "XDG_STATE_HOME": str(tmp / "xdg"),
+        "HOME": str(tmp / "home"),
+    }
 
 
 def tpctl(
@@ -116,8 +131,11 @@ class Foreground:
 
     def __init__(self, env: dict[str, str], state: Path) -> None:
         self.proc = subprocess.Popen(
-            [TPCTL, "up", "--state-dir", str(state), *UP], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env=env,
+            [TPCTL, "up", "--state-dir", str(state), *UP],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         self.out = ""
         self._lines: queue.Queue[str] = queue.Queue()
@@ -179,22 +197,43 @@ def test_a_signal_stops_a_foreground_up_like_ctrl_c(
 
 
 def _replica(name: str, node: str, phase: str = "Running", replaces: str = "") -> ReplicaNow:
-    return ReplicaNow(deployment="chat-eu", name=name, node=node, city="Paris", phase=phase,
-                      power_kw=1.0, rtt_ms=10.0, carbon_g_per_kwh=50.0, renewable_share=0.5,
-                      replaces=replaces)
+    return ReplicaNow(
+        deployment="chat-eu",
+        name=name,
+        node=node,
+        city="Paris",
+        phase=phase,
+        power_kw=1.0,
+        rtt_ms=10.0,
+        carbon_g_per_kwh=50.0,
+        renewable_share=0.5,
+        replaces=replaces,
+    )
 
 
 def _now(replicas: list[ReplicaNow], not_ready: list[str]) -> FleetNow:
-    return FleetNow(wall_s=0.0, sim_s=0.0, nodes_total=3, nodes_ready=3 - len(not_ready),
-                    it_draw_kw=1.0, renewable_used_kw=0.5, over_budget=[], replicas=replicas,
-                    not_ready=not_ready)
+    return FleetNow(
+        wall_s=0.0,
+        sim_s=0.0,
+        nodes_total=3,
+        nodes_ready=3 - len(not_ready),
+        it_draw_kw=1.0,
+        renewable_used_kw=0.5,
+        over_budget=[],
+        replicas=replicas,
+        not_ready=not_ready,
+    )
 
 
 def test_the_plain_view_says_each_move_and_each_lost_node_once() -> None:
     before = _now([_replica("chat-eu-a", "factory-paris")], [])
-    moving = _now([_replica("chat-eu-a", "factory-paris"),
-                   _replica("chat-eu-b", "factory-madrid", "Pending", replaces="chat-eu-a")],
-                  ["edge-lyon"])
+    moving = _now(
+        [
+            _replica("chat-eu-a", "factory-paris"),
+            _replica("chat-eu-b", "factory-madrid", "Pending", replaces="chat-eu-a"),
+        ],
+        ["edge-lyon"],
+    )
     moved = _now([_replica("chat-eu-b", "factory-madrid", "Running", replaces="chat-eu-a")], [])
     assert changes(before, moving) == [
         "chat-eu: chat-eu-b placed on factory-madrid (Paris), replacing chat-eu-a, Pending",

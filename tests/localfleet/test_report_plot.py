@@ -13,20 +13,47 @@ START_S = datetime(2026, 6, 21, 10, 0, tzinfo=UTC).timestamp()
 
 
 def _replica(name: str, replaces: str = "") -> ReplicaNow:
-    return ReplicaNow(deployment="chat-eu", name=name, node="factory-paris", city="Paris",
-                      phase="Running", power_kw=1.0, rtt_ms=10.0, carbon_g_per_kwh=50.0,
-                      renewable_share=0.5, replaces=replaces)
+    return ReplicaNow(
+        deployment="chat-eu",
+        name=name,
+        node="factory-paris",
+        city="Paris",
+        phase="Running",
+        power_kw=1.0,
+        rtt_ms=10.0,
+        carbon_g_per_kwh=50.0,
+        renewable_share=0.5,
+        replaces=replaces,
+    )
 
 
 def _sample(minute: int, replicas: list[ReplicaNow]) -> FleetNow:
     return FleetNow(
-        wall_s=float(minute), sim_s=START_S + 60 * minute, nodes_total=2, nodes_ready=2,
-        it_draw_kw=3.0, renewable_used_kw=1.0, over_budget=[], replicas=replicas,
+        wall_s=float(minute),
+        sim_s=START_S + 60 * minute,
+        nodes_total=2,
+        nodes_ready=2,
+        it_draw_kw=3.0,
+        renewable_used_kw=1.0,
+        over_budget=[],
+        replicas=replicas,
         deployments=[
-            DeploymentNow("chat-eu", desired=1, running=1, latency_slo_ms=40,
-                          tokens_per_s=1000.0, demand_now=1.0),
-            DeploymentNow("never-placed", desired=1, running=0, latency_slo_ms=40,
-                          tokens_per_s=1000.0, demand_now=1.0),
+            DeploymentNow(
+                "chat-eu",
+                desired=1,
+                running=1,
+                latency_slo_ms=40,
+                tokens_per_s=1000.0,
+                demand_now=1.0,
+            ),
+            DeploymentNow(
+                "never-placed",
+                desired=1,
+                running=0,
+                latency_slo_ms=40,
+                tokens_per_s=1000.0,
+                demand_now=1.0,
+            ),
         ],
     )
 

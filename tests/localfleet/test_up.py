@@ -32,14 +32,18 @@ IDLE_DRAW_SHARE = 0.1  # agents/hollow.py: a hollow site's draw with no replicas
 
 class Tpctl:
     def __init__(self, tmp: Path) -> None:
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("TOKENPLANE_", "TPCTL_"))}
-        self.env |= {"TPCTL_CONFIG": str(tmp / "config.yaml"),
-                     "TOKENPLANE_STATE_DIR": str(tmp / "state")}
+        self.env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("TOKENPLANE_", "TPCTL_"))
+        }
+        self.env |= {
+            "TPCTL_CONFIG": str(tmp / "config.yaml"),
+            "TOKENPLANE_STATE_DIR": str(tmp / "state"),
+        }
 
     def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([TPCTL, *args], capture_output=True, text=True, env=self.env,
-                              timeout=timeout)
+        return subprocess.run(
+            [TPCTL, *args], capture_output=True, text=True, env=self.env, timeout=timeout
+        )
 
     def ok(self, *args: str, timeout: float = 60) -> str:
         result = self(*args, timeout=timeout)
@@ -114,8 +118,18 @@ def in_sessions(sessions: set[int]) -> list[str]:
 def test_up_follows_the_sun_then_down_leaves_nothing(tmp_path: Path) -> None:
     tpctl = Tpctl(tmp_path)
     started = time.monotonic()
-    up = tpctl("up", "--detach", "--nodes", "30", "--listen", "127.0.0.1:0", "--timeout", "90s",
-               *CLOCK, timeout=150)
+    up = tpctl(
+        "up",
+        "--detach",
+        "--nodes",
+        "30",
+        "--listen",
+        "127.0.0.1:0",
+        "--timeout",
+        "90s",
+        *CLOCK,
+        timeout=150,
+    )
     record_path = tmp_path / "state" / "up.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {"pids": {}}
     try:
@@ -130,7 +144,12 @@ def test_up_follows_the_sun_then_down_leaves_nothing(tmp_path: Path) -> None:
 
         deployments = tpctl.items("deployments")
         assert {d["metadata"]["name"] for d in deployments} == {
-            "chat-eu", "code-assist-na", "chat-asia", "assistant-edge", "chat-world"}
+            "chat-eu",
+            "code-assist-na",
+            "chat-asia",
+            "assistant-edge",
+            "chat-world",
+        }
         assert all(d["status"]["readyReplicas"] == d["spec"]["replicas"] for d in deployments)
         nodes = {n["metadata"]["name"]: n for n in tpctl.items("nodes")}
         check_constraints(deployments, nodes)
@@ -143,9 +162,12 @@ def test_up_follows_the_sun_then_down_leaves_nothing(tmp_path: Path) -> None:
         moved: list[dict[str, Any]] = []
         while not moved and time.monotonic() < deadline:
             time.sleep(1.0)
-            moved = [r for r in tpctl.items("replicas")
-                     if r["metadata"].get("annotations", {}).get(REPLACES)
-                     and r["status"]["phase"] == "Running"]
+            moved = [
+                r
+                for r in tpctl.items("replicas")
+                if r["metadata"].get("annotations", {}).get(REPLACES)
+                and r["status"]["phase"] == "Running"
+            ]
         assert moved, "no replica moved as the sun set:\n" + tpctl.ok("events")
         replicas = tpctl.items("replicas")
         names = {r["metadata"]["name"] for r in replicas}

@@ -25,16 +25,34 @@ STATIC_ENERGY = """    source: static
 def test_agent_joins_over_mutual_tls_and_plaintext_is_refused(tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
     server = ServerProcess(
-        tmp_path / "cp", "--tls-cert-file", str(pki.server_cert), "--tls-key-file",
-        str(pki.server_key), "--tls-client-ca-file", str(pki.ca_file),
+        tmp_path / "cp",
+        "--tls-cert-file",
+        str(pki.server_cert),
+        "--tls-key-file",
+        str(pki.server_key),
+        "--tls-client-ca-file",
+        str(pki.ca_file),
     )
     config = tmp_path / "edge-1.yaml"
     config.write_text(node_yaml("edge-1", energy=STATIC_ENERGY))
     agent = Process(
-        [str(BIN / "tokenplane-agent"), "--config", str(config), "--server", server.address,
-         "--token-file", str(server.token_file), "--state-dir", str(tmp_path / "agent"),
-         "--ca-file", str(pki.ca_file), "--cert-file", str(pki.client_cert),
-         "--key-file", str(pki.client_key)],
+        [
+            str(BIN / "tokenplane-agent"),
+            "--config",
+            str(config),
+            "--server",
+            server.address,
+            "--token-file",
+            str(server.token_file),
+            "--state-dir",
+            str(tmp_path / "agent"),
+            "--ca-file",
+            str(pki.ca_file),
+            "--cert-file",
+            str(pki.client_cert),
+            "--key-file",
+            str(pki.client_key),
+        ],
         log_path=tmp_path / "agent.log",
     )
     credentials = grpc.ssl_channel_credentials(
@@ -49,22 +67,27 @@ def test_agent_joins_over_mutual_tls_and_plaintext_is_refused(tmp_path: Path) ->
             ready = False
             while time.monotonic() < deadline and not ready:
                 nodes = stub.List(fleet_pb2.ListRequest(kind="Node"), timeout=5).items
-                ready = any(c.type == "Ready" and c.status == "True"
-                            for n in nodes for c in n.node.status.conditions)
+                ready = any(
+                    c.type == "Ready" and c.status == "True"
+                    for n in nodes
+                    for c in n.node.status.conditions
+                )
                 time.sleep(0.2)
             assert ready, agent.output()[-2000:]
 
         with grpc.insecure_channel(server.address) as plaintext:
             with pytest.raises(grpc.RpcError) as err:
                 fleet_pb2_grpc.FleetServiceStub(plaintext).List(
-                    fleet_pb2.ListRequest(kind="Node"), timeout=5)
+                    fleet_pb2.ListRequest(kind="Node"), timeout=5
+                )
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
         no_client_cert = grpc.ssl_channel_credentials(root_certificates=pki.ca_file.read_bytes())
         with grpc.secure_channel(server.address, no_client_cert) as stranger:
             with pytest.raises(grpc.RpcError) as err:
                 fleet_pb2_grpc.FleetServiceStub(stranger).List(
-                    fleet_pb2.ListRequest(kind="Node"), timeout=5)
+                    fleet_pb2.ListRequest(kind="Node"), timeout=5
+                )
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         agent.stop()

@@ -30,9 +30,7 @@ from tests.store.conftest import Backend, StoreBody, run_body
 Run = Callable[[StoreBody], None]
 
 
-async def take(
-    events: AsyncIterator[KeyEvent], n: int, timeout_s: float = 5.0
-) -> list[KeyEvent]:
+async def take(events: AsyncIterator[KeyEvent], n: int, timeout_s: float = 5.0) -> list[KeyEvent]:
     """The next `n` events, or TimeoutError."""
 
     async def collect() -> list[KeyEvent]:

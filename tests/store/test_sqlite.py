@@ -46,7 +46,11 @@ def test_writes_survive_a_killed_process_and_leases_get_a_fresh_ttl(tmp_path: Pa
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.run(
         [sys.executable, "-c", CRASHING_WRITER, str(path)],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
     )
     assert child.returncode == -9, child.stderr
     revision, lease = map(int, child.stdout.split())

@@ -80,17 +80,50 @@ def make_pki(directory: Path) -> EtcdPKI:
         subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
 
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-            "-subj", "/CN=tokenplane-test-ca")
+    openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=tokenplane-test-ca",
+    )
     for name, usage in (("server", "serverAuth"), ("client", "clientAuth")):
         (directory / f"{name}.ext").write_text(
             f"subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage={usage}\n"
         )
-        openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                "-subj", f"/CN=tokenplane-test-{name}")
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                "-CAcreateserial", "-out", f"{name}.crt", "-days", "2",
-                "-extfile", f"{name}.ext")
+        openssl(
+            "req",
+            *ec,
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            f"/CN=tokenplane-test-{name}",
+        )
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.crt",
+            "-days",
+            "2",
+            "-extfile",
+            f"{name}.ext",
+        )
     return EtcdPKI(
         ca_file=directory / "ca.crt",
         server_cert=directory / "server.crt",
@@ -135,12 +168,16 @@ class EtcdServer:
     def _command(self) -> list[str]:
         client = f"{'https' if self.tls else 'http'}://{self.endpoint}"
         peer = f"http://127.0.0.1:{self.peer_port}"
-        tls = [] if self.tls is None else [
-            f"--cert-file={self.tls.server_cert}",
-            f"--key-file={self.tls.server_key}",
-            f"--trusted-ca-file={self.tls.ca_file}",
-            "--client-cert-auth",
-        ]
+        tls = (
+            []
+            if self.tls is None
+            else [
+                f"--cert-file={self.tls.server_cert}",
+                f"--key-file={self.tls.server_key}",
+                f"--trusted-ca-file={self.tls.ca_file}",
+                "--client-cert-auth",
+            ]
+        )
         return [
             self.binary,
             f"--name={self.name}",
@@ -165,7 +202,9 @@ class EtcdServer:
             raise RuntimeError("etcd is already running")
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                self._command(), stdout=log, stderr=subprocess.STDOUT,
+                self._command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         deadline = time.monotonic() + timeout_s
