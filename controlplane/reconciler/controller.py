@@ -215,7 +215,7 @@ class Reconciler:
         inventory = self._inventory
         # Much of the fleet silent at once: the control plane suspects itself (liveness.py)
         # and takes every node for Ready, so that it replaces no replica meanwhile.
-        suspect = inventory.suspect_self(self._clock())  # type: ignore[attr-defined]
+        suspect = inventory.suspect_self(self._clock())
         return World(
             deployments=deployments,
             replicas=replicas,

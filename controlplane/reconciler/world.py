@@ -46,3 +46,8 @@ class Inventory(Protocol):
     def node_seen(self, name: str) -> bool:
         """Whether the node's agent has connected since this process started."""
         ...
+
+    def suspect_self(self, now_s: float) -> bool:
+        """Whether so much of the fleet went silent at once that the fault is likelier the
+        control plane's own (inventory/liveness.py): then nothing is replaced."""
+        ...

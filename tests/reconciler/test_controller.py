@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from controlplane.inventory import InventoryTable
+from controlplane.inventory.liveness import RECONNECT_CAP_S
 from controlplane.inventory.snapshot import FleetSnapshot
 from controlplane.objects import ObjectStore
 from controlplane.reconciler.controller import Reconciler, ReconcilerConfig
@@ -221,6 +222,29 @@ def test_a_lost_node_has_its_replicas_replaced_elsewhere(tmp_path: Path) -> None
         assert not lost & {x.name for x in await r.replicas()}, "lost replicas are deleted"
         assert sum(e.startswith("NodeLost: ") for e in await r.events("chat")) == 2
         assert not any(node == "fra-1" for node, _ in r.agents.undeploys), "nobody to tell"
+
+    run(tmp_path, scenario)
+
+
+def test_when_most_of_the_fleet_goes_silent_at_once_nothing_is_replaced(tmp_path: Path) -> None:
+    async def scenario(r: Rig) -> None:
+        for name, site in (("fra-1", "fra"), ("ams-1", "ams"), ("par-1", "par"), ("nyc-1", "nyc")):
+            await r.add_node(name, site, carbon=20 if site == "fra" else 500)
+        await r.apply("chat", 2)
+        await r.settle()
+        before = sorted(x.name for x in await r.replicas())
+        r.clock.advance(CONFIG.node_grace_s)
+        for name in ("fra-1", "ams-1", "par-1"):  # likelier our network than three sites
+            r.disconnect(name)
+        await r.settle()
+        assert sorted(x.name for x in await r.replicas()) == before
+        assert not any(e.startswith("NodeLost") for e in await r.events("chat"))
+        for name in ("ams-1", "par-1"):  # the fleet comes back, but fra-1 stays away
+            r.connect(name)
+        r.clock.advance(RECONNECT_CAP_S)  # the hold ends one reconnect window later
+        await r.settle()
+        assert "fra-1" not in await r.where() and len(await r.where()) == 2
+        assert sum(e.startswith("NodeLost") for e in await r.events("chat")) == 2
 
     run(tmp_path, scenario)
 
