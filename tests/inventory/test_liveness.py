@@ -95,16 +95,18 @@ def test_a_restarted_server_suspects_itself_until_its_fleet_is_back(tmp_path: Pa
 def test_the_sweep_keeps_the_suspicion_current(tmp_path: Path) -> None:
     """A stall makes every heartbeat late at once: the sweep that expires them suspects itself."""
     table = _connected_table(tmp_path, 10)
-    expired = table.expire(now_s=10.0)  # 10 s of silence from all
+    expired = table.expire(now_s=11.0)  # 11 s of silence from all: past the longest deadline
     assert len(expired) == 10
-    assert table.suspect_self(10.0)
+    assert table.suspect_self(11.0)
 
 
 def test_deadline_is_the_detection_target_while_punctual_and_stretches_with_lateness() -> None:
-    assert liveness.deadline_s(1.0, lag_s=0.0) == 3.0  # small fleets: three intervals
+    assert liveness.deadline_s(1.0, lag_s=0.0) == 3.0  # punctual small fleets: three intervals
     assert liveness.deadline_s(2.5, lag_s=0.0) == liveness.DETECT_TARGET_S  # 10k nodes
     assert liveness.deadline_s(2.5, lag_s=1.0) == 4.5
-    assert liveness.deadline_s(2.5, lag_s=60.0) == 3 * 2.5  # never past three intervals
+    assert liveness.deadline_s(1.0, lag_s=2.0) == 5.0  # a busy machine at a 1 s interval
+    assert liveness.deadline_s(2.5, lag_s=60.0) == liveness.MAX_DEADLINE_S
+    assert liveness.deadline_s(5.0, lag_s=60.0) == 3 * 5.0
     assert liveness.decayed(2.0, elapsed_s=liveness.LAG_HALF_LIFE_S) == 1.0
 
 
