@@ -44,6 +44,7 @@ CHANNEL_OPTIONS = [
 ]
 
 Telemetry = Callable[[Runtime], agent_pb2.Heartbeat]
+_Stream = grpc.aio.StreamStreamCall[agent_pb2.AgentMessage, agent_pb2.ControlMessage]
 
 DEFAULT_LOG_LINES = 100
 MAX_LOG_CHARS = 1 << 20  # well inside the 4 MiB message limit
@@ -217,7 +218,7 @@ class NodeLink:
             reader.cancel()
             call.cancel()
 
-    async def _write(self, call: grpc.aio.StreamStreamCall, reader: asyncio.Task[None]) -> None:
+    async def _write(self, call: _Stream, reader: asyncio.Task[None]) -> None:
         seq = 0
         loop = asyncio.get_running_loop()
         next_beat = loop.time()
@@ -237,10 +238,10 @@ class NodeLink:
                 break  # the call has ended: its status (e.g. a refusal) comes from the reader
         await reader
 
-    async def _read(self, call: grpc.aio.StreamStreamCall) -> None:
+    async def _read(self, call: _Stream) -> None:
         while True:
             message = await call.read()
-            if message is grpc.aio.EOF:
+            if not isinstance(message, agent_pb2.ControlMessage):  # grpc.aio.EOF
                 raise StreamClosed
             kind = message.WhichOneof("body")
             if kind == "settings":

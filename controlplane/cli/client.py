@@ -8,6 +8,7 @@ codes to messages.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,7 +185,7 @@ class FleetClient:
     def cordon(self, name: str, *, cordoned: bool) -> None:
         self._call("Cordon" if cordoned else "Uncordon", fleet_pb2.CordonRequest(name=name))
 
-    def drain(self, name: str, timeout_s: float) -> list[str]:
+    def drain(self, name: str, timeout_s: float) -> builtins.list[str]:
         """Waits on the server for up to `timeout_s`; the call's own deadline allows a margin."""
         response = self._call(
             "Drain",
@@ -231,7 +232,7 @@ class FleetClient:
 
     def table(
         self, kind: str, selector: str = ""
-    ) -> tuple[list[tuple[str, bool]], list[list[str]]]:
+    ) -> tuple[builtins.list[tuple[str, bool]], builtins.list[builtins.list[str]]]:
         """`tpctl get`'s table as the server renders it: ([(header, wide)], rows of cells)."""
         response = self._call(
             "List", fleet_pb2.ListRequest(kind=kind, label_selector=selector, as_table=True)
@@ -239,7 +240,7 @@ class FleetClient:
         columns = [(c.name, c.wide) for c in response.table.columns]
         return columns, [list(row.cells) for row in response.table.rows]
 
-    def regions(self) -> list[dict[str, Any]]:
+    def regions(self) -> builtins.list[dict[str, Any]]:
         """The regions demand may name: the fleet's own, then the server's region table."""
         response = self._call("ListRegions", fleet_pb2.ListRegionsRequest())
         return [

@@ -186,8 +186,8 @@ def show(client: FleetClient, pairs: list[tuple[Kind, str]], selector: str, view
         for item in everything:
             click.echo(name_of(item))
     else:
-        shown = [(kind, items) for kind, items in groups if items]
-        for index, (kind, items) in enumerate(shown):
+        nonempty = [(kind, items) for kind, items in groups if items]
+        for index, (kind, items) in enumerate(nonempty):
             if index:
                 click.echo()
             _print_group(kind, items, view)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -191,7 +192,7 @@ def set_context(
 
     path = _path(ctx)
     cfg = load(path)
-    changes: dict[str, object] = {
+    changes: dict[str, Any] = {
         k: v for k, v in {**fields, "server": server_, "token": token_}.items() if v is not None
     }
     for key in ("token_file", "ca_file", "cert_file", "key_file"):
