@@ -243,7 +243,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 slot = self._table.slot(name)
             else:
                 node = await self._objects.get("Node", name)
-                if node is None:
+                if not isinstance(node, Node):
                     raise NotFound("Node", name)
                 slot = self._table.upsert(node)
                 del node  # the stream holds only the table's row, not the manifest

@@ -78,14 +78,17 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
 
     def _live(self, resource: Resource) -> Resource:
         if isinstance(resource, Node):
-            return with_live_status(
-                resource,
-                self._table,
-                wall_now=datetime.now(UTC),
-                mono_now_s=time.monotonic(),
-                replicas=self._replicas_on(resource.name),
-            )
+            return self._live_node(resource)
         return resource
+
+    def _live_node(self, node: Node) -> Node:
+        return with_live_status(
+            node,
+            self._table,
+            wall_now=datetime.now(UTC),
+            mono_now_s=time.monotonic(),
+            replicas=self._replicas_on(node.name),
+        )
 
     @unary
     async def Apply(
@@ -190,7 +193,7 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         self._on_change()
         return fleet_pb2.CordonResponse(
             header=self._header(int(node.metadata.resource_version)),
-            node=to_message(self._live(node)),
+            node=to_message(self._live_node(node)),
         )
 
     @unary

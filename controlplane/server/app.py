@@ -14,6 +14,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -175,7 +176,8 @@ class ControlPlane:
             if config.etcd_ca_file
             else None
         )
-        self.store = TimedStore(open_store(config.store, tls=etcd_tls))
+        # cast: TimedStore forwards every Store method (timing the calls), by __getattr__
+        self.store = cast(Store, TimedStore(open_store(config.store, tls=etcd_tls)))
         self.objects = LoggingObjectStore(self.store)
         self.recorder = ConditionRecorder(self.objects)
         self.auth = await self._authenticator()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from opentelemetry import metrics, trace
@@ -38,6 +39,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from controlplane.inventory import InventoryTable
 from controlplane.tracing import exporters, resource, tracer_provider
+
+if TYPE_CHECKING:
+    import grpc
 
 W_PER_KW = 1000.0
 S_PER_H = 3600.0
@@ -116,7 +120,7 @@ def setup_telemetry(
 UNTRACED_METHODS = ("/tokenplane.v1.AgentService/Connect",)
 
 
-def server_interceptors() -> list[object]:
+def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
     """A server span per RPC, continuing the caller's trace (W3C traceparent metadata)."""
     from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
