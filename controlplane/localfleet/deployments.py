@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -42,6 +43,7 @@ from controlplane.resources import (
     PlacementConstraints,
     ReplicaResources,
 )
+from controlplane.resources.node import Tier
 from controlplane.scheduler.geo import great_circle_km
 
 SAMPLE_LABEL = "tokenplane.io/sample"
@@ -93,9 +95,9 @@ class Sample:
     market: Callable[[City], bool]
     demand_points: int
     latency_slo_ms: float
-    tiers: tuple[str, ...] = ()
+    tiers: tuple[Tier, ...] = ()
     countries: tuple[str, ...] = ()
-    privacy: str = ""
+    privacy: Literal["", "edge-only"] = ""
     min_sites: int = 1
 
 
@@ -230,7 +232,7 @@ def sample_deployment(sample: Sample) -> ModelDeployment:
             placement=PlacementConstraints(
                 tiers=list(sample.tiers),
                 countries=list(sample.countries),
-                privacy=sample.privacy,  # type: ignore[arg-type]
+                privacy=sample.privacy,
                 min_sites=sample.min_sites,
             ),
         ),

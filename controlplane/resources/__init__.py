@@ -40,7 +40,13 @@ from controlplane.resources.node import (
     PowerSpec,
     Taint,
 )
-from controlplane.resources.replica import Replica, ReplicaPhase, ReplicaSpec, ReplicaStatus
+from controlplane.resources.replica import (
+    Replica,
+    ReplicaPhase,
+    ReplicaReport,
+    ReplicaSpec,
+    ReplicaStatus,
+)
 
 __all__ = [
     "API_VERSION",
@@ -69,6 +75,7 @@ __all__ = [
     "PowerSpec",
     "Replica",
     "ReplicaPhase",
+    "ReplicaReport",
     "ReplicaResources",
     "ReplicaSpec",
     "ReplicaStatus",

@@ -93,7 +93,8 @@ class PlacementContext:
         unbounded = np.full(len(rows), np.iinfo(np.int32).max, dtype=np.int64)
         if request.gpus > 0:
             columns = list(self.gpu_columns)
-            free = fleet.gpus_free[np.ix_(rows, columns)] if columns else np.zeros((len(rows), 0))
+            cols = np.asarray(columns, dtype=np.intp)
+            free = fleet.gpus_free[np.ix_(rows, cols)] if columns else np.zeros((len(rows), 0))
             usable = free * self.gpu_memory_ok[rows] if columns else free
             gpu_fit = (np.maximum(usable, 0) // request.gpus).sum(axis=1)
         else:

@@ -54,7 +54,7 @@ def assign_routes(
     rows = np.unique([row for _, _, row in live])
     matrix = index.rtt_rows(request.demand, rows)
     reach = Reach(rows, matrix.rtt_ms, matrix.measured)
-    nearest = nearest_replica(reach, rows)
+    nearest = nearest_replica(reach, rows.tolist())
     on_node = Counter(row for _, _, row in live)
     slo = request.latency_slo_ms
     weight = demand_weights(request)
