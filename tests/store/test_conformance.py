@@ -208,10 +208,14 @@ def test_watch_without_start_revision_sees_only_new_changes(run_store: Run, pref
         await store.put(prefix + "old", b"1")
         async with contextlib.aclosing(store.watch(prefix)) as events:
             pending = asyncio.ensure_future(anext(events))
-            await asyncio.sleep(0.3)  # let the watch be established
-            new = await store.put(prefix + "new", b"2")
-            event = await asyncio.wait_for(pending, 5)
-            assert (event.kv.key, event.kv.mod_revision) == (prefix + "new", new)
+            # A watch is established asynchronously: write until it reports a write. The
+            # first thing it reports must be one of those, never the older key.
+            written = []
+            while not pending.done():
+                written.append(await store.put(prefix + "new", b"2"))
+                await asyncio.wait({pending}, timeout=0.05)
+            event = pending.result()
+            assert event.kv.key == prefix + "new" and event.kv.mod_revision in written
 
     run_store(body)
 
@@ -331,7 +335,7 @@ def test_closed_store_refuses_calls_and_ends_watches(run_store: Run, prefix: str
         events = store.watch(prefix, start_revision=start)
         await take(events, 1)
         pending = asyncio.ensure_future(anext(events))
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0)  # the watch now waits for its next event
         await store.close()
         with pytest.raises(StoreError):
             await asyncio.wait_for(pending, 5)
