@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
 import urllib.request
 from pathlib import Path
 
 import psutil
+import yaml
 
 from agents.config import ProcessRuntimeConfig
 from tests.support.processes import BIN, Process
@@ -144,3 +146,18 @@ def kill_recorded_replicas(state_dir: Path) -> None:
     for record in json.loads(state.read_text())["replicas"].values():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(record["pid"], signal.SIGKILL)
+
+
+AGENT_DOC = Path(__file__).resolve().parents[2] / "docs" / "agent.md"
+
+
+def yaml_blocks() -> list[str]:
+    """The YAML examples of docs/agent.md, so that tests hold the documentation to account."""
+    return re.findall(r"```yaml\n(.*?)```", AGENT_DOC.read_text(), re.S)
+
+
+def full_example() -> dict[str, object]:
+    """docs/agent.md's complete node config."""
+    (example,) = [b for b in yaml_blocks() if b.startswith("apiVersion")]
+    doc: dict[str, object] = yaml.safe_load(example)
+    return doc

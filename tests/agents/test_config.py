@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -18,19 +17,7 @@ from agents.config import (
     parse_config,
 )
 from agents.state import LocalState, ReplicaRecord, StateError
-from tests.agents.support import replica
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "agent.md"
-
-
-def yaml_blocks() -> list[str]:
-    return re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.S)
-
-
-def full_example() -> dict[str, object]:
-    (example,) = [b for b in yaml_blocks() if b.startswith("apiVersion")]
-    doc: dict[str, object] = yaml.safe_load(example)
-    return doc
+from tests.agents.support import full_example, replica, yaml_blocks
 
 
 def test_the_documented_example_loads(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from agents.config import ConfigError, parse_config
 from agents.hollow import load_fleet
 from agents.probes import SAMPLES_BUFFERED, Prober, SimulatedRtts, Target, with_rtt_samples
 from controlplane.resources import ManifestError
-from tests.agents.test_config import full_example, yaml_blocks
+from tests.agents.support import full_example, yaml_blocks
 from tokenplane.v1 import agent_pb2
 
 

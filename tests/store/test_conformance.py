@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,17 +26,9 @@ from controlplane.store import (
     StoreError,
 )
 from tests.store.conftest import Backend, StoreBody, run_body
+from tests.support.waiting import take
 
 Run = Callable[[StoreBody], None]
-
-
-async def take(events: AsyncIterator[KeyEvent], n: int, timeout_s: float = 5.0) -> list[KeyEvent]:
-    """The next `n` events, or TimeoutError."""
-
-    async def collect() -> list[KeyEvent]:
-        return [await anext(events) for _ in range(n)]
-
-    return await asyncio.wait_for(collect(), timeout_s)
 
 
 def summary(events: list[KeyEvent]) -> list[tuple[EventType, str, bytes, int]]:

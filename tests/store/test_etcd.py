@@ -13,8 +13,8 @@ import pytest
 from controlplane.store import EtcdTLS, Store, StoreError, StoreUnavailable, open_store
 from controlplane.store import etcd as etcd_store
 from tests.store.conftest import run_body
-from tests.store.test_conformance import take
 from tests.support.etcd import EtcdServer, free_port, make_pki, running_etcd
+from tests.support.waiting import take
 
 
 async def until_available(store: Store, key: str, timeout_s: float = 10.0) -> None:

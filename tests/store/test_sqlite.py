@@ -17,7 +17,7 @@ from controlplane.store import Compacted, EventType, Store, StoreError
 from controlplane.store import sqlite as sqlite_store
 from controlplane.store.sqlite import SqliteStore
 from tests.store.conftest import run_body
-from tests.store.test_conformance import take
+from tests.support.waiting import take
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def wait_until(
@@ -43,3 +46,12 @@ async def async_wait_until(
         if time.monotonic() >= deadline:
             raise AssertionError(f"not within {timeout_s}s: {what}")
         await asyncio.sleep(0.05)
+
+
+async def take(events: AsyncIterator[T], n: int, timeout_s: float = 5.0) -> list[T]:
+    """The next `n` items of `events` (a watch), or TimeoutError."""
+
+    async def collect() -> list[T]:
+        return [await anext(events) for _ in range(n)]
+
+    return await asyncio.wait_for(collect(), timeout_s)
