@@ -14,7 +14,8 @@ from pathlib import Path
 import promql_parser
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helm.test_rendered_commands import containers, free_port
+from tests.helm.rendered import containers
+from tests.support.etcd import free_port
 from tests.support.processes import ServerProcess
 
 # Exported only once there is something to report (an observable gauge with no data).

@@ -12,14 +12,11 @@ instead of starting a local Ray.
 
 from __future__ import annotations
 
-import re
 import shutil
-import socket
 import time
 import urllib.request
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -28,57 +25,15 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from agents.main import main as agent_main
-from controlplane.cli.main import cli as tpctl_main
-from controlplane.server.main import main as server_main
 from controlplane.server.main import server_config
 from tests.helm.conftest import NAMESPACE, Manifests
-from tests.support.etcd import EtcdPKI, make_pki, running_etcd
+from tests.helm.rendered import COMMANDS, FIELD_REFS, Container, containers
+from tests.support.etcd import EtcdPKI, free_port, make_pki, running_etcd
 from tests.support.processes import BIN, Process
 from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc
 
-COMMANDS: dict[str, click.Command] = {
-    "tokenplane-server": server_main,
-    "tokenplane-agent": agent_main,
-    "tpctl": tpctl_main,
-}
-# What the kubelet would put in the env vars the chart takes from the downward API.
-FIELD_REFS = {
-    "metadata.name": "tp-tokenplane-server-5d8f7c9b6-x2x7q",
-    "metadata.namespace": NAMESPACE,
-    "spec.nodeName": "gpu-node-1",
-}
 MOUNTED = ("/etc/tokenplane/", "/var/lib/tokenplane", "/tmp/tokenplane")
 API_TOKEN = "rendered-args-admin-token"
-
-
-@dataclass(frozen=True)
-class Container:
-    workload: str
-    name: str
-    command: str
-    args: list[str]
-
-
-def expand(arg: str, env: dict[str, str]) -> str:
-    """`$(VAR)` replaced by the container's env var, left as is when unset (the kubelet's rule)."""
-    return re.sub(r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), arg)
-
-
-def containers(manifests: Manifests) -> Iterator[Container]:
-    """Containers running one of our commands, args expanded as the kubelet does."""
-    for workload, spec in manifests.pod_specs():
-        for c in spec.get("containers", []) + spec.get("initContainers", []):
-            command = Path((c.get("command") or [""])[0]).name
-            if command not in COMMANDS:
-                continue
-            env = {
-                e["name"]: e.get("value") or FIELD_REFS[e["valueFrom"]["fieldRef"]["fieldPath"]]
-                for e in c.get("env", [])
-                if "value" in e or "fieldRef" in e.get("valueFrom", {})
-            }
-            args = [expand(a, env) for a in [*c["command"][1:], *c.get("args", [])]]
-            yield Container(workload, c["name"], command, args)
 
 
 def relocate(args: list[str], root: Path) -> list[str]:
@@ -154,12 +109,6 @@ def test_the_leader_label_flag_reaches_the_config(render, ci_dir: Path, tmp_path
 
 
 # --- starting the server with the rendered args ---------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def install_files(root: Path, pki: EtcdPKI) -> None:
