@@ -30,6 +30,7 @@ LAG_HALF_LIFE_S = 30.0
 MAX_DEADLINE_S = 10.0
 LAG_QUANTILE = 0.9
 LAG_MIN_NODES = 20
+MASS_SILENCE_SHARE = 0.1  # of live nodes going silent in one sweep
 UNHEALTHY_SHARE = 0.55  # Kubernetes' --unhealthy-zone-threshold default
 MIN_SILENT_NODES = 3  # Kubernetes: a zone is disrupted only with more than two NotReady
 # The agents' reconnect backoff cap (agents/connection.py, docs/agent.md): after a
@@ -131,6 +132,19 @@ def disrupted(
     return silent >= min_silent and silent >= share * total
 
 
+def mass_silence(stale: int, live: int, *, share: float = MASS_SILENCE_SHARE) -> bool:
+    """Whether this many live nodes falling silent in one sweep is our stall, not their deaths.
+
+    Measured: on a busy machine the load generator of a 19,800-node join storm
+    stalled past the longest deadline and 43 % of the live nodes went late in
+    the same quarter second. Nodes really gone are still found: a killed agent
+    closes its connection, and the server's HTTP/2 pings close the connection
+    of one that stays silent (within 30 s). Small fleets (< LAG_MIN_NODES) keep
+    the plain deadline.
+    """
+    return live >= LAG_MIN_NODES and stale >= MIN_SILENT_NODES and stale >= share * live
+
+
 def suspect_self(now_s: float, last_disrupted_s: float, hold_s: float) -> bool:
     """Whether the control plane distrusts its own view of liveness at `now_s`.
 
@@ -152,6 +166,7 @@ __all__ = [
     "LAG_HEADROOM",
     "LAG_MIN_NODES",
     "LAG_QUANTILE",
+    "MASS_SILENCE_SHARE",
     "MAX_DEADLINE_S",
     "MIN_SILENT_NODES",
     "MISSED_HEARTBEATS",
@@ -167,6 +182,7 @@ __all__ = [
     "heartbeat_interval_s",
     "interval_changed",
     "late",
+    "mass_silence",
     "reconnect_window_s",
     "suspect_self",
 ]

@@ -222,6 +222,9 @@ class InventoryTable:
         self._lag_at_s = now_s
         stale = liveness.late(now_s, self.last_heartbeat_s[:n], self.deadline_s, self.ready[:n])
         rows: Iterable[int] = np.flatnonzero(stale)
+        if liveness.mass_silence(int(np.count_nonzero(stale)), self._n_ready):
+            self._last_disrupted_s = now_s  # our stall: hold them; see liveness.mass_silence
+            rows = ()
         changes = [t for s in rows if (t := self._set_ready(int(s), False, "HeartbeatMissed"))]
         self.suspect_self(now_s)
         return changes

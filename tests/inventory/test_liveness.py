@@ -92,12 +92,18 @@ def test_a_restarted_server_suspects_itself_until_its_fleet_is_back(tmp_path: Pa
     assert not InventoryTable(interval_s=1.0).suspect_self(0.0), "an empty fleet is not silent"
 
 
-def test_the_sweep_keeps_the_suspicion_current(tmp_path: Path) -> None:
-    """A stall makes every heartbeat late at once: the sweep that expires them suspects itself."""
-    table = _connected_table(tmp_path, 10)
-    expired = table.expire(now_s=11.0)  # 11 s of silence from all: past the longest deadline
-    assert len(expired) == 10
+def test_a_stall_past_the_longest_deadline_is_held_as_ours_not_theirs(tmp_path: Path) -> None:
+    """Most of the fleet silent in one sweep: suspect ourselves, flap no one."""
+    table = _connected_table(tmp_path, 200)
+    assert table.expire(now_s=11.0) == []  # 11 s of silence from all: past the longest deadline
     assert table.suspect_self(11.0)
+    assert table.ready[:200].all()
+
+
+def test_a_small_fleet_keeps_the_plain_deadline(tmp_path: Path) -> None:
+    table = _connected_table(tmp_path, 10)
+    assert len(table.expire(now_s=11.0)) == 10
+    assert table.suspect_self(11.0), "and all of it silent: replace nothing"
 
 
 def test_deadline_is_the_detection_target_while_punctual_and_stretches_with_lateness() -> None:
