@@ -73,14 +73,17 @@ class GetResponse(_message.Message):
     def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., resource: _Optional[_Union[_resources_pb2.Resource, _Mapping]] = ...) -> None: ...
 
 class ListRequest(_message.Message):
-    __slots__ = ("kind", "label_selector", "as_table")
+    __slots__ = ("kind", "label_selector", "as_table", "limit")
     KIND_FIELD_NUMBER: _ClassVar[int]
     LABEL_SELECTOR_FIELD_NUMBER: _ClassVar[int]
     AS_TABLE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CONTINUE_FIELD_NUMBER: _ClassVar[int]
     kind: str
     label_selector: str
     as_table: bool
-    def __init__(self, kind: _Optional[str] = ..., label_selector: _Optional[str] = ..., as_table: _Optional[bool] = ...) -> None: ...
+    limit: int
+    def __init__(self, kind: _Optional[str] = ..., label_selector: _Optional[str] = ..., as_table: _Optional[bool] = ..., limit: _Optional[int] = ..., **kwargs) -> None: ...
 
 class TableColumn(_message.Message):
     __slots__ = ("name", "wide")
@@ -107,14 +110,17 @@ class Table(_message.Message):
     def __init__(self, columns: _Optional[_Iterable[_Union[TableColumn, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[TableRow, _Mapping]]] = ...) -> None: ...
 
 class ListResponse(_message.Message):
-    __slots__ = ("header", "items", "table")
+    __slots__ = ("header", "items", "table", "remaining_item_count")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     TABLE_FIELD_NUMBER: _ClassVar[int]
+    CONTINUE_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_ITEM_COUNT_FIELD_NUMBER: _ClassVar[int]
     header: ResponseHeader
     items: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Resource]
     table: Table
-    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., items: _Optional[_Iterable[_Union[_resources_pb2.Resource, _Mapping]]] = ..., table: _Optional[_Union[Table, _Mapping]] = ...) -> None: ...
+    remaining_item_count: int
+    def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., items: _Optional[_Iterable[_Union[_resources_pb2.Resource, _Mapping]]] = ..., table: _Optional[_Union[Table, _Mapping]] = ..., remaining_item_count: _Optional[int] = ..., **kwargs) -> None: ...
 
 class DeleteRequest(_message.Message):
     __slots__ = ("kind", "name", "resource_version")
