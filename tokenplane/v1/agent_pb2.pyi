@@ -62,7 +62,7 @@ class GpuUsage(_message.Message):
     def __init__(self, model: _Optional[str] = ..., memory_gb: _Optional[float] = ..., total: _Optional[int] = ..., free: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("seq", "it_draw_kw", "budget_kw", "renewable_kw", "carbon_g_per_kwh", "price_per_kwh", "gpus", "location", "energy_source", "rtt_samples")
+    __slots__ = ("seq", "it_draw_kw", "budget_kw", "renewable_kw", "carbon_g_per_kwh", "price_per_kwh", "gpus", "location", "energy_source", "rtt_samples", "forecast")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     IT_DRAW_KW_FIELD_NUMBER: _ClassVar[int]
     BUDGET_KW_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class Heartbeat(_message.Message):
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     ENERGY_SOURCE_FIELD_NUMBER: _ClassVar[int]
     RTT_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_FIELD_NUMBER: _ClassVar[int]
     seq: int
     it_draw_kw: float
     budget_kw: float
@@ -83,7 +84,8 @@ class Heartbeat(_message.Message):
     location: _resources_pb2.Location
     energy_source: str
     rtt_samples: _containers.RepeatedCompositeFieldContainer[RttSample]
-    def __init__(self, seq: _Optional[int] = ..., it_draw_kw: _Optional[float] = ..., budget_kw: _Optional[float] = ..., renewable_kw: _Optional[float] = ..., carbon_g_per_kwh: _Optional[float] = ..., price_per_kwh: _Optional[float] = ..., gpus: _Optional[_Iterable[_Union[GpuUsage, _Mapping]]] = ..., location: _Optional[_Union[_resources_pb2.Location, _Mapping]] = ..., energy_source: _Optional[str] = ..., rtt_samples: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ...) -> None: ...
+    forecast: _containers.RepeatedCompositeFieldContainer[_resources_pb2.ForecastPoint]
+    def __init__(self, seq: _Optional[int] = ..., it_draw_kw: _Optional[float] = ..., budget_kw: _Optional[float] = ..., renewable_kw: _Optional[float] = ..., carbon_g_per_kwh: _Optional[float] = ..., price_per_kwh: _Optional[float] = ..., gpus: _Optional[_Iterable[_Union[GpuUsage, _Mapping]]] = ..., location: _Optional[_Union[_resources_pb2.Location, _Mapping]] = ..., energy_source: _Optional[str] = ..., rtt_samples: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ..., forecast: _Optional[_Iterable[_Union[_resources_pb2.ForecastPoint, _Mapping]]] = ...) -> None: ...
 
 class RttSample(_message.Message):
     __slots__ = ("target", "rtt_ms", "method")

@@ -121,20 +121,34 @@ class Condition(_message.Message):
     def __init__(self, type: _Optional[str] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., last_transition_time: _Optional[str] = ...) -> None: ...
 
 class EnergyStatus(_message.Message):
-    __slots__ = ("it_draw_kw", "budget_kw", "renewable_kw", "carbon_g_per_kwh", "price_per_kwh", "source")
+    __slots__ = ("it_draw_kw", "budget_kw", "renewable_kw", "carbon_g_per_kwh", "price_per_kwh", "source", "forecast", "forecast_source")
     IT_DRAW_KW_FIELD_NUMBER: _ClassVar[int]
     BUDGET_KW_FIELD_NUMBER: _ClassVar[int]
     RENEWABLE_KW_FIELD_NUMBER: _ClassVar[int]
     CARBON_G_PER_KWH_FIELD_NUMBER: _ClassVar[int]
     PRICE_PER_KWH_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_SOURCE_FIELD_NUMBER: _ClassVar[int]
     it_draw_kw: float
     budget_kw: float
     renewable_kw: float
     carbon_g_per_kwh: float
     price_per_kwh: float
     source: str
-    def __init__(self, it_draw_kw: _Optional[float] = ..., budget_kw: _Optional[float] = ..., renewable_kw: _Optional[float] = ..., carbon_g_per_kwh: _Optional[float] = ..., price_per_kwh: _Optional[float] = ..., source: _Optional[str] = ...) -> None: ...
+    forecast: _containers.RepeatedCompositeFieldContainer[ForecastPoint]
+    forecast_source: str
+    def __init__(self, it_draw_kw: _Optional[float] = ..., budget_kw: _Optional[float] = ..., renewable_kw: _Optional[float] = ..., carbon_g_per_kwh: _Optional[float] = ..., price_per_kwh: _Optional[float] = ..., source: _Optional[str] = ..., forecast: _Optional[_Iterable[_Union[ForecastPoint, _Mapping]]] = ..., forecast_source: _Optional[str] = ...) -> None: ...
+
+class ForecastPoint(_message.Message):
+    __slots__ = ("hour_offset", "carbon_g_per_kwh", "price_per_kwh")
+    HOUR_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    CARBON_G_PER_KWH_FIELD_NUMBER: _ClassVar[int]
+    PRICE_PER_KWH_FIELD_NUMBER: _ClassVar[int]
+    hour_offset: int
+    carbon_g_per_kwh: float
+    price_per_kwh: float
+    def __init__(self, hour_offset: _Optional[int] = ..., carbon_g_per_kwh: _Optional[float] = ..., price_per_kwh: _Optional[float] = ...) -> None: ...
 
 class GpuStatus(_message.Message):
     __slots__ = ("model", "memory_gb", "total", "free")
