@@ -16,14 +16,16 @@ class JoinRequest(_message.Message):
     def __init__(self, bootstrap_token: _Optional[str] = ..., node: _Optional[_Union[_resources_pb2.Node, _Mapping]] = ...) -> None: ...
 
 class JoinResponse(_message.Message):
-    __slots__ = ("node_name", "node_token", "node_uid")
+    __slots__ = ("node_name", "node_token", "node_uid", "node_token_expiration_timestamp")
     NODE_NAME_FIELD_NUMBER: _ClassVar[int]
     NODE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     NODE_UID_FIELD_NUMBER: _ClassVar[int]
+    NODE_TOKEN_EXPIRATION_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     node_name: str
     node_token: str
     node_uid: str
-    def __init__(self, node_name: _Optional[str] = ..., node_token: _Optional[str] = ..., node_uid: _Optional[str] = ...) -> None: ...
+    node_token_expiration_timestamp: str
+    def __init__(self, node_name: _Optional[str] = ..., node_token: _Optional[str] = ..., node_uid: _Optional[str] = ..., node_token_expiration_timestamp: _Optional[str] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
     __slots__ = ("hello", "heartbeat", "replica_state", "log_reply")
@@ -124,16 +126,26 @@ class ControlMessage(_message.Message):
     def __init__(self, settings: _Optional[_Union[Settings, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ..., log_request: _Optional[_Union[LogRequest, _Mapping]] = ...) -> None: ...
 
 class Settings(_message.Message):
-    __slots__ = ("heartbeat_interval_ms", "server_version", "reconnect_window_ms", "probes")
+    __slots__ = ("heartbeat_interval_ms", "server_version", "reconnect_window_ms", "probes", "credential")
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     RECONNECT_WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
     PROBES_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
     heartbeat_interval_ms: int
     server_version: str
     reconnect_window_ms: int
     probes: ProbeSettings
-    def __init__(self, heartbeat_interval_ms: _Optional[int] = ..., server_version: _Optional[str] = ..., reconnect_window_ms: _Optional[int] = ..., probes: _Optional[_Union[ProbeSettings, _Mapping]] = ...) -> None: ...
+    credential: NodeCredential
+    def __init__(self, heartbeat_interval_ms: _Optional[int] = ..., server_version: _Optional[str] = ..., reconnect_window_ms: _Optional[int] = ..., probes: _Optional[_Union[ProbeSettings, _Mapping]] = ..., credential: _Optional[_Union[NodeCredential, _Mapping]] = ...) -> None: ...
+
+class NodeCredential(_message.Message):
+    __slots__ = ("node_token", "expiration_timestamp")
+    NODE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRATION_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    node_token: str
+    expiration_timestamp: str
+    def __init__(self, node_token: _Optional[str] = ..., expiration_timestamp: _Optional[str] = ...) -> None: ...
 
 class ProbeSettings(_message.Message):
     __slots__ = ("targets", "interval_ms")
