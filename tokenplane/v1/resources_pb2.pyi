@@ -477,12 +477,62 @@ class Event(_message.Message):
     source: str
     def __init__(self, api_version: _Optional[str] = ..., kind: _Optional[str] = ..., metadata: _Optional[_Union[ObjectMeta, _Mapping]] = ..., involved_object: _Optional[_Union[ObjectReference, _Mapping]] = ..., type: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., time: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
 
+class CurtailmentSpec(_message.Message):
+    __slots__ = ("node_name", "budget_kw", "duration_seconds", "reason", "requested_by")
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_KW_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    node_name: str
+    budget_kw: float
+    duration_seconds: float
+    reason: str
+    requested_by: str
+    def __init__(self, node_name: _Optional[str] = ..., budget_kw: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., reason: _Optional[str] = ..., requested_by: _Optional[str] = ...) -> None: ...
+
+class CurtailmentStatus(_message.Message):
+    __slots__ = ("phase", "start_time", "end_time", "baseline_kw", "draw_kw", "energy_shed_kwh", "time_to_shed_seconds", "message")
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_KW_FIELD_NUMBER: _ClassVar[int]
+    DRAW_KW_FIELD_NUMBER: _ClassVar[int]
+    ENERGY_SHED_KWH_FIELD_NUMBER: _ClassVar[int]
+    TIME_TO_SHED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    phase: str
+    start_time: str
+    end_time: str
+    baseline_kw: float
+    draw_kw: float
+    energy_shed_kwh: float
+    time_to_shed_seconds: float
+    message: str
+    def __init__(self, phase: _Optional[str] = ..., start_time: _Optional[str] = ..., end_time: _Optional[str] = ..., baseline_kw: _Optional[float] = ..., draw_kw: _Optional[float] = ..., energy_shed_kwh: _Optional[float] = ..., time_to_shed_seconds: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
+
+class Curtailment(_message.Message):
+    __slots__ = ("api_version", "kind", "metadata", "spec", "status")
+    API_VERSION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+    spec: CurtailmentSpec
+    status: CurtailmentStatus
+    def __init__(self, api_version: _Optional[str] = ..., kind: _Optional[str] = ..., metadata: _Optional[_Union[ObjectMeta, _Mapping]] = ..., spec: _Optional[_Union[CurtailmentSpec, _Mapping]] = ..., status: _Optional[_Union[CurtailmentStatus, _Mapping]] = ...) -> None: ...
+
 class Resource(_message.Message):
-    __slots__ = ("node", "model_deployment", "replica")
+    __slots__ = ("node", "model_deployment", "replica", "curtailment")
     NODE_FIELD_NUMBER: _ClassVar[int]
     MODEL_DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     REPLICA_FIELD_NUMBER: _ClassVar[int]
+    CURTAILMENT_FIELD_NUMBER: _ClassVar[int]
     node: Node
     model_deployment: ModelDeployment
     replica: Replica
-    def __init__(self, node: _Optional[_Union[Node, _Mapping]] = ..., model_deployment: _Optional[_Union[ModelDeployment, _Mapping]] = ..., replica: _Optional[_Union[Replica, _Mapping]] = ...) -> None: ...
+    curtailment: Curtailment
+    def __init__(self, node: _Optional[_Union[Node, _Mapping]] = ..., model_deployment: _Optional[_Union[ModelDeployment, _Mapping]] = ..., replica: _Optional[_Union[Replica, _Mapping]] = ..., curtailment: _Optional[_Union[Curtailment, _Mapping]] = ...) -> None: ...
