@@ -91,20 +91,42 @@ class Taint(_message.Message):
     def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ..., effect: _Optional[str] = ...) -> None: ...
 
 class NodeSpec(_message.Message):
-    __slots__ = ("tier", "location", "capacity", "power", "taints", "unschedulable")
+    __slots__ = ("tier", "location", "capacity", "power", "taints", "unschedulable", "contracts", "residual_mix_g_per_kwh")
     TIER_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     POWER_FIELD_NUMBER: _ClassVar[int]
     TAINTS_FIELD_NUMBER: _ClassVar[int]
     UNSCHEDULABLE_FIELD_NUMBER: _ClassVar[int]
+    CONTRACTS_FIELD_NUMBER: _ClassVar[int]
+    RESIDUAL_MIX_G_PER_KWH_FIELD_NUMBER: _ClassVar[int]
     tier: str
     location: Location
     capacity: Capacity
     power: PowerSpec
     taints: _containers.RepeatedCompositeFieldContainer[Taint]
     unschedulable: bool
-    def __init__(self, tier: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., capacity: _Optional[_Union[Capacity, _Mapping]] = ..., power: _Optional[_Union[PowerSpec, _Mapping]] = ..., taints: _Optional[_Iterable[_Union[Taint, _Mapping]]] = ..., unschedulable: _Optional[bool] = ...) -> None: ...
+    contracts: _containers.RepeatedCompositeFieldContainer[EnergyContract]
+    residual_mix_g_per_kwh: float
+    def __init__(self, tier: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., capacity: _Optional[_Union[Capacity, _Mapping]] = ..., power: _Optional[_Union[PowerSpec, _Mapping]] = ..., taints: _Optional[_Iterable[_Union[Taint, _Mapping]]] = ..., unschedulable: _Optional[bool] = ..., contracts: _Optional[_Iterable[_Union[EnergyContract, _Mapping]]] = ..., residual_mix_g_per_kwh: _Optional[float] = ...) -> None: ...
+
+class EnergyContract(_message.Message):
+    __slots__ = ("name", "type", "mwh", "start", "end", "zone", "carbon_g_per_kwh")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    MWH_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    CARBON_G_PER_KWH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: str
+    mwh: float
+    start: str
+    end: str
+    zone: str
+    carbon_g_per_kwh: float
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., mwh: _Optional[float] = ..., start: _Optional[str] = ..., end: _Optional[str] = ..., zone: _Optional[str] = ..., carbon_g_per_kwh: _Optional[float] = ...) -> None: ...
 
 class Condition(_message.Message):
     __slots__ = ("type", "status", "reason", "message", "last_transition_time")
@@ -121,7 +143,7 @@ class Condition(_message.Message):
     def __init__(self, type: _Optional[str] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., last_transition_time: _Optional[str] = ...) -> None: ...
 
 class EnergyStatus(_message.Message):
-    __slots__ = ("it_draw_kw", "budget_kw", "renewable_kw", "carbon_g_per_kwh", "price_per_kwh", "source", "forecast", "forecast_source")
+    __slots__ = ("it_draw_kw", "budget_kw", "renewable_kw", "carbon_g_per_kwh", "price_per_kwh", "source", "forecast", "forecast_source", "carbon_basis", "gpu_power_kw")
     IT_DRAW_KW_FIELD_NUMBER: _ClassVar[int]
     BUDGET_KW_FIELD_NUMBER: _ClassVar[int]
     RENEWABLE_KW_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +152,8 @@ class EnergyStatus(_message.Message):
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     FORECAST_FIELD_NUMBER: _ClassVar[int]
     FORECAST_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CARBON_BASIS_FIELD_NUMBER: _ClassVar[int]
+    GPU_POWER_KW_FIELD_NUMBER: _ClassVar[int]
     it_draw_kw: float
     budget_kw: float
     renewable_kw: float
@@ -138,7 +162,29 @@ class EnergyStatus(_message.Message):
     source: str
     forecast: _containers.RepeatedCompositeFieldContainer[ForecastPoint]
     forecast_source: str
-    def __init__(self, it_draw_kw: _Optional[float] = ..., budget_kw: _Optional[float] = ..., renewable_kw: _Optional[float] = ..., carbon_g_per_kwh: _Optional[float] = ..., price_per_kwh: _Optional[float] = ..., source: _Optional[str] = ..., forecast: _Optional[_Iterable[_Union[ForecastPoint, _Mapping]]] = ..., forecast_source: _Optional[str] = ...) -> None: ...
+    carbon_basis: CarbonBasis
+    gpu_power_kw: float
+    def __init__(self, it_draw_kw: _Optional[float] = ..., budget_kw: _Optional[float] = ..., renewable_kw: _Optional[float] = ..., carbon_g_per_kwh: _Optional[float] = ..., price_per_kwh: _Optional[float] = ..., source: _Optional[str] = ..., forecast: _Optional[_Iterable[_Union[ForecastPoint, _Mapping]]] = ..., forecast_source: _Optional[str] = ..., carbon_basis: _Optional[_Union[CarbonBasis, _Mapping]] = ..., gpu_power_kw: _Optional[float] = ...) -> None: ...
+
+class CarbonBasis(_message.Message):
+    __slots__ = ("signal", "scope", "provenance", "zone", "time", "stale", "age_seconds", "provider")
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
+    AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    signal: str
+    scope: str
+    provenance: str
+    zone: str
+    time: str
+    stale: bool
+    age_seconds: float
+    provider: str
+    def __init__(self, signal: _Optional[str] = ..., scope: _Optional[str] = ..., provenance: _Optional[str] = ..., zone: _Optional[str] = ..., time: _Optional[str] = ..., stale: _Optional[bool] = ..., age_seconds: _Optional[float] = ..., provider: _Optional[str] = ...) -> None: ...
 
 class ForecastPoint(_message.Message):
     __slots__ = ("hour_offset", "carbon_g_per_kwh", "price_per_kwh")
