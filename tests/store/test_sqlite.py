@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.store import Compacted, EventType, Store, StoreError
+from controlplane.store import Compacted, Conflict, EventType, Store, StoreError
 from controlplane.store import sqlite as sqlite_store
 from controlplane.store.sqlite import SqliteStore
 from tests.store.conftest import run_body
@@ -116,5 +116,28 @@ def test_a_slow_watcher_catches_up_from_history(
             revisions = [await store.put(f"/k/{i:02}", b"x") for i in range(1, 40)]
             rest = await take(events, len(revisions))
         assert [e.kv.mod_revision for e in rest] == revisions
+
+    run_body(lambda: SqliteStore(tmp_path / "store.db"), body)
+
+
+def test_concurrent_puts_commit_together_and_fail_alone(tmp_path: Path) -> None:
+    """A join storm's writes share commits; a failed compare fails only its own put."""
+
+    async def body(store: Store) -> None:
+        taken = await store.put("/k/taken", b"first")
+        start = await store.revision() + 1
+        async with contextlib.aclosing(store.watch("/k/", start_revision=start)) as events:
+            outcomes = await asyncio.gather(
+                *(store.put(f"/k/{i:03}", b"x", expect_mod_revision=0) for i in range(200)),
+                store.put("/k/taken", b"second", expect_mod_revision=0),
+                return_exceptions=True,
+            )
+            seen = await take(events, 200)
+        *revisions, refused = outcomes
+        assert isinstance(refused, Conflict) and refused.actual_revision == taken
+        assert sorted(r for r in revisions if isinstance(r, int)) == list(range(start, start + 200))
+        assert [e.kv.mod_revision for e in seen] == list(range(start, start + 200))
+        stored = await store.get("/k/taken")
+        assert stored is not None and stored.value == b"first"
 
     run_body(lambda: SqliteStore(tmp_path / "store.db"), body)
