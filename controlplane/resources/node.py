@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from controlplane.resources.meta import Condition, Manifest, Model
 
 Tier = Literal["edge", "factory", "cloud"]
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+ContractType = Literal["ppa", "certificate"]
+CarbonSignal = Literal["average", "marginal"]
+CarbonScope = Literal["direct", "lifecycle"]
+CarbonProvenance = Literal["measured", "forecast", "modelled", "declared"]
 
 
 class Location(Model):
@@ -43,6 +48,26 @@ class Taint(Model):
     effect: TaintEffect
 
 
+class EnergyContract(Model):
+    """A PPA or certificates a site holds (GHG Protocol Scope 2, market-based; docs/energy.md)."""
+
+    name: str = ""
+    type: ContractType
+    mwh: float = Field(gt=0)
+    start: datetime  # the hours it covers: start inclusive, end exclusive
+    end: datetime
+    zone: str = Field(min_length=1)  # where the energy was generated: counts only in that zone
+    carbon_g_per_kwh: float = Field(default=0, ge=0)  # the contracted generation's factor
+
+    @model_validator(mode="after")
+    def _hours(self) -> EnergyContract:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("start and end need a UTC offset, e.g. 2023-01-01T00:00:00Z")
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
 class NodeSpec(Model):
     tier: Tier
     location: Location
@@ -50,6 +75,26 @@ class NodeSpec(Model):
     power: PowerSpec
     taints: list[Taint] = Field(default_factory=list)
     unschedulable: bool = False
+    contracts: list[EnergyContract] = Field(default_factory=list)
+    residual_mix_g_per_kwh: float | None = Field(default=None, ge=0)
+
+
+class CarbonBasis(Model):
+    """What a carbon figure is: figures of different kinds are never added (docs/energy.md)."""
+
+    signal: CarbonSignal = "average"
+    scope: CarbonScope = "lifecycle"
+    provenance: CarbonProvenance = "declared"
+    zone: str = ""
+    time: str = ""
+    stale: bool = False
+    age_seconds: float = 0
+    provider: str = ""
+
+    def label(self) -> str:
+        """E.g. "average/lifecycle/measured" or "marginal/direct/forecast,stale"."""
+        label = f"{self.signal}/{self.scope}/{self.provenance}"
+        return label + ",stale" if self.stale else label
 
 
 class EnergyStatus(Model):
@@ -59,6 +104,8 @@ class EnergyStatus(Model):
     carbon_g_per_kwh: float = 0
     price_per_kwh: float = 0
     source: str = ""
+    carbon_basis: CarbonBasis | None = None
+    gpu_power_kw: float | None = None  # NVML's measured board power; None: no meter
 
 
 class GpuStatus(Model):
