@@ -47,11 +47,16 @@ def new_token() -> str:
 
 
 def bearer(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
+    """The bearer token, ASCII as every token this server issues: anything else is refused
+    here, as UNAUTHENTICATED, before a constant-time comparison (which takes ASCII only)."""
     for key, value in metadata or ():
         if key == "authorization":
-            text = value.decode() if isinstance(value, bytes) else value
+            text = value.decode(errors="replace") if isinstance(value, bytes) else value
             if text.startswith("Bearer "):
-                return text.removeprefix("Bearer ").strip()
+                token = text.removeprefix("Bearer ").strip()
+                if not token.isascii():
+                    raise Unauthenticated("bearer token: not ASCII, so not a token of this server")
+                return token
     return None
 
 
