@@ -28,16 +28,24 @@ class JoinResponse(_message.Message):
     def __init__(self, node_name: _Optional[str] = ..., node_token: _Optional[str] = ..., node_uid: _Optional[str] = ..., node_token_expiration_timestamp: _Optional[str] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "heartbeat", "replica_state", "log_reply")
+    __slots__ = ("hello", "heartbeat", "replica_state", "log_reply", "credential_ack")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     REPLICA_STATE_FIELD_NUMBER: _ClassVar[int]
     LOG_REPLY_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_ACK_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     heartbeat: Heartbeat
     replica_state: ReplicaState
     log_reply: LogReply
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., replica_state: _Optional[_Union[ReplicaState, _Mapping]] = ..., log_reply: _Optional[_Union[LogReply, _Mapping]] = ...) -> None: ...
+    credential_ack: CredentialAck
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., replica_state: _Optional[_Union[ReplicaState, _Mapping]] = ..., log_reply: _Optional[_Union[LogReply, _Mapping]] = ..., credential_ack: _Optional[_Union[CredentialAck, _Mapping]] = ...) -> None: ...
+
+class CredentialAck(_message.Message):
+    __slots__ = ("expiration_timestamp",)
+    EXPIRATION_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    expiration_timestamp: str
+    def __init__(self, expiration_timestamp: _Optional[str] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("node_name", "agent_version", "replicas", "applied_generation")
