@@ -15,6 +15,7 @@ from typing import Protocol
 
 from agents.config import EnergyConfig, FileEnergy, HttpEnergy, ModelledEnergy, StaticEnergy
 from controlplane.resources import Location
+from controlplane.resources.node import CarbonBasis
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class EnergyReading:
     price_per_kwh: Figure | None = None
     it_draw_kw: Figure | None = None  # a site meter's reading, where there is one
     budget_kw: Figure | None = None  # a site's live limit, where it differs from the spec
+    carbon_basis: CarbonBasis | None = None  # what carbon_g_per_kwh is (docs/energy.md)
 
 
 class EnergySource(Protocol):
