@@ -19,16 +19,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, TypeVar, cast
 
-from controlplane.errors import AlreadyExists, NotFound, StaleVersion
+from controlplane.errors import AlreadyExists, Exhausted, NotFound, StaleVersion, clip
 from controlplane.resources import KINDS, Event, ObjectMeta
 from controlplane.resources.event import ObjectReference
+from controlplane.resources.limits import MAX_OBJECT_BYTES
 from controlplane.resources.manifest import Resource
 from controlplane.resources.selector import LabelSelector
-from controlplane.store import Conflict, EventType, KeyValue, Store
+from controlplane.store import Conflict, EventType, KeyValue, Store, TooLarge
 
 R = TypeVar("R", bound=Resource)
 
-PLURALS = {"Node": "nodes", "ModelDeployment": "modeldeployments", "Replica": "replicas"}
+PLURALS = {
+    "Node": "nodes",
+    "ModelDeployment": "modeldeployments",
+    "Replica": "replicas",
+    "Curtailment": "curtailments",
+}
 ROOT = "/tokenplane/"
 EVENTS_PREFIX = f"{ROOT}events/"
 EVENT_TTL_S = 3600.0
@@ -71,7 +77,17 @@ def prefix_of(kind: str) -> str:
 def _encode(resource: Resource | Event) -> bytes:
     data = resource.model_dump(mode="json", by_alias=True, exclude_none=True)
     data["metadata"].pop("resourceVersion", None)
-    return json.dumps(data, separators=(",", ":")).encode()
+    value = json.dumps(data, separators=(",", ":")).encode()
+    if len(value) > MAX_OBJECT_BYTES:
+        raise _too_large(resource.kind, resource.metadata.name, f"{len(value):,} bytes")
+    return value
+
+
+def _too_large(kind: str, name: str, why: str) -> Exhausted:
+    return Exhausted(
+        f'{kind} "{clip(name)}": too large to store ({why}); an object is at most '
+        f"{MAX_OBJECT_BYTES:,} bytes (1 MiB): move bulky data out of its spec and annotations"
+    )
 
 
 def _decode(kv: KeyValue, model: type[R]) -> R:
@@ -139,6 +155,8 @@ class ObjectStore:
             )
         except Conflict:
             raise AlreadyExists(resource.kind, meta.name) from None
+        except TooLarge as e:
+            raise _too_large(resource.kind, meta.name, str(e)) from None
         meta.resource_version = str(revision)
         return resource
 
@@ -183,6 +201,8 @@ class ObjectStore:
                 current.metadata.resource_version,
                 str(e.actual_revision),
             ) from None
+        except TooLarge as e:
+            raise _too_large(updated.kind, updated.name, str(e)) from None
         updated.metadata.resource_version = str(revision)
         return updated
 

@@ -20,7 +20,7 @@ from controlplane.errors import Invalid
 from controlplane.inventory import InventoryTable
 from controlplane.inventory.view import with_live_status
 from controlplane.objects import ApplyResult, Change, ObjectStore, Resource
-from controlplane.resources import KINDS, Event, ModelDeployment, Node, Replica
+from controlplane.resources import KINDS, Curtailment, Event, ModelDeployment, Node, Replica
 from controlplane.resources.codec import ONEOF_FIELD, from_resource, to_message, to_resource
 from controlplane.resources.selector import LabelSelector, parse_selector
 from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc
@@ -39,8 +39,14 @@ _WATCH_TYPES = {
 _tracer = trace.get_tracer("tokenplane.api")
 
 # Who may write what: deployments are an operator's daily work; nodes and replicas
-# are the system's own records, changed by hand only by an admin.
-_WRITE_ROLE = {"ModelDeployment": Role.OPERATOR, "Node": Role.ADMIN, "Replica": Role.ADMIN}
+# are the system's own records, changed by hand only by an admin. Lowering a site's
+# budget for a while is an operator's call, as a cordon is.
+_WRITE_ROLE = {
+    "ModelDeployment": Role.OPERATOR,
+    "Node": Role.ADMIN,
+    "Replica": Role.ADMIN,
+    "Curtailment": Role.OPERATOR,
+}
 
 Drainer = Callable[[str, float], Awaitable[list[str]]]
 
@@ -95,7 +101,9 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         self, request: fleet_pb2.ApplyRequest, context: grpc.aio.ServicerContext
     ) -> fleet_pb2.ApplyResponse:
         resource = from_resource(request.resource)
-        self._auth.authorize(context.invocation_metadata(), _WRITE_ROLE[resource.kind])
+        caller = self._auth.authorize(context.invocation_metadata(), _WRITE_ROLE[resource.kind])
+        if isinstance(resource, Curtailment):
+            resource.spec.requested_by = caller  # who asked is the server's to say
         if isinstance(resource, ModelDeployment):
             check_demand_regions(resource, self._regions())
         with _tracer.start_as_current_span(

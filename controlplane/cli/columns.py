@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from controlplane.cli import metrics
 from controlplane.cli.output import Column, age, fixed, percent
-from controlplane.resources import Event, ModelDeployment, Node, Replica
+from controlplane.resources import Curtailment, Event, ModelDeployment, Node, Replica
 from controlplane.resources.deployment import Route
 
 if TYPE_CHECKING:
@@ -163,6 +163,32 @@ REPLICA_COLUMNS: list[Column[Replica]] = [
     Column("AGE", lambda r: age(r.metadata.creation_timestamp)),
 ]
 
+
+def _shed(curtailment: Curtailment) -> str:
+    """How far the draw fell from its baseline, and how soon it fit the budget."""
+    status = curtailment.status
+    if not status.baseline_kw:
+        return ""
+    share = 1 - status.draw_kw / status.baseline_kw
+    took = status.time_to_shed_seconds
+    return f"{share:.0%}" + (f" in {took:.0f}s" if took is not None else "")
+
+
+CURTAILMENT_COLUMNS: list[Column[Curtailment]] = [
+    Column("NAME", lambda c: c.name),
+    Column("NODE", lambda c: c.spec.node_name),
+    Column("BUDGET(kW)", lambda c: c.spec.budget_kw, fixed(0)),
+    Column("FOR", lambda c: f"{c.spec.duration_seconds / 3600:g}h"),
+    Column("PHASE", lambda c: c.status.phase),
+    Column("DRAW(kW)", lambda c: f"{c.status.draw_kw:.0f}/{c.status.baseline_kw:.0f}"),
+    Column("SHED", _shed),
+    Column("SHED(kWh)", lambda c: c.status.energy_shed_kwh, fixed(0)),
+    Column("BY", lambda c: c.spec.requested_by),
+    Column("REASON", lambda c: c.spec.reason, wide=True),
+    Column("STARTED", lambda c: c.status.start_time, wide=True),
+    Column("AGE", lambda c: age(c.metadata.creation_timestamp)),
+]
+
 EVENT_COLUMNS: list[Column[Event]] = [
     Column("LAST SEEN", lambda e: age(e.time or e.metadata.creation_timestamp)),
     Column("TYPE", lambda e: e.type),
@@ -213,4 +239,5 @@ COLUMNS: dict[str, list[Column[Any]]] = {
     "Node": NODE_COLUMNS,
     "ModelDeployment": DEPLOYMENT_COLUMNS,
     "Replica": REPLICA_COLUMNS,
+    "Curtailment": CURTAILMENT_COLUMNS,
 }

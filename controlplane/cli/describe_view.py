@@ -18,6 +18,7 @@ from controlplane.cli.columns import ROUTE_COLUMNS, node_status, ready, replica_
 from controlplane.cli.output import age, cells, manifest, print_table
 from controlplane.resources import (
     Condition,
+    Curtailment,
     Event,
     ModelDeployment,
     Node,
@@ -234,6 +235,23 @@ def _routes(deployment: ModelDeployment) -> None:
         return
     columns = ROUTE_COLUMNS[1:]  # the deployment is this one
     print_table([c.header for c in columns], cells(columns, rows), indent=2)
+
+
+def describe_curtailment(curtailment: Curtailment, events: Sequence[Event]) -> None:
+    _metadata(curtailment)
+    _spec(curtailment)
+    status = curtailment.status
+    _section("Status")
+    _field("Phase", status.phase, 2)
+    _field("Started", status.start_time, 2)
+    _field("Ended", status.end_time, 2)
+    _field("Baseline draw", f"{status.baseline_kw:.0f} kW", 2)
+    _field("Draw", f"{status.draw_kw:.0f} kW", 2)
+    took = status.time_to_shed_seconds
+    _field("Time to shed", None if took is None else f"{took:.0f} s", 2)
+    _field("Energy shed", f"{status.energy_shed_kwh:.0f} kWh", 2)
+    _field("Message", status.message, 2)
+    _events(events)
 
 
 def describe_replica(replica: Replica, events: Sequence[Event]) -> None:

@@ -21,12 +21,13 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from controlplane.cli.kinds import Kind
-from controlplane.resources import API_VERSION, ModelDeployment, Node, Replica
+from controlplane.resources import API_VERSION, Curtailment, ModelDeployment, Node, Replica
 
 MODELS: dict[str, type[BaseModel]] = {
     "Node": Node,
     "ModelDeployment": ModelDeployment,
     "Replica": Replica,
+    "Curtailment": Curtailment,
 }
 INDENT = "   "
 

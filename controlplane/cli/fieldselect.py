@@ -76,6 +76,11 @@ FIELDS: dict[str, dict[str, Getter]] = {
         "status.phase": _path("status", "phase"),
         "status.ready": lambda d: str(d.get("status", {}).get("phase") == "Running").lower(),
     },
+    "Curtailment": {
+        **_COMMON,
+        "spec.nodeName": _path("spec", "nodeName"),
+        "status.phase": _path("status", "phase"),
+    },
 }
 
 

@@ -30,7 +30,8 @@ DEPLOYMENT = Kind(
     ("deployment", "deployments", "deploy", "md"),
 )
 REPLICA = Kind("Replica", "replica", "replicas", ("rep",))
-KINDS = (NODE, DEPLOYMENT, REPLICA)
+CURTAILMENT = Kind("Curtailment", "curtailment", "curtailments", ("curt",))
+KINDS = (NODE, DEPLOYMENT, REPLICA, CURTAILMENT)
 
 _BY_NAME = {name: kind for kind in KINDS for name in (kind.singular, kind.plural, *kind.aliases)}
 BY_WIRE = {kind.wire: kind for kind in KINDS}

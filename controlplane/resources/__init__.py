@@ -5,6 +5,11 @@ pydantic models; their YAML names are the camelCase of the Python names, which
 are also the proto3 JSON names of the wire messages, so one codec serves both.
 """
 
+from controlplane.resources.curtailment import (
+    Curtailment,
+    CurtailmentSpec,
+    CurtailmentStatus,
+)
 from controlplane.resources.deployment import (
     DemandPoint,
     EnergyPolicy,
@@ -53,6 +58,9 @@ __all__ = [
     "KINDS",
     "Capacity",
     "Condition",
+    "Curtailment",
+    "CurtailmentSpec",
+    "CurtailmentStatus",
     "DemandPoint",
     "EnergyPolicy",
     "EnergyStatus",

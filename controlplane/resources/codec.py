@@ -12,6 +12,7 @@ from typing import Any, TypeVar, overload
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from controlplane.resources.curtailment import Curtailment
 from controlplane.resources.deployment import ModelDeployment
 from controlplane.resources.event import Event
 from controlplane.resources.manifest import ManifestError, Resource, parse_manifest
@@ -23,10 +24,16 @@ _MESSAGES: dict[type, type[Message]] = {
     Node: pb.Node,
     ModelDeployment: pb.ModelDeployment,
     Replica: pb.Replica,
+    Curtailment: pb.Curtailment,
     Event: pb.Event,
 }
 # Resource.oneof field for each kind.
-ONEOF_FIELD = {"Node": "node", "ModelDeployment": "model_deployment", "Replica": "replica"}
+ONEOF_FIELD = {
+    "Node": "node",
+    "ModelDeployment": "model_deployment",
+    "Replica": "replica",
+    "Curtailment": "curtailment",
+}
 
 
 @overload
@@ -36,6 +43,8 @@ def to_message(model: ModelDeployment) -> pb.ModelDeployment: ...
 @overload
 def to_message(model: Replica) -> pb.Replica: ...
 @overload
+def to_message(model: Curtailment) -> pb.Curtailment: ...
+@overload
 def to_message(model: Event) -> pb.Event: ...
 @overload
 def to_message(model: Resource | Event) -> Message: ...
@@ -44,7 +53,7 @@ def to_message(model: Resource | Event) -> Message:
     return json_format.ParseDict(data, _MESSAGES[type(model)]())
 
 
-M = TypeVar("M", Node, ModelDeployment, Replica, Event)
+M = TypeVar("M", Node, ModelDeployment, Replica, Curtailment, Event)
 
 
 def from_message(message: Message, model: type[M]) -> M:
@@ -61,7 +70,9 @@ def from_resource(resource: pb.Resource, source: str = "resource") -> Resource:
     """Validates like a manifest: raises ManifestError naming each bad field."""
     field = resource.WhichOneof("resource")
     if field is None:
-        raise ManifestError([(source, "empty; set one of node, modelDeployment, replica")])
+        raise ManifestError(
+            [(source, "empty; set one of node, modelDeployment, replica, curtailment")]
+        )
     return parse_manifest(message_dict(getattr(resource, field)), source)
 
 

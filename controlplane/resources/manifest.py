@@ -8,18 +8,20 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from controlplane.resources.curtailment import Curtailment
 from controlplane.resources.deployment import ModelDeployment
 from controlplane.resources.meta import API_VERSION
 from controlplane.resources.node import Node
 from controlplane.resources.replica import Replica
 
-Resource = Node | ModelDeployment | Replica
+Resource = Node | ModelDeployment | Replica | Curtailment
 """Any top-level resource (Event aside, which explains and is not state)."""
 
 KINDS: dict[str, type[Resource]] = {
     "Node": Node,
     "ModelDeployment": ModelDeployment,
     "Replica": Replica,
+    "Curtailment": Curtailment,
 }
 
 
@@ -46,9 +48,7 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def parse_manifest(
-    doc: Mapping[str, Any], source: str = "manifest"
-) -> Node | ModelDeployment | Replica:
+def parse_manifest(doc: Mapping[str, Any], source: str = "manifest") -> Resource:
     """Validates one decoded manifest; raises ManifestError naming each bad field."""
     if not isinstance(doc, Mapping):
         raise ManifestError([(source, f"expected a mapping, got {type(doc).__name__}")])
@@ -82,9 +82,9 @@ def _documents(text: str, source: str) -> Iterator[tuple[int, Any]]:
         raise ManifestError([(source, f"invalid YAML: {where}{problem}")]) from None
 
 
-def load_manifests(text: str, source: str = "-") -> list[Node | ModelDeployment | Replica]:
+def load_manifests(text: str, source: str = "-") -> list[Resource]:
     """Parses multi-document YAML; every bad document is reported, not just the first."""
-    resources: list[Node | ModelDeployment | Replica] = []
+    resources: list[Resource] = []
     problems: list[tuple[str, str]] = []
     for index, doc in _documents(text, source):
         try:

@@ -119,3 +119,26 @@ def test_label_selectors() -> None:
     assert not parse_selector("site notin (fra)")(labels)
     with pytest.raises(ValueError, match="cannot parse 'site=>fra'"):
         parse_selector("site=>fra")
+
+
+CURTAILMENT = """
+apiVersion: tokenplane.io/v1
+kind: Curtailment
+metadata: {name: fra-dr-1}
+spec: {nodeName: fra-factory-1, budgetKw: 1800, durationSeconds: 14400, reason: grid event}
+"""
+
+
+def test_a_curtailment_round_trips_through_its_proto_with_its_status() -> None:
+    (curtailment,) = load_manifests(CURTAILMENT, "curtail.yaml")
+    curtailment.status.phase = "Active"
+    curtailment.status.time_to_shed_seconds = 0.0  # optional: zero survives
+    back = from_resource(to_resource(curtailment))
+    assert back == curtailment
+    assert back.status.time_to_shed_seconds == 0.0
+
+
+def test_a_curtailment_without_a_duration_is_refused_naming_the_field() -> None:
+    bad = CURTAILMENT.replace("durationSeconds: 14400", "durationSeconds: 0")
+    with pytest.raises(ManifestError, match=r"curtail.yaml \(document 1\): spec.durationSeconds"):
+        load_manifests(bad, "curtail.yaml")

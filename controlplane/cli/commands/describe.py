@@ -59,5 +59,7 @@ def describe(ctx: click.Context, args: tuple[str, ...], selector: str) -> None:
             describe_view.describe_node(item, on_node, events)
         elif isinstance(item, ModelDeployment):
             describe_view.describe_deployment(item, events)
-        else:
+        elif isinstance(item, Replica):
             describe_view.describe_replica(item, events)
+        else:
+            describe_view.describe_curtailment(item, events)

@@ -1,0 +1,41 @@
+"""Curtailment: a site's power budget lowered for a while, by an operator or a grid signal.
+
+The record says who asked, how much, for how long and why (spec), and what
+happened (status): when the event started and ended, the site's draw before and
+during it, how soon the draw fit the lowered budget, and the energy not drawn.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from controlplane.resources.meta import Manifest, Model
+
+CurtailmentPhase = Literal["Pending", "Active", "Ended"]
+
+
+class CurtailmentSpec(Model):
+    node_name: str = Field(min_length=1)
+    budget_kw: float = Field(ge=0)
+    duration_seconds: float = Field(gt=0)
+    reason: str = ""
+    requested_by: str = ""
+
+
+class CurtailmentStatus(Model):
+    phase: CurtailmentPhase = "Pending"
+    start_time: str = ""
+    end_time: str = ""
+    baseline_kw: float = 0
+    draw_kw: float = 0
+    energy_shed_kwh: float = 0
+    time_to_shed_seconds: float | None = None
+    message: str = ""
+
+
+class Curtailment(Manifest):
+    kind: Literal["Curtailment"] = "Curtailment"
+    spec: CurtailmentSpec
+    status: CurtailmentStatus = Field(default_factory=CurtailmentStatus)
