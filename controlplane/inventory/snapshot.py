@@ -55,6 +55,10 @@ class FleetSnapshot:
     measured_rtt_ms: dict[int, dict[str, float]] = field(default_factory=dict)
     landmarks: dict[str, tuple[float, float]] = field(default_factory=dict)
     revision: int = 0  # increases with every change of the live table
+    # The next hours' grid carbon and price, (N, K) for hour offsets 1..K, NaN where
+    # unknown; K = 0: no forecast (docs/forecast.md). Re-planning weighs moves by them.
+    carbon_forecast_g_per_kwh: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
+    price_forecast_per_kwh: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
 
     def __len__(self) -> int:
         return len(self.names)

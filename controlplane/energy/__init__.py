@@ -1,0 +1,1 @@
+"""Energy figures the control plane derives itself: forecasts of carbon and price."""
