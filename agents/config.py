@@ -77,8 +77,47 @@ class ModelledEnergy(Model):
     recompute_seconds: float = Field(default=60, gt=0)
 
 
+class ElectricityMapsEnergy(Model):
+    """The zone's average grid carbon from Electricity Maps' API (docs/agent.md)."""
+
+    source: Literal["electricitymaps"]
+    zone: str = ""  # default: from spec.location (agents/energy/zones.py), else the API's lookup
+    api_key_file: Path | None = None  # default: the environment variable below
+    api_key_env: str = "ELECTRICITYMAPS_API_KEY"
+    url: str = "https://api.electricitymaps.com/v3"
+    emission_factor_type: Literal["lifecycle", "direct"] = "lifecycle"
+    interval_seconds: float = Field(default=900, ge=60)  # its figures are hourly
+    forecast_hours: int = Field(default=24, ge=0, le=72)  # 0: no forecast
+    forecast_interval_seconds: float = Field(default=3600, ge=60)
+    max_age_seconds: float = Field(default=7200, gt=0)
+    timeout_seconds: float = Field(default=10, gt=0)
+    price_per_kwh: float = Field(default=0, ge=0)
+
+
+class WattTimeEnergy(Model):
+    """The region's marginal grid carbon (MOER) from WattTime's API (docs/agent.md)."""
+
+    source: Literal["watttime"]
+    region: str = ""  # default: WattTime's region-from-loc for spec.location
+    username: str = Field(min_length=1)
+    password_file: Path | None = None  # default: the environment variable below
+    password_env: str = "WATTTIME_PASSWORD"
+    url: str = "https://api.watttime.org"
+    interval_seconds: float = Field(default=300, ge=60)  # its figures are five-minutely
+    forecast_hours: int = Field(default=24, ge=1, le=72)  # its first point is the figure now
+    max_age_seconds: float = Field(default=1800, gt=0)
+    timeout_seconds: float = Field(default=10, gt=0)
+    price_per_kwh: float = Field(default=0, ge=0)
+
+
 EnergyConfig = Annotated[
-    StaticEnergy | FileEnergy | HttpEnergy | ModelledEnergy, Field(discriminator="source")
+    StaticEnergy
+    | FileEnergy
+    | HttpEnergy
+    | ModelledEnergy
+    | ElectricityMapsEnergy
+    | WattTimeEnergy,
+    Field(discriminator="source"),
 ]
 
 
@@ -177,7 +216,9 @@ class ProbeConfig(Model):
     timeout_seconds: float = Field(default=2, gt=0, le=30)
 
 
-_TAGS = frozenset({"static", "file", "http", "modelled", "process", "kubernetes"})
+_TAGS = frozenset(
+    {"static", "file", "http", "modelled", "electricitymaps", "watttime", "process", "kubernetes"}
+)
 
 
 class AgentSection(Model):

@@ -3,9 +3,11 @@
 A site with no feed declares its figures (`static`); one whose systems already
 know them writes a JSON file (`file`) or serves it (`http`); one with neither
 is modelled from its coordinates (`modelled`: pvlib's clear-sky solar, and the
-country's published grid carbon). Every figure carries its origin, and the
-heartbeat says it (`renewable=modelled:pvlib-clearsky ...`), so that nobody
-mistakes a model or a declaration for a meter.
+country's published grid carbon); one that buys a grid signal reads it from the
+provider (`electricitymaps`: the zone's average; `watttime`: its margin).
+Every figure carries its origin, and the heartbeat says it
+(`renewable=modelled:pvlib-clearsky ...`), so that nobody mistakes a model or a
+declaration for a meter.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from agents.config import EnergyConfig, FileEnergy, HttpEnergy, ModelledEnergy, StaticEnergy
+from agents.config import (
+    ElectricityMapsEnergy,
+    EnergyConfig,
+    FileEnergy,
+    HttpEnergy,
+    ModelledEnergy,
+    StaticEnergy,
+    WattTimeEnergy,
+)
 from controlplane.resources import Location
 from controlplane.resources.node import CarbonBasis
 
@@ -58,6 +68,14 @@ def build_source(config: EnergyConfig, location: Location) -> EnergySource:
         from agents.energy.feeds import HttpSource
 
         return HttpSource(config)
+    if isinstance(config, ElectricityMapsEnergy):
+        from agents.energy.electricitymaps import ElectricityMapsSource
+
+        return ElectricityMapsSource(config, location)
+    if isinstance(config, WattTimeEnergy):
+        from agents.energy.watttime import WattTimeSource
+
+        return WattTimeSource(config, location)
     assert isinstance(config, ModelledEnergy)
     from agents.energy.modelled import ModelledSource
 
