@@ -51,6 +51,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("cordon", "controlplane.cli.commands.node:cordon"),
             ("uncordon", "controlplane.cli.commands.node:uncordon"),
             ("drain", "controlplane.cli.commands.node:drain"),
+            ("curtail", "controlplane.cli.commands.curtail:curtail"),
         ],
     ),
     (

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections import Counter, defaultdict
@@ -29,6 +30,7 @@ from opentelemetry import metrics, trace
 from controlplane.errors import NotFound, Timeout
 from controlplane.inventory.snapshot import FleetSnapshot
 from controlplane.objects import ObjectStore, now_rfc3339
+from controlplane.reconciler import curtailment
 from controlplane.reconciler.accounting import Bound, charge
 from controlplane.reconciler.placer import PlaceJob, Placer
 from controlplane.reconciler.plan import (
@@ -41,6 +43,8 @@ from controlplane.reconciler.plan import (
 from controlplane.reconciler.world import AgentCommands, Inventory
 from controlplane.resources import (
     Condition,
+    Curtailment,
+    CurtailmentStatus,
     ModelDeployment,
     ModelDeploymentStatus,
     ObjectMeta,
@@ -121,6 +125,7 @@ class Reconciler:
         placer: Placer,
         config: ReconcilerConfig = ReconcilerConfig(),
         clock: Callable[[], float] = time.monotonic,
+        event_clock: Callable[[], float] = time.time,
     ) -> None:
         self._objects = objects
         self._inventory = inventory
@@ -128,6 +133,8 @@ class Reconciler:
         self._placer = placer
         self._config = config
         self._clock = clock
+        self._event_clock = event_clock  # Unix seconds, simulated under `tpctl up`
+        self._curtailments_seen: dict[str, float] = {}  # name -> event-clock time of last pass
         self._wake = asyncio.Event()
         self._passed = asyncio.Event()  # set, then replaced, at the end of every pass
         self._moves: dict[str, MoveRequest] = {}
@@ -180,7 +187,8 @@ class Reconciler:
         """One pass, as numbered phases; each failure is logged and counted."""
         self.passes += 1
         try:
-            world = await self._phase(1, "observe", self._observe)
+            lowered_kw = await self._phase(0, "curtail", self._curtail) or {}
+            world = await self._phase(1, "observe", lambda: self._observe(lowered_kw))
             if world is None:
                 return  # nothing to decide on; the next pass reads again
             await self._phase(2, "orphans", lambda: self._stop_orphans(world))
@@ -207,7 +215,44 @@ class Reconciler:
         finally:
             self._phase_s.record(time.perf_counter() - start, {"phase": name})
 
-    async def _observe(self) -> World:
+    async def _curtail(self) -> dict[str, float]:
+        """Start, account and end curtailment events; the budgets of those active."""
+        events = await self._objects.list_of(Curtailment)
+        if not events:
+            self._curtailments_seen.clear()
+            return {}
+        snapshot = self._inventory.snapshot()
+        rows = {str(name): row for row, name in enumerate(snapshot.names)}
+        now_s = self._event_clock()
+        current = []
+        for event in events:
+            row = rows.get(event.spec.node_name)
+            status, notices = curtailment.step(
+                event,
+                now_s=now_s,
+                draw_kw=None if row is None else float(snapshot.it_draw_kw[row]),
+                budget_kw=None if row is None else float(snapshot.budget_kw[row]),
+                since_s=self._curtailments_seen.get(event.name),
+            )
+            self._curtailments_seen[event.name] = now_s
+            if curtailment.worth_writing(event.status, status):
+                with contextlib.suppress(NotFound):  # deleted meanwhile: its budget is gone too
+                    await self._objects.update("Curtailment", event.name, _set_status(status))
+            event.status = status
+            current.append(event)
+            for notice in notices:
+                if notice.reason == curtailment.STARTED:
+                    self._last_replan = -math.inf  # shed now, not at the next re-plan
+                for ref in (_ref("Curtailment", event.name), _ref("Node", event.spec.node_name)):
+                    await self._objects.record_event(
+                        ref, notice.reason, notice.message, source="reconciler"
+                    )
+        names = {e.name for e in events}
+        for gone in set(self._curtailments_seen) - names:
+            del self._curtailments_seen[gone]
+        return curtailment.budgets(current)
+
+    async def _observe(self, lowered_kw: dict[str, float]) -> World:
         deployments = await self._objects.list_of(ModelDeployment)
         replicas = await self._objects.list_of(Replica)
         nodes = {r.spec.node_name for r in replicas if r.spec.node_name}
@@ -220,7 +265,9 @@ class Reconciler:
             deployments=deployments,
             replicas=replicas,
             by_deployment=_by_deployment(replicas),
-            snapshot=charge(inventory.snapshot(), _bound(replicas)),
+            snapshot=charge(
+                curtailment.with_budgets(inventory.snapshot(), lowered_kw), _bound(replicas)
+            ),
             ready_nodes=frozenset(
                 n
                 for n in nodes
@@ -713,3 +760,11 @@ def _slo_condition(
             message=message,
         )
     ]
+
+
+def _set_status(status: CurtailmentStatus) -> Callable[[Curtailment], Curtailment]:
+    def mutate(event: Curtailment) -> Curtailment:
+        event.status = status
+        return event
+
+    return mutate

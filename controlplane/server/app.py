@@ -26,6 +26,7 @@ from controlplane.api.fleet import FleetService
 from controlplane.api.leader import LeaderOnly
 from controlplane.inventory import InventoryTable, Transition, liveness
 from controlplane.inventory.view import ready_condition
+from controlplane.localfleet.clock import SharedClock
 from controlplane.logs import redact
 from controlplane.objects import ObjectStore, now_rfc3339
 from controlplane.reconciler.controller import Reconciler, ReconcilerConfig
@@ -193,6 +194,9 @@ class ControlPlane:
                 max_concurrent_moves=config.max_concurrent_moves,
                 node_grace_s=config.node_grace_s,
             ),
+            event_clock=time.time
+            if config.clock_file is None
+            else SharedClock(config.clock_file).now_s,
         )
         self.server = grpc.aio.server(
             options=GRPC_SERVER_OPTIONS,

@@ -38,6 +38,7 @@ class ServerConfig(BaseModel):
     rtt_matrix: str | None = None
     rtt_matrix_refresh_s: float = Field(default=300.0, gt=0)
     probe_interval_s: float = Field(default=20.0, ge=1)
+    clock_file: Path | None = None
 
     @field_validator("regions")
     @classmethod

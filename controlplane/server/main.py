@@ -170,6 +170,13 @@ def server_config(store: str | None, options: dict[str, object]) -> ServerConfig
     default=20.0,
     help="Seconds between an agent's RTT probes of each region with a probe address.",
 )
+@click.option(
+    "--clock-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A simulated clock (the local fleet's clock.json) that times curtailment events; "
+    "default: the wall clock.",
+)
 @click.option("--metrics-listen", default=None, help="Address for Prometheus /metrics.")
 @click.option(
     "--health-listen",
