@@ -11,14 +11,26 @@ class ControlPlaneError(Exception):
     """Base: the message is shown to the user as is."""
 
 
+# The most of a client's input an error message repeats: a 70 KB name echoed back would
+# exceed the client's metadata limit and hide the error itself.
+MAX_ECHO_CHARS = 200
+
+
+def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """`text` as an error message may quote it: at most `limit` characters, and says so."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
 class NotFound(ControlPlaneError):
     def __init__(self, kind: str, name: str) -> None:
-        super().__init__(f'{kind} "{name}" not found')
+        super().__init__(f'{kind} "{clip(name)}" not found')
 
 
 class AlreadyExists(ControlPlaneError):
     def __init__(self, kind: str, name: str) -> None:
-        super().__init__(f'{kind} "{name}" already exists')
+        super().__init__(f'{kind} "{clip(name)}" already exists')
 
 
 class StaleVersion(ControlPlaneError):
@@ -33,6 +45,14 @@ class StaleVersion(ControlPlaneError):
 
 class Invalid(ControlPlaneError):
     """A request that names a bad field; the message says which and why."""
+
+
+class OutOfRange(ControlPlaneError):
+    """A position past what exists or is kept, e.g. a watch from compacted history."""
+
+
+class Exhausted(ControlPlaneError):
+    """A request beyond a limit: an object too large, too many GPU models."""
 
 
 class Unauthenticated(ControlPlaneError):

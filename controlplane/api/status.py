@@ -12,15 +12,17 @@ import grpc
 from controlplane.errors import (
     AlreadyExists,
     ControlPlaneError,
+    Exhausted,
     Forbidden,
     Invalid,
     NotFound,
+    OutOfRange,
     StaleVersion,
     Timeout,
     Unauthenticated,
 )
 from controlplane.resources import ManifestError
-from controlplane.store import StoreUnavailable
+from controlplane.store import StoreUnavailable, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +32,18 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
     (StaleVersion, grpc.StatusCode.ABORTED),
     (Invalid, grpc.StatusCode.INVALID_ARGUMENT),
     (ManifestError, grpc.StatusCode.INVALID_ARGUMENT),
+    (OutOfRange, grpc.StatusCode.OUT_OF_RANGE),
+    (Exhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (TooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (Forbidden, grpc.StatusCode.PERMISSION_DENIED),
     (StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
     (Timeout, grpc.StatusCode.DEADLINE_EXCEEDED),
     (ControlPlaneError, grpc.StatusCode.FAILED_PRECONDITION),
 ]
+# The longest status message sent: gRPC carries it in a trailer, and a client refuses
+# trailers beyond its metadata limit (8 KiB by default), losing the error itself.
+MAX_DETAILS_CHARS = 4000
 
 
 def code_of(error: Exception) -> grpc.StatusCode:
@@ -49,7 +57,15 @@ async def _abort(context: grpc.aio.ServicerContext, error: Exception) -> None:
     if code is grpc.StatusCode.INTERNAL:
         log.exception("internal error")
         await context.abort(code, f"internal error: {type(error).__name__}")
-    await context.abort(code, str(error))
+    await context.abort(code, details(error))
+
+
+def details(error: Exception) -> str:
+    """The error's message as sent: clipped to MAX_DETAILS_CHARS, saying so."""
+    text = str(error)
+    if len(text) <= MAX_DETAILS_CHARS:
+        return text
+    return f"{text[:MAX_DETAILS_CHARS]}... ({len(text) - MAX_DETAILS_CHARS} more characters)"
 
 
 T = TypeVar("T")

@@ -8,18 +8,23 @@ registrations and cordon state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
+from controlplane.errors import Exhausted, Invalid, clip
 from controlplane.inventory import liveness
 from controlplane.inventory.rtt import MeasuredRtt, RttMap
 from controlplane.inventory.snapshot import TIERS, FleetSnapshot, FloatArray, NodeTaint
 from controlplane.regions import Region
 from controlplane.resources import Node
+from controlplane.resources.limits import MAX_GPU_COUNT, MAX_GPU_MODELS_PER_NODE
 from controlplane.rttmatrix import RttMatrix
 from tokenplane.v1 import agent_pb2
 
@@ -34,6 +39,56 @@ _FLOAT_COLUMNS = (
     "last_heartbeat_s",
     "heartbeat_interval_s",
 )
+
+
+# Distinct GPU models in the whole fleet: each is a column every row pays for, so an
+# agent inventing model names must not grow the table without bound.
+MAX_GPU_MODELS = 64
+_FLOATS = (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT)
+
+
+def _non_finite(message: Message, path: str) -> str | None:
+    """The path of the first NaN or infinite number in `message`, if any."""
+    for field, value in message.ListFields():
+        repeated = field.is_repeated
+        if field.type in _FLOATS:
+            if not all(math.isfinite(v) for v in (value if repeated else (value,))):
+                return f"{path}.{field.json_name}"
+        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
+            for index, item in enumerate(value if repeated else (value,)):
+                where = f"{path}.{field.json_name}" + (f"[{index}]" if repeated else "")
+                if (found := _non_finite(item, where)) is not None:
+                    return found
+    return None
+
+
+def check_gpu_models(models: Collection[str], known: Collection[str], where: str) -> None:
+    """Refuses a node's GPU models if they are too many for one node or for the fleet."""
+    if len(models) > MAX_GPU_MODELS_PER_NODE:
+        raise Exhausted(
+            f"{where}: {len(models)} GPU models; a node has at most {MAX_GPU_MODELS_PER_NODE}"
+        )
+    new = {m for m in models if m not in known}
+    if len(known) + len(new) > MAX_GPU_MODELS:
+        raise Exhausted(
+            f"{where}: new GPU model {clip(min(new))!r}, but the fleet already has "
+            f"{len(known)} of at most {MAX_GPU_MODELS} distinct GPU models"
+        )
+
+
+def check_heartbeat(hb: agent_pb2.Heartbeat, known_models: Collection[str]) -> None:
+    """Refuses a heartbeat that the table's columns cannot hold, naming the field, before
+    any cell is written: a number that is not finite, a GPU count beyond int32, or more
+    GPU models than a node, or the fleet, may have."""
+    if (where := _non_finite(hb, "heartbeat")) is not None:
+        raise Invalid(f"{where}: not a finite number")
+    for index, gpu in enumerate(hb.gpus):
+        for name, count in (("total", gpu.total), ("free", gpu.free)):
+            if count > MAX_GPU_COUNT:
+                raise Invalid(
+                    f"heartbeat.gpus[{index}].{name}: {count} is more than {MAX_GPU_COUNT}"
+                )
+    check_gpu_models({g.model for g in hb.gpus}, known_models, "heartbeat.gpus")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +185,7 @@ class InventoryTable:
     def _gpu_column(self, model: str) -> int:
         col = self._gpu_index.get(model)
         if col is None:
+            check_gpu_models((model,), self._gpu_index, "gpus")
             col = len(self._gpu_models)
             if col == self._gpu_capacity:
                 self._alloc(self._capacity, self._gpu_capacity * 2)
@@ -186,7 +242,10 @@ class InventoryTable:
         return self._set_ready(slot, False, "StreamClosed")
 
     def heartbeat(self, slot: int, hb: agent_pb2.Heartbeat, now_s: float) -> Transition | None:
-        """The hot path: a few cell writes per message, no allocation beyond a GPU lookup."""
+        """The hot path: a few cell writes per message, no allocation beyond a GPU lookup.
+
+        Invalid or Exhausted (see check_heartbeat) leave the row as it was."""
+        check_heartbeat(hb, self._gpu_index)
         self.heartbeats += 1
         self.last_heartbeat_s[slot] = now_s
         self.it_draw_kw[slot] = hb.it_draw_kw
@@ -262,6 +321,12 @@ class InventoryTable:
 
     def gpu_models(self) -> tuple[str, ...]:
         return tuple(self._gpu_models)
+
+    def check_node(self, node: Node) -> None:
+        """Refuses, before it is stored, a node whose GPU models the table could not hold."""
+        check_gpu_models(
+            {g.model for g in node.spec.capacity.gpus}, self._gpu_index, "spec.capacity.gpus"
+        )
 
     def set_regions(self, regions: Mapping[str, Region], probe_interval_s: float) -> None:
         """The landmarks RTTs are measured to, and the probes agents are told to run."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from controlplane.errors import clip
 from controlplane.resources.curtailment import Curtailment
 from controlplane.resources.deployment import ModelDeployment
 from controlplane.resources.meta import API_VERSION
@@ -44,6 +46,7 @@ def _at(source: str, path: str) -> str:
 def _field_path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
+        part = part if isinstance(part, int) else clip(part)
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
 
@@ -70,8 +73,40 @@ def parse_manifest(doc: Mapping[str, Any], source: str = "manifest") -> Resource
         ) from None
 
 
+# Deeper than any manifest nests, and far from Python's recursion limit, which YAML's
+# composer and the validators would otherwise reach (RecursionError, not an error message).
+MAX_DEPTH = 64
+
+
+def _check_depth(text: str, source: str) -> None:
+    """Refuses YAML nested deeper than MAX_DEPTH, from parser events (which do not recurse)."""
+    depth, document = 0, 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.DocumentStartEvent):
+            document += 1
+        elif isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+                raise ManifestError(
+                    [
+                        (
+                            f"{source} (document {document})",
+                            f"{where}nested more than {MAX_DEPTH} deep; no manifest nests so deep",
+                        )
+                    ]
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 def _documents(text: str, source: str) -> Iterator[tuple[int, Any]]:
+    if source.endswith(".json"):
+        yield from _json_documents(text, source)
+        return
     try:
+        _check_depth(text, source)
         for index, doc in enumerate(yaml.safe_load_all(text)):
             if doc is not None:
                 yield index, doc
@@ -80,6 +115,27 @@ def _documents(text: str, source: str) -> Iterator[tuple[int, Any]]:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise ManifestError([(source, f"invalid YAML: {where}{problem}")]) from None
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _json_documents(text: str, source: str) -> Iterator[tuple[int, Any]]:
+    """A .json file is JSON, strictly (no trailing commas, NaN or Infinity): one object or
+    a list of them. YAML would accept what JSON tools refuse, so the file would mean one
+    thing here and another there."""
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as e:
+        raise ManifestError(
+            [(source, f"invalid JSON: line {e.lineno}, column {e.colno}: {e.msg}")]
+        ) from None
+    except RecursionError:
+        raise ManifestError([(source, "invalid JSON: nested too deep to read")]) from None
+    except ValueError as e:
+        raise ManifestError([(source, f"invalid JSON: {e}")]) from None
+    yield from enumerate(data if isinstance(data, list) else [data])
 
 
 def load_manifests(text: str, source: str = "-") -> list[Resource]:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from controlplane.resources.limits import MAX_GPU_COUNT, MAX_GPU_MODELS_PER_NODE
 from controlplane.resources.meta import Condition, Manifest, Model
 
 Tier = Literal["edge", "factory", "cloud"]
@@ -28,11 +29,11 @@ class Location(Model):
 class GpuCapacity(Model):
     model: str = Field(min_length=1)
     memory_gb: float = Field(gt=0)
-    count: int = Field(ge=0)
+    count: int = Field(ge=0, le=MAX_GPU_COUNT)
 
 
 class Capacity(Model):
-    gpus: list[GpuCapacity] = Field(default_factory=list)
+    gpus: list[GpuCapacity] = Field(default_factory=list, max_length=MAX_GPU_MODELS_PER_NODE)
     cpu_cores: float = Field(default=0, ge=0)
     memory_gb: float = Field(default=0, ge=0)
 

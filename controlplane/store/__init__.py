@@ -27,6 +27,7 @@ from controlplane.store.base import (
     Store,
     StoreError,
     StoreUnavailable,
+    TooLarge,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "TooLarge",
     "open_store",
 ]
 

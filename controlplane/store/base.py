@@ -78,6 +78,10 @@ class Compacted(StoreError):
         )
 
 
+class TooLarge(StoreError):
+    """A write beyond the backend's request size limit (etcd's --max-request-bytes)."""
+
+
 class LeaseNotFound(StoreError):
     """The lease expired or was revoked; its keys are gone."""
 

@@ -53,6 +53,7 @@ from controlplane.store.base import (
     LeaseNotFound,
     StoreError,
     StoreUnavailable,
+    TooLarge,
     check_revision,
     encode_key,
     prefix_end,
@@ -211,6 +212,8 @@ class EtcdStore:
             return self._unavailable(f"{code.name}: {details}")
         if code is grpc.StatusCode.NOT_FOUND and "lease" in details:
             return LeaseNotFound(details)
+        if "request is too large" in details:
+            return TooLarge(f"etcd at {','.join(self.endpoints)}: {details}")
         return StoreError(f"etcd at {','.join(self.endpoints)}: {code.name}: {details}")
 
     def _closed_error(self) -> StoreError | None:
