@@ -226,13 +226,24 @@ def covers(rtt_ms: npt.NDArray[np.float32], latency_slo_ms: float | None) -> Boo
     return np.asarray(rtt_ms <= latency_slo_ms)
 
 
-def slot_costs(ctx: PlacementContext, rows: npt.NDArray[np.intp], slots: int) -> FloatArray:
+def slot_costs(
+    ctx: PlacementContext,
+    rows: npt.NDArray[np.intp],
+    slots: int,
+    *,
+    carbon_g_per_kwh: FloatArray | None = None,
+    price_per_kwh: FloatArray | None = None,
+) -> FloatArray:
     """(len(rows), slots): cost per hour of the 1st, 2nd, ... new replica on each row.
 
     A later replica on a site may cost more: the earlier ones used up its
-    renewable surplus. Slots beyond a row's capacity cost inf.
+    renewable surplus. Slots beyond a row's capacity cost inf. Carbon and
+    price are the snapshot's (this hour) unless given, one per snapshot row
+    (re-planning passes their forecast means over its horizon).
     """
     snap, request = ctx.snapshot, ctx.request
+    carbon = snap.carbon_g_per_kwh if carbon_g_per_kwh is None else carbon_g_per_kwh
+    price = snap.price_per_kwh if price_per_kwh is None else price_per_kwh
     fit = ctx.replicas_that_fit(rows)
     out = np.full((len(rows), slots), np.inf)
     draw = ctx.fleet.it_draw_kw[rows]
@@ -244,9 +255,9 @@ def slot_costs(ctx: PlacementContext, rows: npt.NDArray[np.intp], slots: int) ->
         out[room, k] = replica_cost_per_h(
             request.objective,
             request.carbon_price_usd_per_tonne,
-            carbon_g_per_kwh=snap.carbon_g_per_kwh[at],
+            carbon_g_per_kwh=carbon[at],
             renewable_kw=snap.renewable_kw[at],
-            price_per_kwh=snap.price_per_kwh[at],
+            price_per_kwh=price[at],
             it_draw_kw=draw[room] + k * request.power_kw,
             power_kw=request.power_kw,
         )

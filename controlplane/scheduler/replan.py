@@ -15,10 +15,18 @@ replicas kept. Optional moves are swaps of one replica to another node, and
 each must pay for itself in physical units: it is made if it serves demand
 that was outside the SLO, or if, with no demand lost, the energy cost it saves
 over the deployment's `move_horizon_hours` exceeds what starting the new
-replica costs (its draw for `move_startup_minutes` at the destination). At
-most `max_moves` optional moves a call. Hysteresis is therefore a quantity of
-gCO2 (or $), not a tuning knob, and a one-hour dip that cannot repay a
-start-up moves nothing.
+replica costs (its draw for `move_startup_minutes` at the destination, at
+this hour's figures). At most `max_moves` optional moves a call. Hysteresis is
+therefore a quantity of gCO2 (or $), not a tuning knob.
+
+The saving is judged on the forecast where the snapshot has one
+(`carbon_forecast_g_per_kwh`, `price_forecast_per_kwh`; docs/forecast.md): on
+each node's mean carbon and price over the horizon, this hour included, not on
+this hour alone. A dip of one hour at another site saves a horizon's worth of
+energy only if it lasts, so it moves nothing, while a shift the forecast
+expects to hold does. Without a forecast the current hour stands for the whole
+horizon. The SLO is never traded: an optional move may not lose demand within
+it, and make-before-break keeps the old replica serving until the new one runs.
 """
 
 from __future__ import annotations
@@ -30,7 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from controlplane.inventory.snapshot import FleetSnapshot
+from controlplane.energy.forecast import horizon_mean
+from controlplane.inventory.snapshot import FleetSnapshot, FloatArray
 from controlplane.resources import PlacementExplanation
 from controlplane.scheduler import facility
 from controlplane.scheduler.fleetindex import FleetIndex
@@ -213,15 +222,44 @@ def _shed_curtailed(
 
 
 @dataclass(frozen=True)
+class HorizonEnergy:
+    """Each node's carbon and price averaged over a move horizon: what a move is judged on."""
+
+    carbon_g_per_kwh: FloatArray  # (N,)
+    price_per_kwh: FloatArray  # (N,)
+    forecast: bool  # False: the snapshot has no forecast; these are this hour's figures
+
+
+def horizon_energy(snapshot: FleetSnapshot, horizon_h: float) -> HorizonEnergy:
+    """The mean carbon and price over the next `horizon_h` hours, from the snapshot's forecast.
+
+    Nodes (or hours) without a forecast keep this hour's figure.
+    """
+    carbon, price = snapshot.carbon_forecast_g_per_kwh, snapshot.price_forecast_per_kwh
+    if carbon.size == 0 and price.size == 0:
+        return HorizonEnergy(snapshot.carbon_g_per_kwh, snapshot.price_per_kwh, False)
+    return HorizonEnergy(
+        horizon_mean(snapshot.carbon_g_per_kwh, carbon, horizon_h),
+        horizon_mean(snapshot.price_per_kwh, price, horizon_h),
+        True,
+    )
+
+
+@dataclass(frozen=True)
 class _Search:
-    """One deployment's replicas as a facility problem over candidates that include their nodes."""
+    """One deployment's replicas as a facility problem over candidates that include their nodes.
+
+    The problem's costs are per hour over the move horizon (forecast means);
+    `startup_cost` is this hour's cost per hour of a replica on each candidate.
+    """
 
     rows: npt.NDArray[np.intp]
     problem: facility.Problem
     counts: npt.NDArray[np.int32]
+    startup_cost: FloatArray
 
 
-def _search_space(d: _Deployment) -> _Search:
+def _search_space(d: _Deployment, energy: HorizonEnergy | None = None) -> _Search:
     """Candidates: feasible nodes plus the replicas' own; counts: where the replicas are now.
 
     The deployment's replicas are taken out of the fleet's capacity first, so
@@ -237,7 +275,18 @@ def _search_space(d: _Deployment) -> _Search:
     rtt = reach_of(ctx, candidates).rtt_ms
     n = len(d.replicas)
     within = covers(rtt, request.latency_slo_ms)
-    cost = slot_costs(ctx, candidates, max(1, n))
+    now = slot_costs(ctx, candidates, max(1, n))
+    cost = (
+        slot_costs(
+            ctx,
+            candidates,
+            max(1, n),
+            carbon_g_per_kwh=energy.carbon_g_per_kwh,
+            price_per_kwh=energy.price_per_kwh,
+        )
+        if energy is not None and energy.forecast
+        else now.copy()
+    )
     stay_only = ~feasible[candidates]
     counts = np.zeros(len(candidates), np.int32)
     position = {int(row): i for i, row in enumerate(candidates)}
@@ -257,12 +306,16 @@ def _search_space(d: _Deployment) -> _Search:
         n_new=n,
         min_sites=min(request.min_sites, n),
     )
-    return _Search(candidates[keep], problem, counts[keep])
+    return _Search(candidates[keep], problem, counts[keep], now[keep, 0])
 
 
 def _worth_moving(search: _Search, startup_h: float, horizon_h: float) -> facility.Accept:
-    """A swap pays if it serves demand that was beyond the SLO, or saves more than it costs."""
-    first_slot = search.problem.cost[:, 0]
+    """A swap pays if it serves demand that was beyond the SLO, or saves more than it costs.
+
+    The saving is the horizon's mean saving per hour times its hours; the
+    start-up is paid now, at this hour's cost at the destination.
+    """
+    startup = search.startup_cost
 
     def accept(new: facility.Objective, current: facility.Objective, to: int) -> bool:
         if new.uncovered < current.uncovered - facility.COVER_TOLERANCE:
@@ -270,14 +323,16 @@ def _worth_moving(search: _Search, startup_h: float, horizon_h: float) -> facili
         if new.uncovered > current.uncovered + facility.COVER_TOLERANCE:
             return False
         saving = (current.energy - new.energy) * horizon_h
-        return saving > first_slot[to] * startup_h
+        return bool(saving > startup[to] * startup_h)
 
     return accept
 
 
-def _improve(d: _Deployment, budget: int, rng: np.random.Generator) -> list[Move]:
+def _improve(
+    d: _Deployment, budget: int, rng: np.random.Generator, energy: HorizonEnergy
+) -> list[Move]:
     ctx, request = d.ctx, d.ctx.request
-    search = _search_space(d)
+    search = _search_space(d, energy)
     accept = _worth_moving(search, request.move_startup_minutes / 60.0, request.move_horizon_hours)
     before = facility.evaluate(search.problem, search.counts)
     solution, swaps = facility.improve(search.problem, search.counts, rng, accept, budget)
@@ -312,6 +367,7 @@ def _improve(d: _Deployment, budget: int, rng: np.random.Generator) -> list[Move
             f"{REASON_BETTER}: demand in SLO {1 - solution.objective.uncovered:.1%}"
             if solution.objective.uncovered < before.uncovered - facility.COVER_TOLERANCE
             else f"{REASON_BETTER}: saves {saving:.4g}/h"
+            + (f" (forecast mean over {request.move_horizon_hours:g} h)" if energy.forecast else "")
         )
         out.append(
             Move(
@@ -339,7 +395,8 @@ def replan(
     """The moves that bring the running replicas in line with the fleet as it is now.
 
     Forced moves first (node gone, evicting filters, curtailment), then at most
-    `max_moves` optional ones that pay for themselves. Each move is planned on
+    `max_moves` optional ones that pay for themselves over their horizon, on
+    the snapshot's forecast where it has one. Each move is planned on
     the capacity left by the moves before it, so together they never exceed
     free GPUs or power headroom.
     """
@@ -361,10 +418,14 @@ def replan(
     for i, leaving in sorted(forced.items()):
         moves += _replace(loaded[i], leaving, index, chain)
     budget = max_moves
+    energy: dict[float, HorizonEnergy] = {}
     for d in loaded:
         if budget <= 0:
             break
-        optional = _improve(d, budget, rng)
+        horizon_h = d.ctx.request.move_horizon_hours
+        if horizon_h not in energy:
+            energy[horizon_h] = horizon_energy(snapshot, horizon_h)
+        optional = _improve(d, budget, rng, energy[horizon_h])
         budget -= len(optional)
         moves += optional
     return moves
