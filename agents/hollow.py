@@ -4,14 +4,16 @@ In the manner of Kubernetes' kubemark and KWOK: the control plane sees real
 agents (real joins, real streams, real heartbeats, real keepalive pings on a
 connection per node); only the machines behind them are simulated.
 
-A node's energy figures come, per node, from one of three places, and every
+A node's energy figures come, per node, from one of four places, and every
 heartbeat names which (`energy_source`, shown by `tpctl describe node`):
 - its manifest's `status.energy`: a fake power meter, `hollow:manifest`;
 - an `agent.energy` section of `source: static`: figures declared as in node.yaml;
 - an `agent.energy` section of `source: modelled`: clear-sky solar from pvlib
   for the site's coordinates and the country's published grid carbon, as a real
   agent's modelled source, at the time of a clock that may be simulated
-  (`--clock-speed`), so that a day of sun and grid passes in minutes.
+  (`--clock-speed`), so that a day of sun and grid passes in minutes;
+- an `agent.energy` section of `source: replay`: the same solar, and a grid
+  zone's real carbon and price for the clock's hour (agents/energy/replay.py).
 
 Cost: 1,000 modelled nodes share one `ClearSkyTable` (a day of 5-minute values
 for every distinct site, computed in one vectorised pass), so a heartbeat only
@@ -35,6 +37,7 @@ from pydantic import Field, ValidationError
 from agents.config import ConfigError, ModelledEnergy, StaticEnergy
 from agents.connection import NodeLink
 from agents.energy.clearsky_table import ClearSkyTable, Site
+from agents.energy.replay import ReplayEnergy
 from agents.hollow_runtime import HollowRuntime
 from agents.probes import SimulatedRtts, with_rtt_samples
 from agents.runtime import Runtime
@@ -49,8 +52,10 @@ log = logging.getLogger(__name__)
 IDLE_DRAW_SHARE = 0.1  # a site's IT draw with no replicas, as a share of its budget
 MANIFEST_SOURCE = "hollow:manifest"
 
-ENERGY_SOURCES = ("static", "modelled")
-HollowEnergy = Annotated[StaticEnergy | ModelledEnergy, Field(discriminator="source")]
+ENERGY_SOURCES = ("static", "modelled", "replay")
+HollowEnergy = Annotated[
+    StaticEnergy | ModelledEnergy | ReplayEnergy, Field(discriminator="source")
+]
 
 
 class HollowAgentSection(Model):
@@ -66,7 +71,8 @@ class HollowAgentSection(Model):
 @dataclass(frozen=True)
 class HollowNode:
     node: Node
-    energy: StaticEnergy | ModelledEnergy | None = None  # None: from the manifest's status
+    # None: from the manifest's status
+    energy: StaticEnergy | ModelledEnergy | ReplayEnergy | None = None
     simulated_rtt_ms: Mapping[str, float] = field(default_factory=dict)
 
 
@@ -120,11 +126,11 @@ def load_fleet(text: str, source: str) -> list[HollowNode]:
 
 @dataclass(frozen=True)
 class EnergyFigures:
-    """What a hollow node reports besides its draw; `renewable_kw` is called per heartbeat."""
+    """What a hollow node reports besides its draw; each figure is read per heartbeat."""
 
     renewable_kw: Callable[[], float]
-    carbon_g_per_kwh: float
-    price_per_kwh: float
+    carbon_g_per_kwh: Callable[[], float]
+    price_per_kwh: Callable[[], float]
     source: str
 
 
@@ -147,21 +153,51 @@ class EnergyModels:
             status = node.status.energy if node.status and node.status.energy else None
             return EnergyFigures(
                 _constant(status.renewable_kw if status else 0.0),
-                status.carbon_g_per_kwh if status else 0.0,
-                status.price_per_kwh if status else 0.0,
+                _constant(status.carbon_g_per_kwh if status else 0.0),
+                _constant(status.price_per_kwh if status else 0.0),
                 MANIFEST_SOURCE,
             )
         if isinstance(energy, StaticEnergy):
             return EnergyFigures(
                 _constant(energy.renewable_kw),
-                energy.carbon_g_per_kwh,
-                energy.price_per_kwh,
+                _constant(energy.carbon_g_per_kwh),
+                _constant(energy.price_per_kwh),
                 "renewable=declared carbon=declared price=declared itDraw=hollow:replicas",
             )
+        if isinstance(energy, ReplayEnergy):
+            return self._replayed(node, energy)
         return self._modelled(node, energy)
 
+    def _renewable(
+        self, node: Node, energy: ModelledEnergy | ReplayEnergy
+    ) -> tuple[Callable[[], float], str]:
+        from agents.energy.modelled import SOLAR_ORIGIN
+
+        if energy.solar is None:
+            return _constant(0.0), "declared:no-solar"
+        solar = functools.partial(self._solar_kw, self._site(node, energy))
+        return solar, f"{SOLAR_ORIGIN}@{self._clock.describe()}"
+
+    def _replayed(self, node: Node, energy: ReplayEnergy) -> EnergyFigures:
+        """The zone's real hours at the simulated clock's hour (agents/energy/replay.py)."""
+        from agents.energy.replay import zone_replay
+
+        try:
+            replay = zone_replay(energy)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"node {node.name}: agent.energy: {e}") from None
+        renewable, origin = self._renewable(node, energy)
+        now_s = self._clock.now_s
+        return EnergyFigures(
+            renewable,
+            lambda: replay.carbon_g_per_kwh(now_s()),
+            lambda: replay.price_per_kwh(now_s()),
+            f"renewable={origin} carbon={replay.carbon_origin}@{self._clock.describe()} "
+            f"price={replay.price_origin} itDraw=hollow:replicas",
+        )
+
     def _modelled(self, node: Node, energy: ModelledEnergy) -> EnergyFigures:
-        from agents.energy.modelled import SOLAR_ORIGIN, country_carbon
+        from agents.energy.modelled import country_carbon
 
         country = energy.country or node.spec.location.country
         carbon = country_carbon(country) if country else None
@@ -170,20 +206,15 @@ class EnergyModels:
                 f"node {node.name}: agent.energy: no published grid carbon for country "
                 f"{country!r} (set spec.location.country or agent.energy.country)"
             )
-        clock = self._clock.describe()
-        if energy.solar is None:
-            renewable, origin = _constant(0.0), "declared:no-solar"
-        else:
-            renewable = functools.partial(self._solar_kw, self._site(node, energy))
-            origin = f"{SOLAR_ORIGIN}@{clock}"
+        renewable, origin = self._renewable(node, energy)
         return EnergyFigures(
             renewable,
-            carbon.g_per_kwh,
-            energy.price_per_kwh,
+            _constant(carbon.g_per_kwh),
+            _constant(energy.price_per_kwh),
             f"renewable={origin} carbon={carbon.origin} price=declared itDraw=hollow:replicas",
         )
 
-    def _site(self, node: Node, energy: ModelledEnergy) -> int:
+    def _site(self, node: Node, energy: ModelledEnergy | ReplayEnergy) -> int:
         assert energy.solar is not None
         site = Site(node.spec.location.lat, node.spec.location.lon, energy.solar)
         key = f"{site.lat},{site.lon},{site.array.model_dump_json()}"
@@ -231,8 +262,8 @@ class HollowTelemetry:
             it_draw_kw=IDLE_DRAW_SHARE * self._node.spec.power.budget_kw + replica_kw,
             budget_kw=self.budget_kw,
             renewable_kw=energy.renewable_kw(),
-            carbon_g_per_kwh=energy.carbon_g_per_kwh,
-            price_per_kwh=energy.price_per_kwh,
+            carbon_g_per_kwh=energy.carbon_g_per_kwh(),
+            price_per_kwh=energy.price_per_kwh(),
             gpus=gpus,
             energy_source=energy.source,
         )

@@ -15,10 +15,12 @@ is a stated assumption, since no public data set describes them:
 - **edge** (tier `edge`): a 10 kW box of 4 L4 GPUs with 12 kWp of rooftop PV
   in each of the largest cities, shared out between continents by EDGE_SHARE.
 
-Every node's energy is `modelled` (agents/energy): clear-sky PV from pvlib at
-its coordinates and the hour of the (possibly simulated) clock, and its
-country's published grid carbon (codecarbon's energy-mix data). Nothing here is
-measured, and the nodes' heartbeats say so.
+A node in a grid zone of the replay extract (data/grid_2023.npz: 16 zones, a
+year of hours) reports that zone's real carbon intensity and price for the
+simulated hour (`replay`); any other node's grid carbon is `modelled`: its
+country's published annual average (codecarbon's energy-mix data). Solar is
+pvlib's clear-sky PV at the node's coordinates and the hour of the (possibly
+simulated) clock. The nodes' heartbeats say which figure is which.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import zlib
 from typing import Any
 
 from agents.energy.modelled import country_carbon
+from agents.energy.zones import zone_at
 from controlplane.localfleet.places import (
     CONTINENT_REGIONS,
     City,
@@ -35,37 +38,40 @@ from controlplane.localfleet.places import (
     city,
     cloud_regions,
     continent_of,
+    grid_extract,
 )
 from controlplane.resources import API_VERSION
 
 # (city, country), in the order the fleet takes them: each prefix spreads over the markets.
+# Most sit in grid zones with real hours in the replay extract (data/README.md); a few,
+# such as hydro-powered Montréal, do not, and keep the modelled country average.
 FACTORY_SITES = (
-    ("Madrid", "ES"),
+    ("Frankfurt am Main", "DE"),  # DE-LU
+    ("Dallas", "US"),  # US-TEX-ERCO
+    ("Tokyo", "JP"),  # JP-TK
+    ("London", "GB"),  # GB
+    ("Toronto", "CA"),  # CA-ON
+    ("Mumbai", "IN"),  # IN-WE
+    ("Montréal", "CA"),  # Québec: no zone in the extract
+    ("Singapore", "SG"),  # SG
+    ("São Paulo", "BR"),  # BR-SP
+    ("Sydney", "AU"),  # AU-NSW
+    ("San Jose", "US"),  # US-CAL-CISO
+    ("Madrid", "ES"),  # no zone in the extract
+    ("Seoul", "KR"),  # KR
+    ("Johannesburg", "ZA"),  # ZA
+    ("Chicago", "US"),  # US-MIDA-PJM
     ("Stockholm", "SE"),
-    ("Dallas", "US"),
-    ("Tokyo", "JP"),
-    ("Frankfurt am Main", "DE"),
-    ("Montréal", "CA"),
-    ("Mumbai", "IN"),
-    ("Milan", "IT"),
-    ("Phoenix", "US"),
-    ("Singapore", "SG"),
-    ("São Paulo", "BR"),
-    ("Sydney", "AU"),
+    ("Santiago", "CL"),  # CL-SIC
+    ("Melbourne", "AU"),  # AU-VIC
+    ("New York City", "US"),  # US-NY-NYIS
     ("Paris", "FR"),
-    ("Seattle", "US"),
-    ("Seoul", "KR"),
+    ("Milan", "IT"),
     ("Warsaw", "PL"),
-    ("Chicago", "US"),
-    ("Johannesburg", "ZA"),
-    ("Lisbon", "PT"),
+    ("Phoenix", "US"),
+    ("Seattle", "US"),
     ("Osaka", "JP"),
-    ("Mexico City", "MX"),
-    ("Dublin", "IE"),
-    ("Jakarta", "ID"),
-    ("Santiago", "CL"),
-    ("Helsinki", "FI"),
-    ("Atlanta", "US"),
+    ("Lisbon", "PT"),
 )
 # (provider, region), in the order the fleet takes them.
 CLOUD_SITES = (
@@ -121,7 +127,12 @@ def _node(
     pue: float | None,
     solar: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    energy: dict[str, Any] = {"source": "modelled"}
+    zone = zone_at(place["lat"], place["lon"], place["country"])
+    energy: dict[str, Any] = (
+        {"source": "replay", "zone": zone, "path": str(grid_extract())}
+        if zone
+        else {"source": "modelled"}
+    )
     if solar:
         energy["solar"] = solar
     power: dict[str, Any] = {"budgetKw": budget_kw}

@@ -143,6 +143,8 @@ def start_server(
             f"{replan_interval_s(clock_speed):g}",
             "--node-grace-period",
             f"{NODE_GRACE_S:g}",
+            "--clock-file",  # curtailment events last simulated hours
+            str(state_dir / CLOCK_FILE),
         ],
         state_dir,
     )

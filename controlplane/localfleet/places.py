@@ -11,6 +11,7 @@ import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 # The 27 member states of the European Union (ISO 3166-1 alpha-2), for data residency.
@@ -113,3 +114,8 @@ def city(name: str, country: str) -> City:
         if c.name == name and c.country == country:
             return c
     raise KeyError(f"no city {name!r} in {country} among the extract's cities")
+
+
+def grid_extract() -> Path:
+    """The replay extract of real grid hours (data/README.md), for the agents to read."""
+    return Path(str(resources.files("controlplane.localfleet").joinpath("data/grid_2023.npz")))

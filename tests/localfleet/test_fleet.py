@@ -4,7 +4,7 @@ clock, the documented fleet file, and the report's arithmetic."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,10 @@ from controlplane.localfleet.lifecycle import read_fleet_file
 from controlplane.localfleet.observe import DeploymentNow, FleetNow, ReplicaNow
 from controlplane.localfleet.report import summarise
 from controlplane.resources import ManifestError
+from tokenplane.v1 import agent_pb2
 
 DOCS = Path(__file__).parents[2] / "docs" / "fleet-file.md"
+DAY = timedelta(days=1)
 
 
 @pytest.mark.parametrize("n", [30, 100, 1000])
@@ -37,7 +39,13 @@ def test_default_fleet_is_valid_unique_and_sized(n: int) -> None:
     for f in factories:
         assert 2000 <= f.spec.power.budget_kw <= 4000
         assert 100 <= f.spec.capacity.gpus[0].count < 1000  # hundreds of GPUs
-    assert all(h.energy is not None and h.energy.source == "modelled" for h in nodes)
+    assert all(h.energy is not None and h.energy.source in ("replay", "modelled") for h in nodes)
+    replayed = [
+        h
+        for h in nodes
+        if h.node.spec.tier == "factory" and h.energy is not None and h.energy.source == "replay"
+    ]
+    assert len(replayed) > len(factories) / 2, "most factories sit in zones with real hours"
     assert len(build_links(nodes, "127.0.0.1:1", "token")) == n  # every energy model builds
 
 
@@ -75,7 +83,7 @@ class _Idle:
 def test_hollow_solar_follows_the_simulated_clock() -> None:
     import yaml
 
-    docs = [d for d in default_fleet(30) if d["metadata"]["name"] == "factory-madrid"]
+    docs = [d for d in default_fleet(100) if d["metadata"]["name"] == "factory-madrid"]
     nodes = load_fleet(yaml.safe_dump_all(docs), "fleet")
     noon = SimClock(datetime(2026, 6, 21, 12, tzinfo=UTC), 3600)  # stopped at noon
     night = SimClock(noon.start, 3600, epoch_s=1000.0, wall=lambda: 1000.0 + 12)  # 00:00
@@ -85,6 +93,53 @@ def test_hollow_solar_follows_the_simulated_clock() -> None:
     assert by_day.renewable_kw > 1500 and by_night.renewable_kw == 0
     assert by_day.carbon_g_per_kwh == by_night.carbon_g_per_kwh > 100  # Spain, annual
     assert by_day.energy_source.startswith("renewable=modelled:pvlib-clearsky@simulated(3600x")
+
+
+GRID = Path(__file__).parents[3] / "shared" / "data" / "grid"
+
+
+def _heartbeat_at(name: str, when: datetime) -> agent_pb2.Heartbeat:
+    import yaml
+
+    docs = [d for d in default_fleet(100) if d["metadata"]["name"] == name]
+    nodes = load_fleet(yaml.safe_dump_all(docs), "fleet")
+    runtime: Runtime = _Idle()  # type: ignore[assignment]
+    return build_links(nodes, "127.0.0.1:1", "t", clock=SimClock(when, 3600))[0]._telemetry(runtime)
+
+
+@pytest.mark.skipif(not GRID.exists(), reason="../shared/data/grid (the source CSVs) is absent")
+def test_a_factory_in_a_covered_zone_replays_that_zones_real_hours() -> None:
+    noon = datetime(2023, 7, 14, 12, tzinfo=UTC)
+    today, next_day = (_heartbeat_at("factory-frankfurt-am-main", noon + k * DAY) for k in (0, 1))
+    # Electricity Maps' DE zone at that hour (life-cycle), and the day-ahead price.
+    assert today.carbon_g_per_kwh == _hourly(GRID / "carbon_2023" / "DE-LU.csv", noon, 5)
+    assert today.price_per_kwh == round(_hourly(GRID / "price_2023" / "DE-LU.csv", noon, 2)) / 1000
+    assert today.carbon_g_per_kwh != next_day.carbon_g_per_kwh, "days differ"
+    assert "carbon=replay:electricitymaps(DE-LU,2023,hourly,lifecycle)" in today.energy_source
+    assert "price=replay:day-ahead(DE-LU,2023,hourly)" in today.energy_source
+    # The same hour of another year replays 2023's.
+    assert _heartbeat_at("factory-frankfurt-am-main", noon.replace(year=2026)).carbon_g_per_kwh == (
+        today.carbon_g_per_kwh
+    )
+
+
+def test_a_factory_outside_every_covered_zone_keeps_the_modelled_figure_said_as_such() -> None:
+    noon = datetime(2023, 7, 14, 12, tzinfo=UTC)
+    montreal = _heartbeat_at("factory-montreal", noon)
+    assert "carbon=modelled:codecarbon-energy-mix(CA," in montreal.energy_source
+    assert (
+        montreal.carbon_g_per_kwh == _heartbeat_at("factory-montreal", noon + DAY).carbon_g_per_kwh
+    )
+
+
+def _hourly(path: Path, when: datetime, column: int) -> float:
+    """The source CSV's value at `when` (rounded as the extract is)."""
+    import csv
+
+    stamp = when.strftime("%Y-%m-%d %H:00:00")
+    with path.open(encoding="utf-8") as f:
+        row = next(r for r in csv.reader(f) if r[0].startswith(stamp))
+    return float(round(float(row[column])))
 
 
 def test_the_documented_fleet_file_is_valid(tmp_path: Path) -> None:

@@ -104,9 +104,9 @@ def _clock_start(value: str | None) -> datetime:
 @click.option(
     "--clock-start",
     metavar="ISO8601",
-    help="Simulated time to start from, e.g. "
-    "2026-06-21T17:00:00Z; the clock stands there until every deployment runs "
-    "[default: now].",
+    help="Simulated time to start from, e.g. 2023-07-14 or "
+    "2026-06-21T17:00:00Z; the clock stands there until every deployment runs. Sites in "
+    "a zone with real hours replay that date's hour of 2023 [default: now].",
 )
 @click.option(
     "-d",
