@@ -38,9 +38,11 @@ FOOTNOTES = (
     "carbon: replica IT power x its site's grid carbon x (1 - the site's renewable share), "
     "over tokens at each deployment's declared tokens/s (tokenplane.io/tokens-per-second; "
     "assumed for the samples, not measured)",
+    "replayed: grid carbon and price of 2023's hours in the 16 zones of the shipped extract "
+    "(Electricity Maps, ODbL; market prices)",
     "modelled, not measured: clear-sky solar (pvlib), annual grid carbon per country "
-    "(codecarbon's energy-mix data), demand from city populations (GeoNames) with an "
-    "assumed daily shape",
+    "elsewhere (codecarbon's energy-mix data), demand from city populations (GeoNames) "
+    "with an assumed daily shape",
 )
 
 
@@ -245,7 +247,9 @@ def plot(samples: list[FleetNow], path: Path, title: str = "") -> None:
     bottom.set_xlabel("simulated time (UTC); moves: replicas moved make-before-break")
     bottom.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %H:%M"))
     top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    top.set_title(title or "tokenplane local fleet: modelled clear-sky solar, annual grid carbon")
+    top.set_title(
+        title or "tokenplane local fleet: clear-sky solar, grid carbon of real 2023 hours"
+    )
     for ax in (top, middle, bottom):
         ax.grid(alpha=0.3)
     fig.autofmt_xdate()

@@ -470,7 +470,8 @@ def _print_up(record: RunRecord, directory: Path, files: FleetFiles) -> None:
     )
     print_table(PLACEMENT_HEADERS, placements_table(sample))
     click.echo(
-        "\nCarbon and renewable share are modelled (clear-sky solar, annual grid carbon); "
+        "\nGrid carbon and price replay real 2023 hours where a site's zone has them (else "
+        "the country's annual figure); solar is clear-sky. "
         "tpctl describe node NAME says where each figure comes from.\n"
         "Next: tpctl get deployments | tpctl top nodes --sort-by renewable | "
         "tpctl describe deployment chat-eu | tpctl report | tpctl down"
