@@ -72,7 +72,7 @@ class GpuUsage(_message.Message):
     def __init__(self, model: _Optional[str] = ..., memory_gb: _Optional[float] = ..., total: _Optional[int] = ..., free: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("seq", "it_draw_kw", "budget_kw", "renewable_kw", "carbon_g_per_kwh", "price_per_kwh", "gpus", "location", "energy_source", "rtt_samples", "forecast", "carbon_basis", "gpu_power_kw")
+    __slots__ = ("seq", "it_draw_kw", "budget_kw", "renewable_kw", "carbon_g_per_kwh", "price_per_kwh", "gpus", "location", "energy_source", "rtt_samples", "forecast", "carbon_basis", "gpu_power_kw", "curtail_to_kw")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     IT_DRAW_KW_FIELD_NUMBER: _ClassVar[int]
     BUDGET_KW_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class Heartbeat(_message.Message):
     FORECAST_FIELD_NUMBER: _ClassVar[int]
     CARBON_BASIS_FIELD_NUMBER: _ClassVar[int]
     GPU_POWER_KW_FIELD_NUMBER: _ClassVar[int]
+    CURTAIL_TO_KW_FIELD_NUMBER: _ClassVar[int]
     seq: int
     it_draw_kw: float
     budget_kw: float
@@ -99,7 +100,8 @@ class Heartbeat(_message.Message):
     forecast: _containers.RepeatedCompositeFieldContainer[_resources_pb2.ForecastPoint]
     carbon_basis: _resources_pb2.CarbonBasis
     gpu_power_kw: float
-    def __init__(self, seq: _Optional[int] = ..., it_draw_kw: _Optional[float] = ..., budget_kw: _Optional[float] = ..., renewable_kw: _Optional[float] = ..., carbon_g_per_kwh: _Optional[float] = ..., price_per_kwh: _Optional[float] = ..., gpus: _Optional[_Iterable[_Union[GpuUsage, _Mapping]]] = ..., location: _Optional[_Union[_resources_pb2.Location, _Mapping]] = ..., energy_source: _Optional[str] = ..., rtt_samples: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ..., forecast: _Optional[_Iterable[_Union[_resources_pb2.ForecastPoint, _Mapping]]] = ..., carbon_basis: _Optional[_Union[_resources_pb2.CarbonBasis, _Mapping]] = ..., gpu_power_kw: _Optional[float] = ...) -> None: ...
+    curtail_to_kw: float
+    def __init__(self, seq: _Optional[int] = ..., it_draw_kw: _Optional[float] = ..., budget_kw: _Optional[float] = ..., renewable_kw: _Optional[float] = ..., carbon_g_per_kwh: _Optional[float] = ..., price_per_kwh: _Optional[float] = ..., gpus: _Optional[_Iterable[_Union[GpuUsage, _Mapping]]] = ..., location: _Optional[_Union[_resources_pb2.Location, _Mapping]] = ..., energy_source: _Optional[str] = ..., rtt_samples: _Optional[_Iterable[_Union[RttSample, _Mapping]]] = ..., forecast: _Optional[_Iterable[_Union[_resources_pb2.ForecastPoint, _Mapping]]] = ..., carbon_basis: _Optional[_Union[_resources_pb2.CarbonBasis, _Mapping]] = ..., gpu_power_kw: _Optional[float] = ..., curtail_to_kw: _Optional[float] = ...) -> None: ...
 
 class RttSample(_message.Message):
     __slots__ = ("target", "rtt_ms", "method")
