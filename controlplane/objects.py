@@ -131,9 +131,13 @@ class ObjectStore:
         return resource
 
     async def list(
-        self, kind: str, selector: LabelSelector | None = None
+        self, kind: str, selector: LabelSelector | None = None, *, after: str = ""
     ) -> tuple[builtins.list[Resource], int]:
+        """The objects of `kind` by name (only those named after `after`, for a next page)."""
         kvs, revision = await self.store.list(prefix_of(kind))
+        if after:
+            first = key_of(kind, after).encode()
+            kvs = [kv for kv in kvs if kv.key.encode() > first]
         items = [_decode_kind(kv, kind) for kv in kvs]
         if selector is not None:
             items = [r for r in items if selector(r.metadata.labels)]

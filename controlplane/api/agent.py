@@ -28,8 +28,9 @@ import grpc
 
 from controlplane import __version__
 from controlplane.api.auth import Authenticator
-from controlplane.api.status import code_of, unary
-from controlplane.errors import ControlPlaneError, Invalid, NotFound, Timeout
+from controlplane.api.decoding import Undecodable
+from controlplane.api.status import code_of, details, unary
+from controlplane.errors import ControlPlaneError, Invalid, NotFound, Timeout, clip
 from controlplane.inventory import InventoryTable, Transition, liveness
 from controlplane.objects import ObjectStore
 from controlplane.resources import Node, Replica, parse_manifest
@@ -197,6 +198,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         joining = parse_manifest(message_dict(request.node), "node")
         if not isinstance(joining, Node):
             raise Invalid(f"node.kind: must be Node, got {joining.kind}")
+        self._table.check_node(joining)
         stored = await self._register(joining)
         self._table.upsert(stored)
         return agent_pb2.JoinResponse(
@@ -231,11 +233,13 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         try:
             name = self._auth.node_of(context.invocation_metadata())
             first = await context.read()
+            if isinstance(first, Undecodable):
+                raise Invalid(first.message())
             if first is grpc.aio.EOF or not first.HasField("hello"):
                 raise Invalid("the first message on a Connect stream must be a Hello")
             if first.hello.node_name != name:
                 raise Invalid(
-                    f"hello.nodeName: {first.hello.node_name!r} is not this node ({name})"
+                    f"hello.nodeName: {clip(first.hello.node_name)!r} is not this node ({name})"
                 )
             # A node the table knows (it joined, or was loaded at start) needs no store
             # read: during a join storm the store's one writer is busy with the Joins.
@@ -250,7 +254,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         except grpc.aio.AbortError:
             raise
         except Exception as e:
-            await context.abort(code_of(e), str(e))
+            await context.abort(code_of(e), details(e))
         await self._serve(name, slot, first.hello, context)
 
     async def _serve(
@@ -285,6 +289,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 message = await context.read()
                 if message is grpc.aio.EOF:
                     break
+                if isinstance(message, Undecodable):
+                    raise Invalid(message.message())
                 kind = message.WhichOneof("body")
                 if kind == "heartbeat":
                     if (t := table.heartbeat(slot, message.heartbeat, clock())) is not None:
@@ -296,6 +302,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                     self._hub.log_reply(message.log_reply)
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass  # the peer went away or keepalive found it dead: same as EOF
+        except ControlPlaneError as e:  # a message the table refused: the agent's error
+            await context.abort(code_of(e), details(e))
         finally:
             if self._hub.sessions.get(name) is session:
                 del self._hub.sessions[name]

@@ -2,8 +2,8 @@
 
 gRPC's own handling of a request that fails to parse is an UNKNOWN status and a
 logged traceback per request, so any unauthenticated caller could fill the log.
-`tolerant(server)` stands in for the server when services are added: it wraps
-every method's request deserializer so that bytes that do not parse become an
+`TolerantDecoding`, the server's outermost interceptor, wraps every method's
+request deserializer so that bytes that do not parse become an
 `Undecodable` request, which unary and server-streaming methods answer with
 INVALID_ARGUMENT before the servicer runs. Bidirectional streams (Connect) read
 their messages themselves and check for `Undecodable`. Each method logs at most
@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,47 +128,29 @@ def tolerant_handler(
     return replaced
 
 
-class _TolerantGeneric(grpc.GenericRpcHandler):
-    def __init__(self, inner: grpc.GenericRpcHandler, journal: RateLimitedLog) -> None:
-        self._inner = inner
+class TolerantDecoding(grpc.aio.ServerInterceptor):
+    """The server's outermost interceptor: every method's deserializer never raises."""
+
+    def __init__(self, journal: RateLimitedLog = UNDECODABLE_LOG) -> None:
         self._journal = journal
 
-    def service(
-        self, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler | None:
-        handler = self._inner.service(handler_call_details)
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(details)
         if handler is None:
-            return None
-        return tolerant_handler(handler_call_details.method, handler, self._journal)
+            return handler
+        return tolerant_handler(details.method, handler, self._journal)
 
 
-class _TolerantServer:
-    """What a generated `add_*Servicer_to_server` needs of a server, wrapping its handlers."""
-
-    def __init__(self, server: grpc.aio.Server, journal: RateLimitedLog) -> None:
-        self._server = server
-        self._journal = journal
-
-    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
-        self._server.add_generic_rpc_handlers(
-            [_TolerantGeneric(h, self._journal) for h in handlers]
-        )
-
-    def add_registered_method_handlers(
-        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
-    ) -> None:
-        self._server.add_registered_method_handlers(
-            service,
-            {
-                name: tolerant_handler(f"/{service}/{name}", h, self._journal)
-                for name, h in handlers.items()
-            },
-        )
-
-
-def tolerant(server: grpc.aio.Server, journal: RateLimitedLog = UNDECODABLE_LOG) -> Any:
-    """`server`, for `add_*Servicer_to_server`: its methods answer garbage INVALID_ARGUMENT."""
-    return _TolerantServer(server, journal)
-
-
-__all__ = ["LOG_INTERVAL_S", "RateLimitedLog", "Undecodable", "tolerant", "tolerant_handler"]
+__all__ = [
+    "LOG_INTERVAL_S",
+    "RateLimitedLog",
+    "TolerantDecoding",
+    "Undecodable",
+    "tolerant_handler",
+]

@@ -5,24 +5,27 @@ from __future__ import annotations
 import difflib
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 from opentelemetry import trace
 
 from controlplane import __version__
 from controlplane.api.auth import Authenticator, Role
+from controlplane.api.checks import check_name, check_size, revision_of
+from controlplane.api.paging import Continue, page, parse_continue
 from controlplane.api.status import streaming, unary
-from controlplane.errors import Invalid
+from controlplane.errors import Invalid, OutOfRange, clip
 from controlplane.inventory import InventoryTable
 from controlplane.inventory.view import with_live_status
 from controlplane.objects import ApplyResult, Change, ObjectStore, Resource
 from controlplane.resources import KINDS, Curtailment, Event, ModelDeployment, Node, Replica
 from controlplane.resources.codec import ONEOF_FIELD, from_resource, to_message, to_resource
 from controlplane.resources.selector import LabelSelector, parse_selector
+from controlplane.store import Compacted
 from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc
 from tokenplane.v1 import resources_pb2 as pb
 
@@ -53,7 +56,7 @@ Drainer = Callable[[str, float], Awaitable[list[str]]]
 
 def _kind(kind: str) -> str:
     if kind not in KINDS:
-        raise Invalid(f"kind: unknown kind {kind!r}; one of {', '.join(KINDS)}")
+        raise Invalid(f"kind: unknown kind {clip(kind)!r}; one of {', '.join(KINDS)}")
     return kind
 
 
@@ -100,10 +103,15 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
     async def Apply(
         self, request: fleet_pb2.ApplyRequest, context: grpc.aio.ServicerContext
     ) -> fleet_pb2.ApplyResponse:
+        if (field := request.resource.WhichOneof("resource")) is not None:
+            body = getattr(request.resource, field)
+            check_size(body, body.kind or field, body.metadata.name)
         resource = from_resource(request.resource)
         caller = self._auth.authorize(context.invocation_metadata(), _WRITE_ROLE[resource.kind])
         if isinstance(resource, Curtailment):
             resource.spec.requested_by = caller  # who asked is the server's to say
+        if isinstance(resource, Node):
+            self._table.check_node(resource)
         if isinstance(resource, ModelDeployment):
             check_demand_regions(resource, self._regions())
         with _tracer.start_as_current_span(
@@ -131,7 +139,9 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         self, request: fleet_pb2.GetRequest, context: grpc.aio.ServicerContext
     ) -> fleet_pb2.GetResponse:
         self._auth.authorize(context.invocation_metadata(), Role.VIEWER)
-        resource = await self._objects.must_get(_kind(request.kind), request.name)
+        kind = _kind(request.kind)
+        check_name(request.name)
+        resource = await self._objects.must_get(kind, request.name)
         return fleet_pb2.GetResponse(
             header=self._header(int(resource.metadata.resource_version)),
             resource=to_resource(self._live(resource)),
@@ -142,16 +152,30 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         self, request: fleet_pb2.ListRequest, context: grpc.aio.ServicerContext
     ) -> fleet_pb2.ListResponse:
         self._auth.authorize(context.invocation_metadata(), Role.VIEWER)
+        kind = _kind(request.kind)
         selector = _selector(request.label_selector)
-        items, revision = await self._objects.list(_kind(request.kind), selector)
-        if request.as_table:
-            return fleet_pb2.ListResponse(
-                header=self._header(revision),
-                table=_table(request.kind, [self._live(r) for r in items]),
-            )
-        return fleet_pb2.ListResponse(
-            header=self._header(revision), items=[to_resource(self._live(r)) for r in items]
+        start = parse_continue(getattr(request, "continue"), kind)
+        items, revision = await self._objects.list(
+            kind, selector, after=start.after if start else ""
         )
+        revision = start.revision if start else revision  # see controlplane/api/paging.py
+        response = fleet_pb2.ListResponse(header=self._header(revision))
+        if request.as_table:
+            columns = _columns(kind)
+            response.table.columns.extend(
+                fleet_pb2.TableColumn(name=c.header, wide=c.wide) for c in columns
+            )
+            rows = page(items, lambda r: _row(columns, self._live(r)), limit=request.limit)
+            response.table.rows.extend(rows)
+            sent = len(rows)
+        else:
+            resources = page(items, lambda r: to_resource(self._live(r)), limit=request.limit)
+            response.items.extend(resources)
+            sent = len(resources)
+        if sent < len(items):
+            setattr(response, "continue", Continue(kind, items[sent - 1].name, revision).token())
+            response.remaining_item_count = len(items) - sent
+        return response
 
     @unary
     async def Delete(
@@ -159,7 +183,11 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
     ) -> fleet_pb2.DeleteResponse:
         kind = _kind(request.kind)
         self._auth.authorize(context.invocation_metadata(), _WRITE_ROLE[kind])
-        deleted = await self._objects.delete(kind, request.name, request.resource_version)
+        check_name(request.name)
+        version = request.resource_version
+        if version:
+            revision_of(version, minimum=1)
+        deleted = await self._objects.delete(kind, request.name, version)
         self._on_change()
         return fleet_pb2.DeleteResponse(
             header=self._header(int(deleted.metadata.resource_version)),
@@ -173,17 +201,37 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         self._auth.authorize(context.invocation_metadata(), Role.VIEWER)
         kind = _kind(request.kind)
         selector = _selector(request.label_selector)
-        start = int(request.resource_version) + 1 if request.resource_version else None
-        async for event in self._objects.watch(kind, start_revision=start, selector=selector):
-            if event.resource is None:
-                gone = pb.Resource(**{ONEOF_FIELD[kind]: {"metadata": {"name": event.name}}})
-            else:
-                gone = to_resource(self._live(event.resource))
-            yield fleet_pb2.WatchResponse(
-                header=self._header(event.revision),
-                type=_WATCH_TYPES[event.change],
-                resource=gone,
+        version = request.resource_version
+        start = await self._watch_start(version) if version else None
+        events = self._objects.watch(kind, start_revision=start, selector=selector)
+        try:
+            async for event in events:
+                if event.resource is None:
+                    gone = pb.Resource(**{ONEOF_FIELD[kind]: {"metadata": {"name": event.name}}})
+                else:
+                    gone = to_resource(self._live(event.resource))
+                yield fleet_pb2.WatchResponse(
+                    header=self._header(event.revision),
+                    type=_WATCH_TYPES[event.change],
+                    resource=gone,
+                )
+        except Compacted as e:
+            # Kubernetes' 410 Gone: the client lists again and watches from the list.
+            raise OutOfRange(
+                f"resourceVersion {version} is compacted; list again and watch from the "
+                f"list's revision (the store keeps changes from {e.compact_revision})"
+            ) from None
+
+    async def _watch_start(self, version: str) -> int:
+        """The first revision a Watch from resourceVersion `version` streams."""
+        revision = revision_of(version)
+        now = await self._objects.store.revision()
+        if revision > now:
+            raise OutOfRange(
+                f"resourceVersion: {revision} is ahead of the store (now at {now}); "
+                "watch from a revision a List or Get returned"
             )
+        return revision + 1
 
     async def _set_unschedulable(
         self, request: fleet_pb2.CordonRequest, context: grpc.aio.ServicerContext, value: bool
@@ -332,19 +380,16 @@ def aggregate_events(events: list[Event]) -> list[EventGroup]:
     return list(groups.values())
 
 
-def _table(kind: str, items: list[Resource]) -> fleet_pb2.Table:
+def _columns(kind: str) -> Sequence[Any]:
     """`tpctl get`'s columns, rendered here (kube-apiserver's server-side printing): the
     client prints the cells without decoding, or even importing, a single resource."""
     from controlplane.cli.columns import COLUMNS
 
-    columns = COLUMNS[kind]
-    return fleet_pb2.Table(
-        columns=[fleet_pb2.TableColumn(name=c.header, wide=c.wide) for c in columns],
-        rows=[
-            fleet_pb2.TableRow(name=item.name, cells=[c.cell(item) for c in columns])
-            for item in items
-        ],
-    )
+    return COLUMNS[kind]
+
+
+def _row(columns: Sequence[Any], item: Resource) -> fleet_pb2.TableRow:
+    return fleet_pb2.TableRow(name=item.name, cells=[c.cell(item) for c in columns])
 
 
 def centroid(points: list[tuple[float, float]]) -> tuple[float, float]:

@@ -48,8 +48,11 @@ _REASONS = {
     grpc.StatusCode.INVALID_ARGUMENT: "Invalid",
     grpc.StatusCode.PERMISSION_DENIED: "Forbidden",
     grpc.StatusCode.FAILED_PRECONDITION: "BadRequest",
-    grpc.StatusCode.RESOURCE_EXHAUSTED: "TooManyRequests",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "ResourceExhausted",
+    grpc.StatusCode.OUT_OF_RANGE: "Expired",  # Kubernetes' 410 Gone: a compacted revision
 }
+# Items per List page (kubectl's --chunk-size); the server may send fewer, by bytes.
+PAGE_SIZE = 500
 # Substrings of gRPC's own messages when no connection could be made.
 _CONNECT_FAILURES = (
     "failed to connect",
@@ -111,9 +114,10 @@ def open_channel(target: Target) -> grpc.Channel:
 
 
 class FleetClient:
-    def __init__(self, target: Target, *, timeout_s: float) -> None:
+    def __init__(self, target: Target, *, timeout_s: float, page_size: int = PAGE_SIZE) -> None:
         self.target = target
         self.timeout_s = timeout_s
+        self.page_size = page_size
         # With OTEL_* set, each call is a client span the server's trace continues.
         self._stub = fleet_pb2_grpc.FleetServiceStub(traced_channel(open_channel(target)))
         self._metadata = (("authorization", f"Bearer {target.token}"),) if target.token else ()
@@ -151,9 +155,28 @@ class FleetClient:
                 return None
             raise
 
-    def list(self, kind: str, selector: str = "") -> tuple[list[Resource], int]:
-        response = self._call("List", fleet_pb2.ListRequest(kind=kind, label_selector=selector))
-        return [_decode(r) for r in response.items], response.header.revision
+    def _pages(self, kind: str, selector: str, *, as_table: bool) -> Iterator[Any]:
+        """Every page of a List, following the server's continue tokens."""
+        token = ""
+        while True:
+            request = fleet_pb2.ListRequest(
+                kind=kind, label_selector=selector, as_table=as_table, limit=self.page_size
+            )
+            setattr(request, "continue", token)  # a Python keyword: no constructor argument
+            response = self._call("List", request)
+            yield response
+            token = getattr(response, "continue")
+            if not token:
+                return
+
+    def list(self, kind: str, selector: str = "") -> tuple[builtins.list[Resource], int]:
+        """Every object of `kind`, read page by page, and the revision to watch from."""
+        items: builtins.list[Resource] = []
+        revision = 0
+        for response in self._pages(kind, selector, as_table=False):
+            revision = revision or response.header.revision
+            items += [_decode(r) for r in response.items]
+        return items, revision
 
     def apply(self, resource: Resource, *, dry_run: bool = False) -> tuple[Resource, str]:
         from controlplane.resources.codec import to_resource
@@ -234,11 +257,12 @@ class FleetClient:
         self, kind: str, selector: str = ""
     ) -> tuple[builtins.list[tuple[str, bool]], builtins.list[builtins.list[str]]]:
         """`tpctl get`'s table as the server renders it: ([(header, wide)], rows of cells)."""
-        response = self._call(
-            "List", fleet_pb2.ListRequest(kind=kind, label_selector=selector, as_table=True)
-        )
-        columns = [(c.name, c.wide) for c in response.table.columns]
-        return columns, [list(row.cells) for row in response.table.rows]
+        columns: builtins.list[tuple[str, bool]] = []
+        rows: builtins.list[builtins.list[str]] = []
+        for response in self._pages(kind, selector, as_table=True):
+            columns = columns or [(c.name, c.wide) for c in response.table.columns]
+            rows += [list(row.cells) for row in response.table.rows]
+        return columns, rows
 
     def regions(self) -> builtins.list[dict[str, Any]]:
         """The regions demand may name: the fleet's own, then the server's region table."""
@@ -250,7 +274,7 @@ class FleetClient:
 
     def version(self) -> str:
         """The server's version, from the header of the cheapest read the API offers."""
-        response = self._call("List", fleet_pb2.ListRequest(kind="ModelDeployment"))
+        response = self._call("List", fleet_pb2.ListRequest(kind="ModelDeployment", limit=1))
         return response.header.server_version
 
     def explain(self, error: grpc.RpcError, method: str) -> CliError:

@@ -263,28 +263,59 @@ def watch(
             requirements, kind.wire, manifest(resource)
         )
 
-    items, revision = client.list(kind.wire, selector)
-    seen = {item.name: item for item in select(kind, items, view) if wanted(item)}
+    def listed() -> tuple[dict[str, Resource], int]:
+        items, revision = client.list(kind.wire, selector)
+        return {item.name: item for item in select(kind, items, view) if wanted(item)}, revision
+
+    seen, revision = listed()
     printer = _ChangePrinter(kind, view, with_events=with_events)
     if print_list and seen:
         printer.print("ADDED", list(seen.values()))
     try:
-        for event in client.watch(kind.wire, selector, revision):
-            if names and event.name not in names:
-                continue
-            change = event.type
-            if event.resource is None or not wanted(event.resource):
-                resource = seen.pop(event.name, None)
-                if resource is None:  # never shown: nothing to retract
-                    continue
-                change = "DELETED"
-            else:
-                if requirements and event.name not in seen:
-                    change = "ADDED"  # it came to match the field selector
-                resource = seen[event.name] = event.resource
-            printer.print(change, [resource])
+        while True:
+            try:
+                for event in client.watch(kind.wire, selector, revision):
+                    if names and event.name not in names:
+                        continue
+                    change = event.type
+                    if event.resource is None or not wanted(event.resource):
+                        resource = seen.pop(event.name, None)
+                        if resource is None:  # never shown: nothing to retract
+                            continue
+                        change = "DELETED"
+                    else:
+                        if requirements and event.name not in seen:
+                            change = "ADDED"  # it came to match the field selector
+                        resource = seen[event.name] = event.resource
+                    printer.print(change, [resource])
+                return
+            except CliError as e:
+                if e.reason != "Expired":
+                    raise
+            # The history since `revision` was compacted (Kubernetes' 410 Gone): list
+            # again, as kubectl does, and print what changed meanwhile.
+            fresh, revision = listed()
+            for change, resource in changes_between(seen, fresh):
+                printer.print(change, [resource])
+            seen = fresh
     except KeyboardInterrupt:
         return
+
+
+def changes_between(
+    before: dict[str, Resource], after: dict[str, Resource]
+) -> list[tuple[str, Resource]]:
+    """What a watcher missed between two lists: ADDED, MODIFIED (a new resourceVersion)
+    and DELETED objects, by name."""
+    changes: list[tuple[str, Resource]] = []
+    for name, resource in after.items():
+        old = before.get(name)
+        if old is None:
+            changes.append(("ADDED", resource))
+        elif old.metadata.resource_version != resource.metadata.resource_version:
+            changes.append(("MODIFIED", resource))
+    changes += [("DELETED", old) for name, old in before.items() if name not in after]
+    return changes
 
 
 REGION_ALIASES = ("regions", "region", "reg")

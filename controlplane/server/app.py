@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 
 from controlplane.api.agent import AgentHub, AgentService
 from controlplane.api.auth import Authenticator, load_api_tokens, new_token
+from controlplane.api.decoding import TolerantDecoding
 from controlplane.api.fleet import FleetService
 from controlplane.api.leader import LeaderOnly
 from controlplane.inventory import InventoryTable, Transition, liveness
@@ -201,6 +202,7 @@ class ControlPlane:
         self.server = grpc.aio.server(
             options=GRPC_SERVER_OPTIONS,
             interceptors=[
+                TolerantDecoding(),  # first: outermost, so garbage never reaches the others
                 *server_interceptors(),
                 *([LeaderOnly(self.is_leader)] if config.leader_elect else []),
             ],
