@@ -80,29 +80,42 @@ def seasonal_naive(
     return np.where(np.isnan(out), latest[:, None], out)
 
 
-def horizon_mean(now: FloatArray, forecast: FloatArray, horizon_h: float) -> FloatArray:
-    """(N,): the mean over the next `horizon_h` hours, the current hour included.
+def hourly(now: FloatArray, forecast: FloatArray, hours: int) -> FloatArray:
+    """(N, hours): this hour, then the forecast's hours; unknown or past it, the last known.
 
     `now` is (N,) (the figure for this hour), `forecast` (N, K) for hour
-    offsets 1..K, NaN where unknown. Hours past the forecast, or unknown,
-    keep the last known figure (persistence); a fractional horizon weighs its
-    last hour by the fraction. With no forecast (K = 0) it is `now`.
+    offsets 1..K, NaN where unknown. With no forecast (K = 0) every hour is
+    `now`: persistence.
     """
     current = np.asarray(now, dtype=np.float64)
-    if horizon_h <= 0:
-        return current.copy()
     f = np.asarray(forecast, dtype=np.float64).reshape(len(current), -1)
-    hours = int(np.ceil(horizon_h))
-    series = np.empty((len(current), hours))
-    series[:, 0] = current
-    last = current.copy()
+    series = np.empty((len(current), max(1, hours)))
+    series[:, 0] = last = current
     for k in range(1, hours):
         if k <= f.shape[1]:
             last = np.where(np.isnan(f[:, k - 1]), last, f[:, k - 1])
         series[:, k] = last
+    return series
+
+
+def hour_weights(horizon_h: float) -> FloatArray:
+    """(ceil(horizon_h),): each hour's share of the horizon, the last one fractional."""
+    hours = max(1, int(np.ceil(horizon_h)))
     weight = np.ones(hours)
-    weight[-1] = horizon_h - (hours - 1)
-    return np.asarray(series @ weight / horizon_h)
+    weight[-1] = horizon_h - (hours - 1) if horizon_h > 0 else 1.0
+    return weight
+
+
+def horizon_mean(now: FloatArray, forecast: FloatArray, horizon_h: float) -> FloatArray:
+    """(N,): the mean over the next `horizon_h` hours, the current hour included.
+
+    As `hourly`: hours past the forecast, or unknown, keep the last known
+    figure; a fractional horizon weighs its last hour by the fraction.
+    """
+    if horizon_h <= 0:
+        return np.asarray(now, dtype=np.float64).copy()
+    weight = hour_weights(horizon_h)
+    return np.asarray(hourly(now, forecast, len(weight)) @ weight / horizon_h)
 
 
 def _latest(h: FloatArray) -> FloatArray:

@@ -213,10 +213,10 @@ def _greedy(state: _State, rng: np.random.Generator, *, per_cost: bool) -> None:
         state.add(best)
 
 
-Accept = Callable[[Objective, Objective, int], bool]
+Accept = Callable[[Objective, Objective, int, int], bool]
 
 
-def _better(new: Objective, current: Objective, to: int) -> bool:
+def _better(new: Objective, current: Objective, leaves: int, to: int) -> bool:
     return new.better_than(current)
 
 
@@ -225,7 +225,8 @@ def _swaps(
 ) -> list[tuple[int, int]]:
     """Move one replica at a time to wherever the objective improves most, until none does.
 
-    `accept(new, current, to)` decides whether the best move found is worth
+    `accept(new, current, leaves, to)` decides whether the best move found, of a
+    replica from candidate `leaves` to candidate `to`, is worth
     making; returns the moves made, (from candidate, to candidate), in order.
     """
     p = state.p
@@ -248,7 +249,7 @@ def _swaps(
                 if best is not None
                 else None
             )
-            if best is not None and new is not None and accept(new, current, best):
+            if best is not None and new is not None and accept(new, current, int(c), best):
                 state.add(best)
                 moves.append((int(c), best))
                 improved = True

@@ -20,13 +20,17 @@ this hour's figures). At most `max_moves` optional moves a call. Hysteresis is
 therefore a quantity of gCO2 (or $), not a tuning knob.
 
 The saving is judged on the forecast where the snapshot has one
-(`carbon_forecast_g_per_kwh`, `price_forecast_per_kwh`; docs/forecast.md): on
-each node's mean carbon and price over the horizon, this hour included, not on
-this hour alone. A dip of one hour at another site saves a horizon's worth of
-energy only if it lasts, so it moves nothing, while a shift the forecast
-expects to hold does. Without a forecast the current hour stands for the whole
-horizon. The SLO is never traded: an optional move may not lose demand within
-it, and make-before-break keeps the old replica serving until the new one runs.
+(`carbon_forecast_g_per_kwh`, `price_forecast_per_kwh`; docs/forecast.md),
+hour by hour over the horizon, this hour included, not on this hour alone:
+the search weighs each node by its mean over the horizon, and a move is made
+if moving now costs less over the horizon than staying, each plan free to
+move again later, paying another start-up (`pays_back`). A one-hour dip that
+cannot repay two start-ups moves nothing, a shift the forecast expects to
+hold moves the replica when it starts, and a replica that followed a daily
+low is not moved back until it ends. Without a forecast the current hour
+stands for the whole horizon. The SLO is never traded: an
+optional move may not lose demand within it, and make-before-break keeps the
+old replica serving until the new one runs.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from controlplane.energy.forecast import horizon_mean
+from controlplane.energy.forecast import hour_weights, hourly
 from controlplane.inventory.snapshot import FleetSnapshot, FloatArray
 from controlplane.resources import PlacementExplanation
 from controlplane.scheduler import facility
@@ -222,44 +226,78 @@ def _shed_curtailed(
 
 
 @dataclass(frozen=True)
-class HorizonEnergy:
-    """Each node's carbon and price averaged over a move horizon: what a move is judged on."""
+class EnergyAhead:
+    """Each node's carbon and price hour by hour over a move horizon: what a move is judged on."""
 
-    carbon_g_per_kwh: FloatArray  # (N,)
-    price_per_kwh: FloatArray  # (N,)
-    forecast: bool  # False: the snapshot has no forecast; these are this hour's figures
+    carbon_g_per_kwh: FloatArray  # (N, T): this hour, then the forecast's (held past it)
+    price_per_kwh: FloatArray  # (N, T)
+    weight: FloatArray  # (T,) each hour's share of the horizon: ones, the last maybe less
+    forecast: bool  # False: the snapshot has no forecast; every hour is this hour
+
+    def mean(self) -> tuple[FloatArray, FloatArray]:
+        """(N,) carbon and price averaged over the horizon."""
+        total = float(self.weight.sum())
+        return self.carbon_g_per_kwh @ self.weight / total, self.price_per_kwh @ self.weight / total
 
 
-def horizon_energy(snapshot: FleetSnapshot, horizon_h: float) -> HorizonEnergy:
-    """The mean carbon and price over the next `horizon_h` hours, from the snapshot's forecast.
+def energy_ahead(snapshot: FleetSnapshot, horizon_h: float) -> EnergyAhead:
+    """Carbon and price over the next `horizon_h` hours, from the snapshot's forecast.
 
     Nodes (or hours) without a forecast keep this hour's figure.
     """
+    weight = hour_weights(horizon_h)
     carbon, price = snapshot.carbon_forecast_g_per_kwh, snapshot.price_forecast_per_kwh
-    if carbon.size == 0 and price.size == 0:
-        return HorizonEnergy(snapshot.carbon_g_per_kwh, snapshot.price_per_kwh, False)
-    return HorizonEnergy(
-        horizon_mean(snapshot.carbon_g_per_kwh, carbon, horizon_h),
-        horizon_mean(snapshot.price_per_kwh, price, horizon_h),
-        True,
+    return EnergyAhead(
+        hourly(snapshot.carbon_g_per_kwh, carbon, len(weight)),
+        hourly(snapshot.price_per_kwh, price, len(weight)),
+        weight,
+        carbon.size > 0 or price.size > 0,
     )
+
+
+def pays_back(
+    saving_per_h: FloatArray, weight: FloatArray, startup: float, leave_again: float
+) -> bool:
+    """Whether moving now beats staying, over the horizon, when either may change later.
+
+    `saving_per_h` (T,) is the energy cost per hour the destination saves in
+    each hour of the horizon (negative where it is dearer), `weight` each
+    hour's share of it; a move to the destination costs `startup`, one back
+    `leave_again`. Both plans are costed at their best: staying may move
+    later (when the saving starts), moving may come back (when it ends), each
+    paying its start-up. So a one-hour dip moves nothing unless its hour
+    repays two start-ups, a lasting shift moves the replica as soon as it
+    starts, and a replica that moved is not moved back while the reason holds.
+    Without a forecast (a flat saving) this is saving x horizon > startup.
+    """
+    stay = there = 0.0  # cost to go from the next hour, being at the source / the destination
+    s = np.asarray(saving_per_h, dtype=np.float64) * weight
+    for k in range(len(s) - 1, 0, -1):
+        stay, there = s[k] + min(stay, startup + there), min(there, leave_again + stay)
+    stay_now = s[0] + min(stay, startup + there)
+    move_now = startup + min(there, leave_again + stay)
+    return bool(move_now < stay_now - 1e-9 * max(1.0, abs(stay_now)))
 
 
 @dataclass(frozen=True)
 class _Search:
     """One deployment's replicas as a facility problem over candidates that include their nodes.
 
-    The problem's costs are per hour over the move horizon (forecast means);
-    `startup_cost` is this hour's cost per hour of a replica on each candidate.
+    The problem's costs are per hour, averaged over the move horizon;
+    `startup_cost` is this hour's cost per hour of a replica on each
+    candidate; `drift` (C, T) how each hour's cost of a first replica differs
+    from that average (zeros without a forecast).
     """
 
     rows: npt.NDArray[np.intp]
     problem: facility.Problem
     counts: npt.NDArray[np.int32]
     startup_cost: FloatArray
+    drift: FloatArray
+    weight: FloatArray
 
 
-def _search_space(d: _Deployment, energy: HorizonEnergy | None = None) -> _Search:
+def _search_space(d: _Deployment, energy: EnergyAhead | None = None) -> _Search:
     """Candidates: feasible nodes plus the replicas' own; counts: where the replicas are now.
 
     The deployment's replicas are taken out of the fleet's capacity first, so
@@ -276,17 +314,27 @@ def _search_space(d: _Deployment, energy: HorizonEnergy | None = None) -> _Searc
     n = len(d.replicas)
     within = covers(rtt, request.latency_slo_ms)
     now = slot_costs(ctx, candidates, max(1, n))
-    cost = (
-        slot_costs(
-            ctx,
-            candidates,
-            max(1, n),
-            carbon_g_per_kwh=energy.carbon_g_per_kwh,
-            price_per_kwh=energy.price_per_kwh,
+    weight = energy.weight if energy is not None else np.ones(1)
+    if energy is not None and energy.forecast:
+        carbon, price = energy.mean()
+        cost = slot_costs(ctx, candidates, max(1, n), carbon_g_per_kwh=carbon, price_per_kwh=price)
+        by_hour = np.column_stack(
+            [
+                slot_costs(
+                    ctx,
+                    candidates,
+                    1,
+                    carbon_g_per_kwh=energy.carbon_g_per_kwh[:, k],
+                    price_per_kwh=energy.price_per_kwh[:, k],
+                )[:, 0]
+                for k in range(len(weight))
+            ]
         )
-        if energy is not None and energy.forecast
-        else now.copy()
-    )
+        with np.errstate(invalid="ignore"):  # inf - inf on full nodes: never a move's end
+            drift = by_hour - cost[:, :1]
+    else:
+        cost = now.copy()
+        drift = np.zeros((len(candidates), len(weight)))
     stay_only = ~feasible[candidates]
     counts = np.zeros(len(candidates), np.int32)
     position = {int(row): i for i, row in enumerate(candidates)}
@@ -306,34 +354,35 @@ def _search_space(d: _Deployment, energy: HorizonEnergy | None = None) -> _Searc
         n_new=n,
         min_sites=min(request.min_sites, n),
     )
-    return _Search(candidates[keep], problem, counts[keep], now[keep, 0])
+    return _Search(candidates[keep], problem, counts[keep], now[keep, 0], drift[keep], weight)
 
 
-def _worth_moving(search: _Search, startup_h: float, horizon_h: float) -> facility.Accept:
+def _worth_moving(search: _Search, startup_h: float) -> facility.Accept:
     """A swap pays if it serves demand that was beyond the SLO, or saves more than it costs.
 
-    The saving is the horizon's mean saving per hour times its hours; the
-    start-up is paid now, at this hour's cost at the destination.
+    The saving in each hour of the horizon is the average saving plus how
+    that hour differs from the average at both ends (`pays_back`); start-ups
+    are paid at this hour's costs.
     """
-    startup = search.startup_cost
+    startup, drift = search.startup_cost * startup_h, search.drift
 
-    def accept(new: facility.Objective, current: facility.Objective, to: int) -> bool:
+    def accept(new: facility.Objective, current: facility.Objective, leaves: int, to: int) -> bool:
         if new.uncovered < current.uncovered - facility.COVER_TOLERANCE:
             return True
         if new.uncovered > current.uncovered + facility.COVER_TOLERANCE:
             return False
-        saving = (current.energy - new.energy) * horizon_h
-        return bool(saving > startup[to] * startup_h)
+        saving = (current.energy - new.energy) + drift[leaves] - drift[to]
+        return pays_back(saving, search.weight, float(startup[to]), float(startup[leaves]))
 
     return accept
 
 
 def _improve(
-    d: _Deployment, budget: int, rng: np.random.Generator, energy: HorizonEnergy
+    d: _Deployment, budget: int, rng: np.random.Generator, energy: EnergyAhead
 ) -> list[Move]:
     ctx, request = d.ctx, d.ctx.request
     search = _search_space(d, energy)
-    accept = _worth_moving(search, request.move_startup_minutes / 60.0, request.move_horizon_hours)
+    accept = _worth_moving(search, request.move_startup_minutes / 60.0)
     before = facility.evaluate(search.problem, search.counts)
     solution, swaps = facility.improve(search.problem, search.counts, rng, accept, budget)
     by_row: dict[int, list[_Replica]] = defaultdict(list)
@@ -418,13 +467,13 @@ def replan(
     for i, leaving in sorted(forced.items()):
         moves += _replace(loaded[i], leaving, index, chain)
     budget = max_moves
-    energy: dict[float, HorizonEnergy] = {}
+    energy: dict[float, EnergyAhead] = {}
     for d in loaded:
         if budget <= 0:
             break
         horizon_h = d.ctx.request.move_horizon_hours
         if horizon_h not in energy:
-            energy[horizon_h] = horizon_energy(snapshot, horizon_h)
+            energy[horizon_h] = energy_ahead(snapshot, horizon_h)
         optional = _improve(d, budget, rng, energy[horizon_h])
         budget -= len(optional)
         moves += optional

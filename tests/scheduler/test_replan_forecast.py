@@ -14,7 +14,7 @@ import numpy as np
 
 from controlplane.inventory.snapshot import FleetSnapshot
 from controlplane.scheduler import DeploymentReplicas, PlacementRequest, RunningReplica, replan
-from controlplane.scheduler.replan import horizon_energy
+from controlplane.scheduler.replan import energy_ahead, pays_back
 from tests.scheduler.fleets import FakeNode, snapshot_of
 
 POWER_KW = 10.0
@@ -71,16 +71,13 @@ def test_a_lasting_shift_moves_the_replica_and_says_it_was_the_forecast() -> Non
     assert move.reason == "better placement: saves 300/h (forecast mean over 4 h)"
 
 
-def test_a_shift_the_forecast_expects_moves_before_it_starts_only_if_it_pays_over_the_horizon() -> (
-    None
-):
+def test_a_shift_the_forecast_expects_waits_for_it_to_start() -> None:
     now = {"a": 300.0, "b": 300.0, "c": 500.0}
     coming = {"a": flat(150), "b": flat(300), "c": flat(500)}  # from next hour, for the day
-    (move,) = replan(hours(now, coming), on_b())
-    assert move.to_node == "a"  # 3 of 4 hours at 150 less: 4,500 g > 500 g start-up
-    late = {"a": [300.0] * 2 + [150.0] * 22, "b": flat(300), "c": flat(500)}  # 1 h of 4 cheaper
-    assert len(replan(hours(now, late), on_b())) == 1  # 1,500 g saved > 500 g start-up
-    assert replan(hours(now, late), on_b(request(move_startup_minutes=60))) == []  # < 3,000 g
+    assert replan(hours(now, coming), on_b()) == []  # moving now saves nothing yet
+    started = {"a": 150.0, "b": 300.0, "c": 500.0}
+    (move,) = replan(hours(started, {"a": flat(150), "b": flat(300), "c": flat(500)}), on_b())
+    assert move.to_node == "a"
 
 
 def test_a_one_hour_spike_at_the_replicas_own_node_does_not_push_it_away() -> None:
@@ -98,9 +95,46 @@ def test_the_price_objective_weighs_the_price_forecast() -> None:
     assert replan(hours(now, back, price=False), on_b(by_price)) != []  # only carbon forecast
 
 
-def test_horizon_energy_is_this_hour_without_a_forecast_and_the_mean_with_one() -> None:
+def test_energy_ahead_is_this_hour_without_a_forecast_and_the_forecast_with_one() -> None:
     now = {"a": 270.0, "b": 300.0, "c": 500.0}
-    assert not horizon_energy(hours(now, None), 4).forecast
-    energy = horizon_energy(hours(now, {"a": flat(300), "b": flat(300), "c": flat(100)}), 4)
-    assert energy.forecast
-    assert energy.carbon_g_per_kwh.tolist() == [292.5, 300.0, 200.0]
+    assert not energy_ahead(hours(now, None), 4).forecast
+    ahead = energy_ahead(hours(now, {"a": flat(300), "b": flat(300), "c": flat(100)}), 4)
+    assert ahead.forecast
+    assert ahead.carbon_g_per_kwh[0].tolist() == [270.0, 300.0, 300.0, 300.0]
+    assert ahead.mean()[0].tolist() == [292.5, 300.0, 200.0]
+
+
+ONES = np.ones(4)
+
+
+def test_a_move_pays_if_moving_now_beats_staying_with_either_free_to_move_later() -> None:
+    assert pays_back(np.full(4, 50.0), ONES, startup=150, leave_again=150)  # 200 > 150
+    assert not pays_back(np.full(4, 30.0), ONES, startup=150, leave_again=150)  # 120 < 150
+    # a one-hour dip: 200 in the first hour, then dearer: 200 < 150 + 150 to leave again
+    assert not pays_back(np.array([200.0, -50, -50, -50]), ONES, startup=150, leave_again=150)
+    # a deep one repays both start-ups in its hour
+    assert pays_back(np.array([400.0, -50, -50, -50]), ONES, startup=150, leave_again=150)
+    # a saving that starts in two hours: better to move then
+    assert not pays_back(np.array([0.0, 0, 500, 500]), ONES, startup=150, leave_again=150)
+    # the last hour of a 3.5 h horizon counts half: 50 + 50 + 50 + 25 > 150
+    assert pays_back(np.full(4, 50.0), np.array([1, 1, 1, 0.5]), startup=150, leave_again=999)
+    assert not pays_back(np.full(4, 40.0), np.array([1, 1, 1, 0.5]), startup=150, leave_again=999)
+
+
+def test_a_replica_follows_a_daily_low_that_repays_two_start_ups_and_stays_while_it_lasts() -> None:
+    # a is clean for 3 hours (solar), then dearer than b for the rest of a 12-hour horizon:
+    # the mean over 12 h favours b, but 3 h x 1,500 g = 4,500 g > 250 + 500 g of two start-ups.
+    twelve = request(move_horizon_hours=12)
+    now = {"a": 150.0, "b": 300.0, "c": 500.0}
+    solar = {"a": [150.0] * 2 + [400.0] * 22, "b": flat(300), "c": flat(500)}
+    (move,) = replan(hours(now, solar), on_b(twelve))
+    assert move.to_node == "a"
+    # An hour later, on a, with two clean hours left: it stays.
+    later = hours(now, {"a": [150.0] + [400.0] * 23, "b": flat(300), "c": flat(500)})
+    nodes_on_a = dataclasses.replace(
+        later,
+        it_draw_kw=later.it_draw_kw + np.array([POWER_KW, -POWER_KW, 0]),
+        gpus_free=later.gpus_free + np.array([[-1, 0], [1, 0], [0, 0]], np.int32),
+    )
+    on_a = [DeploymentReplicas(twelve, (RunningReplica("chat-0", "a"),))]
+    assert replan(nodes_on_a, on_a) == []
