@@ -72,6 +72,7 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         on_change: Callable[[], None],
         logs: _Logs,
         replicas_on: Callable[[str], list[str]],
+        on_node_deleted: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._objects = objects
         self._table = table
@@ -81,6 +82,7 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         self._on_change = on_change
         self._logs = logs
         self._replicas_on = replicas_on
+        self._on_node_deleted = on_node_deleted  # revokes the node's credentials
 
     def _header(self, revision: int) -> fleet_pb2.ResponseHeader:
         return fleet_pb2.ResponseHeader(revision=revision, server_version=__version__)
@@ -103,11 +105,16 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
     async def Apply(
         self, request: fleet_pb2.ApplyRequest, context: grpc.aio.ServicerContext
     ) -> fleet_pb2.ApplyResponse:
-        if (field := request.resource.WhichOneof("resource")) is not None:
+        # Authenticated before the manifest is validated: a stranger learns nothing from it.
+        field = request.resource.WhichOneof("resource")
+        kind = next((k for k, f in ONEOF_FIELD.items() if f == field), "")
+        caller = self._auth.authorize(
+            context.invocation_metadata(), _WRITE_ROLE.get(kind, Role.ADMIN)
+        )
+        if field is not None:
             body = getattr(request.resource, field)
             check_size(body, body.kind or field, body.metadata.name)
         resource = from_resource(request.resource)
-        caller = self._auth.authorize(context.invocation_metadata(), _WRITE_ROLE[resource.kind])
         if isinstance(resource, Curtailment):
             resource.spec.requested_by = caller  # who asked is the server's to say
         if isinstance(resource, Node):
@@ -181,13 +188,17 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
     async def Delete(
         self, request: fleet_pb2.DeleteRequest, context: grpc.aio.ServicerContext
     ) -> fleet_pb2.DeleteResponse:
+        self._auth.authorize(
+            context.invocation_metadata(), _WRITE_ROLE.get(request.kind, Role.ADMIN)
+        )
         kind = _kind(request.kind)
-        self._auth.authorize(context.invocation_metadata(), _WRITE_ROLE[kind])
         check_name(request.name)
         version = request.resource_version
         if version:
             revision_of(version, minimum=1)
         deleted = await self._objects.delete(kind, request.name, version)
+        if kind == "Node" and self._on_node_deleted is not None:
+            await self._on_node_deleted(request.name)
         self._on_change()
         return fleet_pb2.DeleteResponse(
             header=self._header(int(deleted.metadata.resource_version)),
