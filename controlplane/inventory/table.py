@@ -119,6 +119,7 @@ class InventoryTable:
         self._gpu_models: list[str] = []
         self._gpu_index: dict[str, int] = {}
         self._taints: dict[int, tuple[NodeTaint, ...]] = {}
+        self._curtail_to_kw: dict[int, float] = {}  # sparse: row -> its feed's DR signal, kW
         self._energy_source: dict[int, str] = {}
         self.revision = 0
         self.heartbeats = 0  # received in all; read by the metrics
@@ -224,6 +225,10 @@ class InventoryTable:
         self.revision += 1
         return slot
 
+    def demand_response_kw(self) -> dict[str, float]:
+        """Node -> the draw its feed's demand-response signal asks for now (those with one)."""
+        return {self._names[slot]: kw for slot, kw in self._curtail_to_kw.items()}
+
     def set_unschedulable(self, name: str, value: bool) -> None:
         if name in self._slots:
             self.unschedulable[self._slots[name]] = value
@@ -263,6 +268,10 @@ class InventoryTable:
             self.gpus_free[slot, col] = gpu.free
         if hb.energy_source:
             self._energy_source[slot] = hb.energy_source
+        if hb.HasField("curtail_to_kw"):
+            self._curtail_to_kw[slot] = hb.curtail_to_kw
+        else:
+            self._curtail_to_kw.pop(slot, None)
         if hb.rtt_samples:
             self.rtt.record(slot, hb.rtt_samples)
         if hb.HasField("location"):

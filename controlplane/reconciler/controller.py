@@ -44,6 +44,7 @@ from controlplane.reconciler.world import AgentCommands, Inventory
 from controlplane.resources import (
     Condition,
     Curtailment,
+    CurtailmentSpec,
     CurtailmentStatus,
     ModelDeployment,
     ModelDeploymentStatus,
@@ -218,12 +219,15 @@ class Reconciler:
     async def _curtail(self) -> dict[str, float]:
         """Start, account and end curtailment events; the budgets of those active."""
         events = await self._objects.list_of(Curtailment)
-        if not events:
+        signals_kw = self._inventory.demand_response_kw()
+        if not events and not signals_kw:
             self._curtailments_seen.clear()
             return {}
+        now_s = self._event_clock()
+        if await self._follow_feeds(curtailment.follow_signals(events, signals_kw, now_s)):
+            events = await self._objects.list_of(Curtailment)
         snapshot = self._inventory.snapshot()
         rows = {str(name): row for row, name in enumerate(snapshot.names)}
-        now_s = self._event_clock()
         current = []
         for event in events:
             row = rows.get(event.spec.node_name)
@@ -251,6 +255,34 @@ class Reconciler:
         for gone in set(self._curtailments_seen) - names:
             del self._curtailments_seen[gone]
         return curtailment.budgets(current)
+
+    async def _follow_feeds(self, changes: curtailment.FeedChanges) -> bool:
+        """Open, re-budget and end the feeds' own Curtailments; whether any changed."""
+        for node, budget_kw in changes.create:
+            await self._objects.create(
+                Curtailment(
+                    metadata=ObjectMeta(name=f"{node}-dr-{secrets.token_hex(3)}"),
+                    spec=CurtailmentSpec(
+                        node_name=node,
+                        budget_kw=budget_kw,
+                        duration_seconds=curtailment.FEED_MAX_SECONDS,
+                        reason=curtailment.FEED_REASON,
+                        requested_by=curtailment.feed_requester(node),
+                    ),
+                )
+            )
+        for name, budget_kw in changes.rebudget:
+            with contextlib.suppress(NotFound):
+                await self._objects.update("Curtailment", name, _set_spec(budget_kw=budget_kw))
+        for name, lasted_s in changes.end:
+            with contextlib.suppress(NotFound):
+                await self._objects.update(
+                    "Curtailment", name, _set_spec(duration_seconds=lasted_s)
+                )
+        for name in changes.drop:
+            with contextlib.suppress(NotFound):
+                await self._objects.delete("Curtailment", name)
+        return bool(changes.create or changes.rebudget or changes.end or changes.drop)
 
     async def _observe(self, lowered_kw: dict[str, float]) -> World:
         deployments = await self._objects.list_of(ModelDeployment)
@@ -760,6 +792,14 @@ def _slo_condition(
             message=message,
         )
     ]
+
+
+def _set_spec(**changes: float) -> Callable[[Curtailment], Curtailment]:
+    def mutate(event: Curtailment) -> Curtailment:
+        event.spec = event.spec.model_copy(update=changes)
+        return event
+
+    return mutate
 
 
 def _set_status(status: CurtailmentStatus) -> Callable[[Curtailment], Curtailment]:

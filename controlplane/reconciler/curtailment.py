@@ -160,3 +160,50 @@ def with_budgets(snapshot: FleetSnapshot, lowered_kw: Mapping[str, float]) -> Fl
     for row in np.flatnonzero(np.isin(snapshot.names, list(lowered_kw))):
         budget_kw[row] = min(budget_kw[row], lowered_kw[str(snapshot.names[row])])
     return replace(snapshot, budget_kw=budget_kw)
+
+
+FEED_MAX_SECONDS = 24 * 3600.0  # a feed's event lasts while its signal does, at most a day
+FEED_REASON = "demand-response signal from the site's energy feed"
+
+
+def feed_requester(node: str) -> str:
+    return f"feed:{node}"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedChanges:
+    """What the feeds' demand-response signals change: events to make, re-budget or end."""
+
+    create: list[tuple[str, float]]  # (node, budget kW)
+    rebudget: list[tuple[str, float]]  # (curtailment, budget kW)
+    end: list[tuple[str, float]]  # (curtailment, its duration so far, s): ends on this pass
+    drop: list[str]  # curtailments that never started and whose signal is gone
+
+
+def follow_signals(
+    events: Iterable[Curtailment], signals_kw: Mapping[str, float], now_s: float
+) -> FeedChanges:
+    """A signal with no open feed event opens one; a changed signal re-budgets it; an open
+    feed event whose signal is gone ends now (its duration becomes how long it lasted)."""
+    open_events = {
+        c.spec.node_name: c
+        for c in events
+        if c.spec.requested_by == feed_requester(c.spec.node_name) and c.status.phase != "Ended"
+    }
+    changes = FeedChanges([], [], [], [])
+    for node, kw in sorted(signals_kw.items()):
+        event = open_events.get(node)
+        if event is None:
+            changes.create.append((node, kw))
+        elif event.spec.budget_kw != kw:
+            changes.rebudget.append((event.name, kw))
+    for node, event in sorted(open_events.items()):
+        if node in signals_kw:
+            continue
+        if event.status.phase == "Pending":
+            changes.drop.append(event.name)
+        else:
+            lasted_s = now_s - _seconds(event.status.start_time)
+            lasted_s = min(event.spec.duration_seconds, max(1e-3, lasted_s))
+            changes.end.append((event.name, lasted_s))
+    return changes

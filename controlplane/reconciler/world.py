@@ -47,6 +47,10 @@ class Inventory(Protocol):
         """Whether the node's agent has connected since this process started."""
         ...
 
+    def demand_response_kw(self) -> dict[str, float]:
+        """Node -> the draw its site's feed asks for now (a grid demand-response signal)."""
+        ...
+
     def suspect_self(self, now_s: float) -> bool:
         """Whether so much of the fleet went silent at once that the fault is likelier the
         control plane's own (inventory/liveness.py): then nothing is replaced."""

@@ -77,6 +77,7 @@ class World:
         )
         self.answered = (0, 0)
         self.nodes: list[str] = []
+        self.signals_kw: dict[str, float] = {}  # node -> its feed's demand-response signal
 
     async def add_node(self, name: str, site: str) -> None:
         node = load_manifests(node_yaml(name, site, budget_kw=10))[0]
@@ -107,6 +108,7 @@ class World:
                     renewable_kw=renewable,
                     carbon_g_per_kwh=carbon,
                     price_per_kwh=0.1,
+                    curtail_to_kw=self.signals_kw.get(name),
                 ),
                 self.mono(),
             )
@@ -232,3 +234,27 @@ def test_the_lowest_active_budget_applies_and_ended_events_do_not() -> None:
     ended = curtail("par-1", 1.0, 1)
     ended.status.phase = "Ended"
     assert curtailment.budgets([active, lower, ended]) == {"fra-1": 3.0}
+
+
+def test_a_feeds_demand_response_signal_is_a_curtailment_for_as_long_as_it_lasts(
+    tmp_path: Path,
+) -> None:
+    async def scenario(w: World) -> None:
+        await w.add_node("fra-1", "fra")
+        await w.add_node("ams-1", "ams")
+        deployment = load_manifests(deployment_yaml("chat", 6))[0]
+        assert isinstance(deployment, ModelDeployment)
+        await w.objects.create(deployment)
+        await w.settle()
+        w.signals_kw["fra-1"] = 5.0  # the grid asks fra-1 to draw at most 5 kW
+        await w.settle()
+        (event,) = await w.objects.list_of(Curtailment)
+        assert event.spec.requested_by == "feed:fra-1" and event.spec.budget_kw == 5.0
+        assert event.status.phase == "Active" and event.status.draw_kw <= 5.0
+        del w.signals_kw["fra-1"]  # 25 s after the pass that first saw it
+        await w.settle()
+        (event,) = await w.objects.list_of(Curtailment)
+        assert event.status.phase == "Ended"
+        assert event.spec.duration_seconds == 25.0, "it lasted as long as the signal"
+
+    run(tmp_path, scenario)
