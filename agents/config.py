@@ -20,6 +20,7 @@ from agents.templates import check_words, split_command
 from controlplane.regions import NAME_PATTERN, split_address
 from controlplane.resources import Node, NodeSpec, ObjectMeta
 from controlplane.resources.meta import Model
+from controlplane.resources.node import CarbonScope, CarbonSignal
 
 
 class ConfigError(ValueError):
@@ -35,6 +36,8 @@ class StaticEnergy(Model):
     source: Literal["static"]
     renewable_kw: float = Field(default=0, ge=0)
     carbon_g_per_kwh: float = Field(default=0, ge=0)
+    carbon_signal: CarbonSignal = "average"  # what the declared carbon figure is
+    carbon_scope: CarbonScope = "lifecycle"
     price_per_kwh: float = Field(default=0, ge=0)
     it_draw_kw: float | None = Field(default=None, ge=0)
 

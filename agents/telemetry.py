@@ -7,7 +7,9 @@ the IT draw from the best meter there is: the site's own (a feed's `itDrawKw`),
 else NVML's GPU power, else the replicas' declared power. `energy_source` names
 the origin of every figure, e.g. `renewable=modelled:pvlib-clearsky
 carbon=modelled:codecarbon-energy-mix(DE,2023,annual) price=declared
-itDraw=declared:replicas budget=declared:spec`.
+itDraw=declared:replicas budget=declared:spec`; `carbon_basis` says what the
+carbon figure is (average or marginal, direct or lifecycle, measured, forecast
+or modelled), and `gpu_power_kw` what NVML measured, where it did.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from agents.energy import EnergySource, Figure
 from agents.gpus import Nvml
 from agents.runtime import Runtime
 from controlplane.resources import GpuCapacity, Node
-from tokenplane.v1 import agent_pb2
+from tokenplane.v1 import agent_pb2, resources_pb2
 
 
 def measured_node(node: Node, nvml: Nvml | None) -> Node:
@@ -65,9 +67,15 @@ class NodeTelemetry:
             "itDraw": it_draw,
             "budget": budget,
         }
+        if reading.curtail_to_kw:
+            figures["curtailTo"] = reading.curtail_to_kw
+        basis = reading.carbon_basis
         return agent_pb2.Heartbeat(
+            carbon_basis=resources_pb2.CarbonBasis(**basis.model_dump()) if basis else None,
+            gpu_power_kw=nvml_kw,
             it_draw_kw=it_draw.value,
             budget_kw=budget.value,
+            curtail_to_kw=reading.curtail_to_kw.value if reading.curtail_to_kw else None,
             renewable_kw=reading.renewable_kw.value if reading.renewable_kw else 0.0,
             carbon_g_per_kwh=reading.carbon_g_per_kwh.value if reading.carbon_g_per_kwh else 0.0,
             price_per_kwh=reading.price_per_kwh.value if reading.price_per_kwh else 0.0,

@@ -5,7 +5,14 @@ camelCase (every key optional; unknown keys are ignored, so a site's systems may
 say more than the agent needs):
 
     {"renewableKw": 12.5, "carbonGPerKwh": 210, "pricePerKwh": 0.18,
-     "itDrawKw": 8.2, "budgetKw": 20, "origin": "site-ems", "time": "2024-06-21T12:00:00Z"}
+     "itDrawKw": 8.2, "budgetKw": 20, "origin": "site-ems", "time": "2024-06-21T12:00:00Z",
+     "carbonSignal": "average", "carbonScope": "lifecycle", "carbonProvenance": "measured",
+     "zone": "DE-LU"}
+
+`curtailToKw` is a grid demand-response signal (the site's operator or
+aggregator relaying the grid's request): draw at most this much now. The
+control plane records it as a Curtailment, and sheds load to meet it, for as
+long as the document carries it.
 
 A feed that stops being updated keeps its last figures, marked stale with their
 age, rather than falling to zero: a zero carbon intensity would look like the
@@ -28,6 +35,7 @@ from pydantic.alias_generators import to_camel
 
 from agents.config import FileEnergy, HttpEnergy, StaticEnergy
 from agents.energy import EnergyReading, Figure
+from controlplane.resources.node import CarbonBasis, CarbonProvenance, CarbonScope, CarbonSignal
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,9 @@ class StaticSource:
         self._reading = EnergyReading(
             renewable_kw=declared(config.renewable_kw),
             carbon_g_per_kwh=declared(config.carbon_g_per_kwh),
+            carbon_basis=CarbonBasis(
+                signal=config.carbon_signal, scope=config.carbon_scope, provenance="declared"
+            ),
             price_per_kwh=declared(config.price_per_kwh),
             it_draw_kw=declared(config.it_draw_kw),
         )
@@ -59,6 +70,11 @@ class FeedDocument(BaseModel):
     price_per_kwh: float | None = None  # may be negative: markets pay for load at times
     it_draw_kw: float | None = Field(default=None, ge=0)
     budget_kw: float | None = Field(default=None, gt=0)
+    curtail_to_kw: float | None = Field(default=None, ge=0)  # a demand-response signal
+    carbon_signal: CarbonSignal = "average"  # what carbonGPerKwh is (docs/energy.md)
+    carbon_scope: CarbonScope = "lifecycle"
+    carbon_provenance: CarbonProvenance = "declared"  # unsaid: the site's word, not a meter
+    zone: str = ""  # the grid zone of the carbon figure
     origin: str = ""  # where the site's systems got the figures, e.g. "electricitymaps"
     time: datetime | None = None  # when the figures were true; default: when they were read
 
@@ -95,8 +111,19 @@ class _Feed:
             return EnergyReading()
         origin = f"{self._where}({doc.origin})" if doc.origin else self._where
         age = self._clock() - self._as_of
-        if age > self._max_age_s:
+        stale = age > self._max_age_s
+        if stale:
             origin += f",stale:{age:.0f}s"
+        basis = CarbonBasis(
+            signal=doc.carbon_signal,
+            scope=doc.carbon_scope,
+            provenance=doc.carbon_provenance,
+            zone=doc.zone,
+            time=doc.time.isoformat() if doc.time else "",
+            stale=stale,
+            age_seconds=round(max(age, 0.0), 1),
+            provider=doc.origin,
+        )
 
         def fed(value: float | None) -> Figure | None:
             return None if value is None else Figure(value, origin)
@@ -104,9 +131,11 @@ class _Feed:
         return EnergyReading(
             renewable_kw=fed(doc.renewable_kw),
             carbon_g_per_kwh=fed(doc.carbon_g_per_kwh),
+            carbon_basis=basis if doc.carbon_g_per_kwh is not None else None,
             price_per_kwh=fed(doc.price_per_kwh),
             it_draw_kw=fed(doc.it_draw_kw),
             budget_kw=fed(doc.budget_kw),
+            curtail_to_kw=fed(doc.curtail_to_kw),
         )
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from agents.config import ConfigError, ModelledEnergy, SolarArray
 from agents.energy import EnergyReading, Figure
 from controlplane.resources import Location
+from controlplane.resources.node import CarbonBasis
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,6 +49,18 @@ class CountryCarbon:
     @property
     def origin(self) -> str:
         return f"modelled:codecarbon-energy-mix({self.country},{self.year},annual)"
+
+    @property
+    def basis(self) -> CarbonBasis:
+        """A national annual average of life-cycle factors (Ember's, via codecarbon)."""
+        return CarbonBasis(
+            signal="average",
+            scope="lifecycle",
+            provenance="modelled",
+            zone=self.country,
+            time=str(self.year),
+            provider="codecarbon",
+        )
 
 
 @functools.cache
@@ -129,6 +142,7 @@ class ModelledSource:
         if carbon is None:
             raise ConfigError(f"agent.energy.country: no published grid carbon for {country!r}")
         self._carbon = Figure(carbon.g_per_kwh, carbon.origin)
+        self._carbon_basis = carbon.basis
         self._price = Figure(config.price_per_kwh, "declared")
         self._solar = SolarModel(location.lat, location.lon, config.solar) if config.solar else None
         self._recompute_s = config.recompute_seconds
@@ -143,7 +157,10 @@ class ModelledSource:
             else Figure(0.0, "declared:no-solar")
         )
         return EnergyReading(
-            renewable_kw=renewable, carbon_g_per_kwh=self._carbon, price_per_kwh=self._price
+            renewable_kw=renewable,
+            carbon_g_per_kwh=self._carbon,
+            carbon_basis=self._carbon_basis,
+            price_per_kwh=self._price,
         )
 
     def read(self) -> EnergyReading:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -25,8 +25,9 @@ from controlplane.inventory.snapshot import TIERS, FleetSnapshot, FloatArray, No
 from controlplane.regions import Region
 from controlplane.resources import Node
 from controlplane.resources.limits import MAX_GPU_COUNT, MAX_GPU_MODELS_PER_NODE
+from controlplane.resources.node import CARBON_KINDS
 from controlplane.rttmatrix import RttMatrix
-from tokenplane.v1 import agent_pb2
+from tokenplane.v1 import agent_pb2, resources_pb2
 
 _FLOAT_COLUMNS = (
     "lat",
@@ -76,6 +77,9 @@ def check_gpu_models(models: Collection[str], known: Collection[str], where: str
         )
 
 
+CARBON_BASIS_VALUES = {name: frozenset(get_args(kind)) for name, kind in CARBON_KINDS.items()}
+
+
 def check_heartbeat(hb: agent_pb2.Heartbeat, known_models: Collection[str]) -> None:
     """Refuses a heartbeat that the table's columns cannot hold, naming the field, before
     any cell is written: a number that is not finite, a GPU count beyond int32, or more
@@ -89,6 +93,14 @@ def check_heartbeat(hb: agent_pb2.Heartbeat, known_models: Collection[str]) -> N
                     f"heartbeat.gpus[{index}].{name}: {count} is more than {MAX_GPU_COUNT}"
                 )
     check_gpu_models({g.model for g in hb.gpus}, known_models, "heartbeat.gpus")
+    if hb.HasField("carbon_basis"):
+        basis = hb.carbon_basis
+        for name, allowed in CARBON_BASIS_VALUES.items():
+            if (value := getattr(basis, name)) not in allowed:
+                raise Invalid(
+                    f"heartbeat.carbonBasis.{name}: {clip(value)!r} is not one of "
+                    + ", ".join(sorted(allowed))
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +131,9 @@ class InventoryTable:
         self._gpu_models: list[str] = []
         self._gpu_index: dict[str, int] = {}
         self._taints: dict[int, tuple[NodeTaint, ...]] = {}
-        self._curtail_to_kw: dict[int, float] = {}  # sparse: row -> its feed's DR signal, kW
         self._energy_source: dict[int, str] = {}
+        self._carbon_basis: dict[int, resources_pb2.CarbonBasis] = {}
+        self._gpu_power_kw: dict[int, float] = {}  # NVML's measured board power, where metered
         self.revision = 0
         self.heartbeats = 0  # received in all; read by the metrics
         self._n_ready = 0
@@ -225,10 +238,6 @@ class InventoryTable:
         self.revision += 1
         return slot
 
-    def demand_response_kw(self) -> dict[str, float]:
-        """Node -> the draw its feed's demand-response signal asks for now (those with one)."""
-        return {self._names[slot]: kw for slot, kw in self._curtail_to_kw.items()}
-
     def set_unschedulable(self, name: str, value: bool) -> None:
         if name in self._slots:
             self.unschedulable[self._slots[name]] = value
@@ -268,10 +277,12 @@ class InventoryTable:
             self.gpus_free[slot, col] = gpu.free
         if hb.energy_source:
             self._energy_source[slot] = hb.energy_source
-        if hb.HasField("curtail_to_kw"):
-            self._curtail_to_kw[slot] = hb.curtail_to_kw
+        if hb.HasField("carbon_basis"):
+            self._carbon_basis[slot] = hb.carbon_basis
+        if hb.HasField("gpu_power_kw"):
+            self._gpu_power_kw[slot] = hb.gpu_power_kw
         else:
-            self._curtail_to_kw.pop(slot, None)
+            self._gpu_power_kw.pop(slot, None)
         if hb.rtt_samples:
             self.rtt.record(slot, hb.rtt_samples)
         if hb.HasField("location"):
@@ -327,6 +338,14 @@ class InventoryTable:
 
     def energy_source(self, slot: int) -> str:
         return self._energy_source.get(slot, "")
+
+    def carbon_basis(self, slot: int) -> resources_pb2.CarbonBasis | None:
+        """What the node's carbon figure is, as its last heartbeat said (None: not said)."""
+        return self._carbon_basis.get(slot)
+
+    def gpu_power_kw(self, slot: int) -> float | None:
+        """The node's measured GPU board power (None: no meter)."""
+        return self._gpu_power_kw.get(slot)
 
     def gpu_models(self) -> tuple[str, ...]:
         return tuple(self._gpu_models)

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from controlplane.inventory.table import InventoryTable
 from controlplane.resources import Condition, EnergyStatus, GpuStatus, Node, NodeStatus
-from controlplane.resources.node import NodeRtt
+from controlplane.resources.node import CarbonBasis, NodeRtt
+from tokenplane.v1 import resources_pb2
 
 
 def ready_condition(ready: bool, reason: str, since: str) -> Condition:
@@ -16,6 +17,15 @@ def ready_condition(ready: bool, reason: str, since: str) -> Condition:
         reason=reason,
         message="agent stream up, heartbeats fresh" if ready else "agent not reachable",
         last_transition_time=since,
+    )
+
+
+def _carbon_basis(basis: resources_pb2.CarbonBasis | None) -> CarbonBasis | None:
+    """The heartbeat's labels as the API shows them (check_heartbeat has vetted the values)."""
+    if basis is None:
+        return None
+    return CarbonBasis.model_validate(
+        {name: getattr(basis, name) for name in CarbonBasis.model_fields}
     )
 
 
@@ -63,6 +73,8 @@ def with_live_status(
                 carbon_g_per_kwh=float(table.carbon_g_per_kwh[slot]),
                 price_per_kwh=float(table.price_per_kwh[slot]),
                 source=table.energy_source(slot),
+                carbon_basis=_carbon_basis(table.carbon_basis(slot)),
+                gpu_power_kw=table.gpu_power_kw(slot),
             ),
             "gpus": gpus,
             "replicas": replicas if replicas is not None else stored.replicas,

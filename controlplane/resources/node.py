@@ -16,6 +16,7 @@ ContractType = Literal["ppa", "certificate"]
 CarbonSignal = Literal["average", "marginal"]
 CarbonScope = Literal["direct", "lifecycle"]
 CarbonProvenance = Literal["measured", "forecast", "modelled", "declared"]
+CARBON_KINDS = {"signal": CarbonSignal, "scope": CarbonScope, "provenance": CarbonProvenance}
 
 
 class Location(Model):
@@ -98,6 +99,14 @@ class CarbonBasis(Model):
         return label + ",stale" if self.stale else label
 
 
+class ForecastPoint(Model):
+    """One forecast hour: its offset from now and the expected carbon and price."""
+
+    hour_offset: int = Field(default=0, ge=0)
+    carbon_g_per_kwh: float = 0
+    price_per_kwh: float = 0
+
+
 class EnergyStatus(Model):
     it_draw_kw: float = 0
     budget_kw: float = 0
@@ -105,6 +114,8 @@ class EnergyStatus(Model):
     carbon_g_per_kwh: float = 0
     price_per_kwh: float = 0
     source: str = ""
+    forecast: list[ForecastPoint] = Field(default_factory=list)  # docs/forecast.md
+    forecast_source: str = ""  # feed | seasonal-naive | "" (none yet)
     carbon_basis: CarbonBasis | None = None
     gpu_power_kw: float | None = None  # NVML's measured board power; None: no meter
 

@@ -134,3 +134,15 @@ def test_a_site_meter_wins_over_estimates() -> None:
 def test_model_names_drop_the_vendor() -> None:
     assert model_name(b"NVIDIA L4") == "L4"
     assert model_name("Tesla T4") == "T4"
+
+
+def test_heartbeat_says_what_the_carbon_figure_is_and_what_nvml_measured() -> None:
+    source = StaticSource(
+        StaticEnergy(source="static", carbon_g_per_kwh=420, carbon_signal="marginal")
+    )
+    beat = NodeTelemetry(node(), source, fake_nvml())(Held())
+    basis = beat.carbon_basis
+    assert (basis.signal, basis.scope, basis.provenance) == ("marginal", "lifecycle", "declared")
+    assert beat.HasField("gpu_power_kw") and beat.gpu_power_kw == 0.76
+    beat = NodeTelemetry(node(), source, None)(Held())
+    assert not beat.HasField("gpu_power_kw")  # no meter: the replicas' declared power stands

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
+from datetime import UTC, datetime
 
+import numpy as np
+import pytest
+
+from controlplane.errors import Invalid
 from controlplane.inventory import InventoryTable, liveness
+from controlplane.inventory.view import with_live_status
 from controlplane.resources import load_manifests
 from tests.support.processes import write_fleet
-from tokenplane.v1 import agent_pb2
+from tokenplane.v1 import agent_pb2, resources_pb2
 
 
 def _table(tmp_path, n: int = 3) -> InventoryTable:  # type: ignore[no-untyped-def]
@@ -99,3 +104,26 @@ def test_expired_is_vectorised() -> None:
     last = np.array([0.0, 5.0, 9.0])
     alive = np.array([True, True, False])
     assert liveness.expired(10.0, last, np.ones(3), alive).tolist() == [True, True, False]
+
+
+def test_carbon_basis_and_measured_power_reach_the_node_status(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    table = _table(tmp_path)
+    slot = table.slot("node-1")
+    table.connect(slot, 0.0)
+    basis = resources_pb2.CarbonBasis(
+        signal="marginal", scope="direct", provenance="forecast", zone="CAISO_NORTH", stale=True
+    )
+    table.heartbeat(slot, _beat(carbon_g_per_kwh=380, carbon_basis=basis, gpu_power_kw=0.7), 1.0)
+    (node,) = [n for n in load_manifests(write_fleet(tmp_path / "g.yaml", 3).read_text())][1:2]
+    assert node.metadata.name == "node-1"
+    shown = with_live_status(node, table, wall_now=datetime.now(UTC), mono_now_s=1.0)  # type: ignore[arg-type]
+    energy = shown.status.energy  # type: ignore[union-attr]
+    assert energy is not None and energy.carbon_basis is not None
+    assert energy.carbon_basis.label() == "marginal/direct/forecast,stale"
+    assert energy.carbon_basis.zone == "CAISO_NORTH" and energy.gpu_power_kw == 0.7
+    bad = resources_pb2.CarbonBasis(signal="avg", scope="direct", provenance="measured")
+    with pytest.raises(Invalid, match=r"carbonBasis\.signal: 'avg' is not one of average"):
+        table.heartbeat(slot, _beat(carbon_g_per_kwh=1, carbon_basis=bad), 2.0)
+    assert table.carbon_g_per_kwh[slot] == 380  # the refused heartbeat wrote nothing
+    table.heartbeat(slot, _beat(carbon_g_per_kwh=300), 3.0)
+    assert table.gpu_power_kw(slot) is None  # the meter is gone: no stale measured figure
