@@ -88,7 +88,8 @@ def hourly(now: FloatArray, forecast: FloatArray, hours: int) -> FloatArray:
     `now`: persistence.
     """
     current = np.asarray(now, dtype=np.float64)
-    f = np.asarray(forecast, dtype=np.float64).reshape(len(current), -1)
+    f = np.asarray(forecast, dtype=np.float64)
+    f = f.reshape(len(current), -1) if f.size else np.empty((len(current), 0))
     series = np.empty((len(current), max(1, hours)))
     series[:, 0] = last = current
     for k in range(1, hours):
