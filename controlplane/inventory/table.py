@@ -131,6 +131,7 @@ class InventoryTable:
         self._gpu_models: list[str] = []
         self._gpu_index: dict[str, int] = {}
         self._taints: dict[int, tuple[NodeTaint, ...]] = {}
+        self._curtail_to_kw: dict[int, float] = {}  # sparse: row -> its feed's DR signal, kW
         self._energy_source: dict[int, str] = {}
         self._carbon_basis: dict[int, resources_pb2.CarbonBasis] = {}
         self._gpu_power_kw: dict[int, float] = {}  # NVML's measured board power, where metered
@@ -238,6 +239,10 @@ class InventoryTable:
         self.revision += 1
         return slot
 
+    def demand_response_kw(self) -> dict[str, float]:
+        """Node -> the draw its feed's demand-response signal asks for now (those with one)."""
+        return {self._names[slot]: kw for slot, kw in self._curtail_to_kw.items()}
+
     def set_unschedulable(self, name: str, value: bool) -> None:
         if name in self._slots:
             self.unschedulable[self._slots[name]] = value
@@ -283,6 +288,10 @@ class InventoryTable:
             self._gpu_power_kw[slot] = hb.gpu_power_kw
         else:
             self._gpu_power_kw.pop(slot, None)
+        if hb.HasField("curtail_to_kw"):
+            self._curtail_to_kw[slot] = hb.curtail_to_kw
+        else:
+            self._curtail_to_kw.pop(slot, None)
         if hb.rtt_samples:
             self.rtt.record(slot, hb.rtt_samples)
         if hb.HasField("location"):
