@@ -43,6 +43,7 @@ class EnergyReading:
     price_per_kwh: Figure | None = None
     it_draw_kw: Figure | None = None  # a site meter's reading, where there is one
     budget_kw: Figure | None = None  # a site's live limit, where it differs from the spec
+    curtail_to_kw: Figure | None = None  # a grid demand-response signal: draw at most this now
     carbon_basis: CarbonBasis | None = None  # what carbon_g_per_kwh is (docs/energy.md)
 
 
