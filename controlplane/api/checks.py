@@ -58,8 +58,14 @@ def largest_field(message: Message, path: str = "") -> str:
                 size = sum(map(_scalar_size, value)) if repeated else _scalar_size(value)
                 candidate = (size, name, None)
             elif field.is_repeated:
+                # The list as a whole, unless one item makes most of it.
+                total = sum(item.ByteSize() for item in value)
                 size, index = max((item.ByteSize(), i) for i, item in enumerate(value))
-                candidate = (size, f"{name}[{index}]", value[index])
+                candidate = (
+                    (size, f"{name}[{index}]", value[index])
+                    if size * 2 > total
+                    else (total, name, None)
+                )
             else:
                 candidate = (value.ByteSize(), name, value)
             if candidate[0] > best[0]:

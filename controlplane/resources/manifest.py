@@ -51,6 +51,34 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_unicode(doc: Mapping[str, Any]) -> str | None:
+    """The path of the first key or string that UTF-8 cannot encode, if any: YAML's
+    "\\ud800" escape makes one, and it would fail only when sent."""
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str) and not _encodable(value):
+            return path
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                name = clip(str(key).encode(errors="backslashreplace").decode())
+                where = f"{path}.{name}" if path else name
+                if isinstance(key, str) and not _encodable(key):
+                    return where
+                stack.append((where, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+    return None
+
+
 def parse_manifest(doc: Mapping[str, Any], source: str = "manifest") -> Resource:
     """Validates one decoded manifest; raises ManifestError naming each bad field."""
     if not isinstance(doc, Mapping):
@@ -59,6 +87,10 @@ def parse_manifest(doc: Mapping[str, Any], source: str = "manifest") -> Resource
     if api_version != API_VERSION:
         raise ManifestError(
             [(_at(source, "apiVersion"), f"must be {API_VERSION!r}, got {api_version!r}")]
+        )
+    if (where := _not_unicode(doc)) is not None:
+        raise ManifestError(
+            [(_at(source, where), "not valid Unicode text (a lone surrogate, such as \\ud800)")]
         )
     model = KINDS.get(str(kind))
     if model is None:
