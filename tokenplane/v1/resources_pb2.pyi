@@ -143,7 +143,7 @@ class Condition(_message.Message):
     def __init__(self, type: _Optional[str] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., last_transition_time: _Optional[str] = ...) -> None: ...
 
 class EnergyStatus(_message.Message):
-    __slots__ = ("it_draw_kw", "budget_kw", "renewable_kw", "carbon_g_per_kwh", "price_per_kwh", "source", "forecast", "forecast_source", "carbon_basis", "gpu_power_kw")
+    __slots__ = ("it_draw_kw", "budget_kw", "renewable_kw", "carbon_g_per_kwh", "price_per_kwh", "source", "forecast", "forecast_source", "carbon_basis", "gpu_power_kw", "curtail_to_kw")
     IT_DRAW_KW_FIELD_NUMBER: _ClassVar[int]
     BUDGET_KW_FIELD_NUMBER: _ClassVar[int]
     RENEWABLE_KW_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +154,7 @@ class EnergyStatus(_message.Message):
     FORECAST_SOURCE_FIELD_NUMBER: _ClassVar[int]
     CARBON_BASIS_FIELD_NUMBER: _ClassVar[int]
     GPU_POWER_KW_FIELD_NUMBER: _ClassVar[int]
+    CURTAIL_TO_KW_FIELD_NUMBER: _ClassVar[int]
     it_draw_kw: float
     budget_kw: float
     renewable_kw: float
@@ -164,7 +165,8 @@ class EnergyStatus(_message.Message):
     forecast_source: str
     carbon_basis: CarbonBasis
     gpu_power_kw: float
-    def __init__(self, it_draw_kw: _Optional[float] = ..., budget_kw: _Optional[float] = ..., renewable_kw: _Optional[float] = ..., carbon_g_per_kwh: _Optional[float] = ..., price_per_kwh: _Optional[float] = ..., source: _Optional[str] = ..., forecast: _Optional[_Iterable[_Union[ForecastPoint, _Mapping]]] = ..., forecast_source: _Optional[str] = ..., carbon_basis: _Optional[_Union[CarbonBasis, _Mapping]] = ..., gpu_power_kw: _Optional[float] = ...) -> None: ...
+    curtail_to_kw: float
+    def __init__(self, it_draw_kw: _Optional[float] = ..., budget_kw: _Optional[float] = ..., renewable_kw: _Optional[float] = ..., carbon_g_per_kwh: _Optional[float] = ..., price_per_kwh: _Optional[float] = ..., source: _Optional[str] = ..., forecast: _Optional[_Iterable[_Union[ForecastPoint, _Mapping]]] = ..., forecast_source: _Optional[str] = ..., carbon_basis: _Optional[_Union[CarbonBasis, _Mapping]] = ..., gpu_power_kw: _Optional[float] = ..., curtail_to_kw: _Optional[float] = ...) -> None: ...
 
 class CarbonBasis(_message.Message):
     __slots__ = ("signal", "scope", "provenance", "zone", "time", "stale", "age_seconds", "provider")
