@@ -45,7 +45,8 @@ from agents.simclock import Clock, SimClock
 from controlplane.resources import ManifestError, Node, parse_manifest
 from controlplane.resources.codec import to_message
 from controlplane.resources.meta import Model
-from tokenplane.v1 import agent_pb2
+from controlplane.resources.node import CarbonBasis
+from tokenplane.v1 import agent_pb2, resources_pb2
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +133,15 @@ class EnergyFigures:
     carbon_g_per_kwh: Callable[[], float]
     price_per_kwh: Callable[[], float]
     source: str
+    carbon_basis: resources_pb2.CarbonBasis | None = None  # what carbon_g_per_kwh is
 
 
 def _constant(value: float) -> Callable[[], float]:
     return lambda: value
+
+
+def _basis(basis: CarbonBasis) -> resources_pb2.CarbonBasis:
+    return resources_pb2.CarbonBasis(**basis.model_dump())
 
 
 class EnergyModels:
@@ -156,6 +162,7 @@ class EnergyModels:
                 _constant(status.carbon_g_per_kwh if status else 0.0),
                 _constant(status.price_per_kwh if status else 0.0),
                 MANIFEST_SOURCE,
+                _basis(status.carbon_basis) if status and status.carbon_basis else None,
             )
         if isinstance(energy, StaticEnergy):
             return EnergyFigures(
@@ -163,6 +170,9 @@ class EnergyModels:
                 _constant(energy.carbon_g_per_kwh),
                 _constant(energy.price_per_kwh),
                 "renewable=declared carbon=declared price=declared itDraw=hollow:replicas",
+                resources_pb2.CarbonBasis(
+                    signal=energy.carbon_signal, scope=energy.carbon_scope, provenance="declared"
+                ),
             )
         if isinstance(energy, ReplayEnergy):
             return self._replayed(node, energy)
@@ -194,6 +204,13 @@ class EnergyModels:
             lambda: replay.price_per_kwh(now_s()),
             f"renewable={origin} carbon={replay.carbon_origin}@{self._clock.describe()} "
             f"price={replay.price_origin} itDraw=hollow:replicas",
+            resources_pb2.CarbonBasis(
+                signal="average",
+                scope=energy.basis,
+                provenance="measured",
+                zone=energy.zone,
+                provider="electricitymaps",
+            ),
         )
 
     def _modelled(self, node: Node, energy: ModelledEnergy) -> EnergyFigures:
@@ -212,6 +229,7 @@ class EnergyModels:
             _constant(carbon.g_per_kwh),
             _constant(energy.price_per_kwh),
             f"renewable={origin} carbon={carbon.origin} price=declared itDraw=hollow:replicas",
+            _basis(carbon.basis),
         )
 
     def _site(self, node: Node, energy: ModelledEnergy | ReplayEnergy) -> int:
@@ -266,6 +284,7 @@ class HollowTelemetry:
             price_per_kwh=energy.price_per_kwh(),
             gpus=gpus,
             energy_source=energy.source,
+            carbon_basis=energy.carbon_basis,
         )
 
 
