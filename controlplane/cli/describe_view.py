@@ -170,6 +170,8 @@ def describe_node(node: Node, replicas: Sequence[Replica], events: Sequence[Even
             2,
         )
         _field("Price", f"{energy.price_per_kwh:.3f} per kWh", 2)
+        if energy.curtail_to_kw is not None:
+            _field("Grid asks", f"draw at most {energy.curtail_to_kw:g} kW (demand response)", 2)
     _section("GPUs")
     if status and status.gpus:
         print_table(

@@ -75,6 +75,7 @@ def with_live_status(
                 source=table.energy_source(slot),
                 carbon_basis=_carbon_basis(table.carbon_basis(slot)),
                 gpu_power_kw=table.gpu_power_kw(slot),
+                curtail_to_kw=table.curtail_to_kw(slot),
             ),
             "gpus": gpus,
             "replicas": replicas if replicas is not None else stored.replicas,

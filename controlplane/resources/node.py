@@ -118,6 +118,7 @@ class EnergyStatus(Model):
     forecast_source: str = ""  # feed | seasonal-naive | "" (none yet)
     carbon_basis: CarbonBasis | None = None
     gpu_power_kw: float | None = None  # NVML's measured board power; None: no meter
+    curtail_to_kw: float | None = None  # the feed's demand-response signal; None: none
 
 
 class GpuStatus(Model):

@@ -97,6 +97,8 @@ def test_a_feeds_signal_is_recorded_as_a_curtailment_while_it_lasts(
             assert event.spec.node_name == "dr-1" and event.spec.budget_kw == 12.5
             assert event.spec.requested_by == "feed:dr-1"
             assert f"curtailTo=http:{feed.url}" in energy_source()
+            node = stub.Get(fleet_pb2.GetRequest(kind="Node", name="dr-1"), timeout=5)
+            assert node.resource.node.status.energy.curtail_to_kw == 12.5
 
             feed.document = {k: v for k, v in feed.document.items() if k != "curtailToKw"}
             wait_until(lambda: curtailments(stub)[0].status.phase == "Ended", 20, "the event ends")
