@@ -19,6 +19,7 @@ from controlplane.cli.output import age, cells, manifest, print_table
 from controlplane.resources import (
     Condition,
     Curtailment,
+    EnergyStatus,
     Event,
     ModelDeployment,
     Node,
@@ -169,9 +170,13 @@ def describe_node(node: Node, replicas: Sequence[Replica], events: Sequence[Even
             f"{metrics.grid_co2_kg_per_h(energy):.2f} kgCO2/h",
             2,
         )
+        _field("Carbon basis", metrics.carbon_basis_text(energy.carbon_basis), 2)
+        if energy.gpu_power_kw is not None:
+            _field("GPU power", f"{energy.gpu_power_kw:.2f} kW measured (NVML board power)", 2)
         _field("Price", f"{energy.price_per_kwh:.3f} per kWh", 2)
         if energy.curtail_to_kw is not None:
             _field("Grid asks", f"draw at most {energy.curtail_to_kw:g} kW (demand response)", 2)
+        _forecast(energy)
     _section("GPUs")
     if status and status.gpus:
         print_table(
@@ -191,6 +196,31 @@ def describe_node(node: Node, replicas: Sequence[Replica], events: Sequence[Even
             r.name, r.spec.node_name, r.status.phase, r.status.endpoint, r.status.placement
         )
     _events(events)
+
+
+FORECAST_SOURCES = {
+    "feed": "feed: the node's energy source",
+    "seasonal-naive": "seasonal-naive: the control plane's, from the node's past week",
+}
+FORECAST_SHOWN_H = 12
+
+
+def _forecast(energy: EnergyStatus) -> None:
+    """The next hours re-planning weighs moves by (docs/forecast.md), as a row per figure."""
+    if not energy.forecast:
+        _field("Forecast", "<none yet: no feed forecast and less than a day of history>", 2)
+        return
+    source = energy.forecast_source
+    _field("Forecast", FORECAST_SOURCES.get(source, source), 2)
+    points = sorted(energy.forecast, key=lambda p: p.hour_offset)[:FORECAST_SHOWN_H]
+    print_table(
+        ["HOURS AHEAD", *(f"+{p.hour_offset}" for p in points)],
+        [
+            ["gCO2/kWh", *(f"{p.carbon_g_per_kwh:.0f}" for p in points)],
+            ["price/kWh", *(f"{p.price_per_kwh:.3f}" for p in points)],
+        ],
+        indent=4,
+    )
 
 
 def describe_deployment(deployment: ModelDeployment, events: Sequence[Event]) -> None:

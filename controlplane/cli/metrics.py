@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 
 from controlplane.resources import EnergyStatus, ModelDeployment, Node, PlacementExplanation
+from controlplane.resources.node import CarbonBasis
 from controlplane.resources.wellknown import TOKENS_PER_SECOND_ANNOTATION
 
 
@@ -43,6 +44,32 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 def node_energy(node: Node) -> EnergyStatus | None:
     """Live energy figures, or None for a node that has not reported any."""
     return node.status.energy if node.status and node.status.energy else None
+
+
+def carbon_label(node: Node) -> str | None:
+    """What the node's carbon figure is, e.g. "average/lifecycle/measured"; None: not said.
+
+    Figures of different kinds are different quantities: tpctl shows the label
+    beside each and never adds, averages or ranks them across kinds.
+    """
+    energy = node_energy(node)
+    return energy.carbon_basis.label() if energy and energy.carbon_basis else None
+
+
+def carbon_basis_text(basis: CarbonBasis | None) -> str:
+    """The basis in words for `describe`, e.g. "average, lifecycle, measured; zone CA-ON"."""
+    if basis is None:
+        return "not said by the node's source (unknown kind: not comparable)"
+    text = f"{basis.signal}, {basis.scope}, {basis.provenance}"
+    where = [
+        f"zone {basis.zone}" if basis.zone else "",
+        f"from {basis.provider}" if basis.provider else "",
+        f"as of {basis.time}" if basis.time else "",
+    ]
+    text += "; " + ", ".join(w for w in where if w) if any(where) else ""
+    if basis.stale:
+        text += f"; STALE ({basis.age_seconds / 3600:.1f} h old, past the source's max age)"
+    return text
 
 
 def gpus_free_total(node: Node) -> tuple[int | None, int]:

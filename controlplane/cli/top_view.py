@@ -1,9 +1,10 @@
 """`tpctl top`'s columns: live energy and GPU use, each with a raw value to sort by.
 
 Nodes: IT draw against budget, GPUs in use, renewable supply and the share of
-the draw it covers, grid carbon intensity, and the CO2 and cost per hour of the
-draw. Deployments: the same, summed over their serving replicas. Meanings and
-assumptions are in metrics.py.
+the draw it covers, grid carbon intensity and what it is (average or marginal,
+direct or lifecycle, measured, forecast or modelled: docs/energy.md), and the CO2
+and cost per hour of the draw. Deployments: the same, summed over their serving
+replicas. Meanings and assumptions are in metrics.py.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ NODE_TOP: dict[str, Column[Node]] = {
         "RENEWABLE%", _with_energy(lambda e, n: metrics.renewable_share(e)), percent
     ),
     "carbon": Column("CARBON(g/kWh)", _with_energy(lambda e, n: e.carbon_g_per_kwh), fixed(0)),
+    "carbon-basis": Column("CARBON-BASIS", metrics.carbon_label),
     "co2": Column("CO2(kg/h)", _with_energy(lambda e, n: metrics.grid_co2_kg_per_h(e)), fixed(2)),
     "cost": Column("COST(/h)", _with_energy(lambda e, n: e.it_draw_kw * e.price_per_kwh), fixed(2)),
 }

@@ -44,6 +44,7 @@ def test_describe_node(tpctl: Tpctl) -> None:
         "Renewable:",
         "Grid carbon:",
         "110 gCO2/kWh",
+        "Carbon basis:     average, lifecycle, measured; zone DE-LU",
         "GPUs:",
         "Replicas:",
         "Events:",
@@ -104,10 +105,13 @@ def test_top_nodes(tpctl: Tpctl) -> None:
         "RENEWABLE(kW)",
         "RENEWABLE%",
         "CARBON(g/kWh)",
+        "CARBON-BASIS",
         "CO2(kg/h)",
         "COST(/h)",
     ]
     by_name = {r["NAME"]: r for r in rows}
+    assert by_name["node-1"]["CARBON-BASIS"] == "average/lifecycle/measured"
+    assert by_name["node-2"]["CARBON-BASIS"] == "marginal/direct/forecast"
     node = by_name["node-1"]
     assert node["CARBON(g/kWh)"] == "110" and node["RENEWABLE(kW)"] == "1.0"
     draw = float(node["POWER(kW)"])

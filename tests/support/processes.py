@@ -113,6 +113,14 @@ class HollowFleet(Process):
         )
 
 
+# What each node's carbon figure is: mostly a zone's measured average, every third a margin.
+BASES = (
+    "{signal: average, scope: lifecycle, provenance: measured, zone: DE-LU}",
+    "{signal: average, scope: lifecycle, provenance: measured, zone: DE-LU}",
+    "{signal: marginal, scope: direct, provenance: forecast, zone: DE}",
+)
+
+
 def write_fleet(path: Path, n: int, *, prefix: str = "node", tier: str = "edge") -> Path:
     """A fleet file of `n` small nodes spread over Europe, for tests."""
     docs = []
@@ -130,7 +138,11 @@ spec:
     gpus: [{{model: L4, memoryGb: 24, count: 4}}]
   power: {{budgetKw: 20}}
 status:
-  energy: {{renewableKw: {i % 7}, carbonGPerKwh: {100 + 10 * (i % 30)}, pricePerKwh: 0.2}}
+  energy:
+    renewableKw: {i % 7}
+    carbonGPerKwh: {100 + 10 * (i % 30)}
+    pricePerKwh: 0.2
+    carbonBasis: {BASES[i % len(BASES)]}
 """
         )
     path.write_text("---\n".join(docs))

@@ -30,6 +30,7 @@ NODE_SORT_KEYS = (
     "renewable",
     "renewable%",
     "carbon",
+    "carbon-basis",
     "co2",
     "cost",
 )
