@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from controlplane.api.admission import JoinAdmission
 from controlplane.api.agent import AgentHub, AgentService
 from controlplane.api.auth import Authenticator, load_api_tokens, new_token
 from controlplane.api.decoding import TolerantDecoding
@@ -203,6 +204,7 @@ class ControlPlane:
             options=GRPC_SERVER_OPTIONS,
             interceptors=[
                 TolerantDecoding(),  # first: outermost, so garbage never reaches the others
+                JoinAdmission(),  # before spans: a refused Join costs next to nothing
                 *server_interceptors(),
                 *([LeaderOnly(self.is_leader)] if config.leader_elect else []),
             ],

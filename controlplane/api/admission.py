@@ -1,0 +1,120 @@
+"""Join admission: a bounded number of Joins in flight; the rest are told when to come back.
+
+A Join costs the server about a millisecond of CPU (decode, validate, a store
+write). When 10,000 agents join at once on a busy machine, an unbounded queue
+grows past the agents' Join deadline (10 s): they time out and retry while the
+server spends its time on Joins whose callers have gone, and the fleet never
+gets in (benchmarks/heartbeats.py --busy 1 saw 3,786 of 10,000). So a Join
+beyond `limit` in flight is refused at once with RESOURCE_EXHAUSTED and a
+retry-after, and one whose caller's deadline has passed is dropped unworked.
+
+The retry-after spreads the waiting agents over the time the server needs for
+them: an agent told to wait t seconds waits t to 2t (agents/connection.py), so
+every refusal in the last t seconds is a different agent still waiting, and
+t = waiting / join rate brings them back at about the rate Joins complete.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import grpc
+
+from controlplane.api.agent import RETRY_AFTER_KEY
+
+JOIN_METHOD = "/tokenplane.v1.AgentService/Join"
+MAX_JOINS_IN_FLIGHT = 64  # enough to fill a group commit (store/sqlite.py), no more
+MIN_RETRY_AFTER_S = 1.0
+MAX_RETRY_AFTER_S = 30.0  # the agents' backoff cap
+RATE_WINDOW_S = 5.0
+MIN_RATE_PER_S = 50.0  # assumed until Joins have been measured
+# Below this much time left, the caller will have given up before the Join is done.
+MIN_TIME_LEFT_S = 0.05
+
+
+@dataclass
+class JoinGate:
+    """Admission arithmetic over times passed in; no clock, no I/O."""
+
+    limit: int = MAX_JOINS_IN_FLIGHT
+    in_flight: int = 0
+    _refused_at: deque[float] = field(default_factory=deque)
+    _done_at: deque[float] = field(default_factory=deque)
+    retry_after_s: float = MIN_RETRY_AFTER_S
+
+    def admit(self, now_s: float) -> float | None:
+        """None: go ahead (call `done` after). Else the seconds to tell the caller to wait."""
+        if self.in_flight < self.limit:
+            self.in_flight += 1
+            return None
+        self._refused_at.append(now_s)
+        self._trim(self._refused_at, now_s - self.retry_after_s)
+        waiting = len(self._refused_at) + self.in_flight
+        self.retry_after_s = min(
+            MAX_RETRY_AFTER_S, max(MIN_RETRY_AFTER_S, waiting / self.rate_per_s(now_s))
+        )
+        return self.retry_after_s
+
+    def done(self, now_s: float) -> None:
+        self.in_flight -= 1
+        self._done_at.append(now_s)
+        self._trim(self._done_at, now_s - RATE_WINDOW_S)
+
+    def rate_per_s(self, now_s: float) -> float:
+        self._trim(self._done_at, now_s - RATE_WINDOW_S)
+        return max(MIN_RATE_PER_S, len(self._done_at) / RATE_WINDOW_S)
+
+    @staticmethod
+    def _trim(times: deque[float], before_s: float) -> None:
+        while times and times[0] < before_s:
+            times.popleft()
+
+
+class JoinAdmission(grpc.aio.ServerInterceptor):
+    """Puts the JoinGate in front of AgentService.Join."""
+
+    def __init__(
+        self, gate: JoinGate | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.gate = gate or JoinGate()
+        self._clock = clock
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(details)
+        if handler is None or details.method != JOIN_METHOD or handler.unary_unary is None:
+            return handler
+        # In grpc.aio a unary behavior is a coroutine function over an aio context.
+        behavior = cast(Callable[..., Awaitable[Any]], handler.unary_unary)
+        gate, clock = self.gate, self._clock
+
+        async def admitted(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            left_s = context.time_remaining()
+            if left_s is not None and left_s < MIN_TIME_LEFT_S:
+                await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed in queue")
+            wait_s = gate.admit(clock())
+            if wait_s is not None:
+                await context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"too many nodes joining at once; retry in {wait_s:.1f} s",
+                    trailing_metadata=((RETRY_AFTER_KEY, str(round(wait_s * 1000))),),
+                )
+            try:
+                return await behavior(request, context)
+            finally:
+                gate.done(clock())
+
+        return grpc.unary_unary_rpc_method_handler(
+            admitted,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

@@ -1,0 +1,84 @@
+"""Join admission: a join storm is told when to come back instead of queueing past its deadline."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+import pytest
+
+from agents.connection import retry_after_s
+from controlplane.api.admission import MAX_RETRY_AFTER_S, MIN_RETRY_AFTER_S, JoinAdmission, JoinGate
+from tokenplane.v1 import agent_pb2, agent_pb2_grpc
+
+
+def test_the_wait_told_grows_with_the_agents_waiting_and_the_rate_joins_complete() -> None:
+    gate = JoinGate(limit=2)
+    assert gate.admit(0.0) is None and gate.admit(0.0) is None
+    assert gate.admit(0.0) == MIN_RETRY_AFTER_S  # few waiting: come back soon
+    for i in range(500):  # 100 Joins done a second over the last 5 s
+        gate.done(i / 100)
+        gate.in_flight += 1
+    waits = [gate.admit(5.0) for _ in range(400)]
+    assert all(w is not None for w in waits)
+    # 400 agents refused within the wait told, at 100 Joins a second: about 4 s apart.
+    assert waits[-1] == pytest.approx(402 / 100)
+    for _ in range(10_000):
+        last = gate.admit(5.0)
+    assert last == MAX_RETRY_AFTER_S  # never beyond the agents' own backoff cap
+
+
+def test_refusals_older_than_the_wait_told_are_no_longer_counted() -> None:
+    gate = JoinGate(limit=0)
+    for _ in range(300):
+        gate.admit(0.0)
+    assert gate.retry_after_s > MIN_RETRY_AFTER_S
+    # Long after: those agents came back and were served; one new refusal is one waiting agent.
+    assert gate.admit(100.0) == MIN_RETRY_AFTER_S
+
+
+class _HeldJoins(agent_pb2_grpc.AgentServiceServicer):
+    """Joins that finish when the test says: the Join behind the gate, held in flight."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.entered = 0
+
+    async def Join(self, request: Any, context: Any) -> agent_pb2.JoinResponse:
+        self.entered += 1
+        await self.release.wait()
+        return agent_pb2.JoinResponse(node_name=request.node.metadata.name)
+
+
+def test_a_join_beyond_the_limit_is_refused_with_a_retry_after_the_agent_reads() -> None:
+    async def body() -> None:
+        held = _HeldJoins()
+        server = grpc.aio.server(interceptors=[JoinAdmission(JoinGate(limit=2))])
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(held, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = agent_pb2_grpc.AgentServiceStub(channel)
+
+                def join(name: str) -> Any:
+                    node = agent_pb2.JoinRequest()
+                    node.node.metadata.name = name
+                    return stub.Join(node, timeout=10)
+
+                first, second = join("a"), join("b")
+                while held.entered < 2:
+                    await asyncio.sleep(0.01)
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await join("c")
+                assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert "retry in" in (refused.value.details() or "")
+                assert retry_after_s(refused.value) == MIN_RETRY_AFTER_S
+                held.release.set()
+                assert (await first).node_name == "a" and (await second).node_name == "b"
+                assert (await join("c")).node_name == "c"  # admitted once the others are done
+        finally:
+            await server.stop(0)
+
+    asyncio.run(body())
