@@ -18,6 +18,7 @@ import numpy.typing as npt
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from controlplane.energy.history import EnergyHistory, FeedForecast
 from controlplane.errors import Exhausted, Invalid, clip
 from controlplane.inventory import liveness
 from controlplane.inventory.rtt import MeasuredRtt, RttMap
@@ -46,6 +47,7 @@ _FLOAT_COLUMNS = (
 # agent inventing model names must not grow the table without bound.
 MAX_GPU_MODELS = 64
 _FLOATS = (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT)
+MAX_FORECAST_POINTS = 168  # a week of hours: more is no forecast a feed makes
 
 
 def _non_finite(message: Message, path: str) -> str | None:
@@ -93,6 +95,10 @@ def check_heartbeat(hb: agent_pb2.Heartbeat, known_models: Collection[str]) -> N
                     f"heartbeat.gpus[{index}].{name}: {count} is more than {MAX_GPU_COUNT}"
                 )
     check_gpu_models({g.model for g in hb.gpus}, known_models, "heartbeat.gpus")
+    if len(hb.forecast) > MAX_FORECAST_POINTS:
+        raise Invalid(
+            f"heartbeat.forecast: {len(hb.forecast)} points; at most {MAX_FORECAST_POINTS}"
+        )
     if hb.HasField("carbon_basis"):
         basis = hb.carbon_basis
         for name, allowed in CARBON_BASIS_VALUES.items():
@@ -144,6 +150,7 @@ class InventoryTable:
         self.lag_s = 0.0
         self._lag_at_s = 0.0
         self.rtt = RttMap()  # measured RTTs to landmarks (agents' probes, operator's matrix)
+        self.energy_history = EnergyHistory(capacity)  # hourly carbon and price: forecasts
         self._alloc(capacity, gpu_models=4)
 
     def _alloc(self, rows: int, gpu_models: int) -> None:
@@ -273,6 +280,8 @@ class InventoryTable:
         self.renewable_kw[slot] = hb.renewable_kw
         self.carbon_g_per_kwh[slot] = hb.carbon_g_per_kwh
         self.price_per_kwh[slot] = hb.price_per_kwh
+        self.energy_history.record(slot, hb.carbon_g_per_kwh, hb.price_per_kwh, now_s)
+        self.energy_history.set_feed(slot, _feed_forecast(hb) if hb.forecast else None)
         for gpu in hb.gpus:
             col = self._gpu_index.get(gpu.model)
             if col is None:
@@ -388,6 +397,7 @@ class InventoryTable:
     def snapshot(self) -> FleetSnapshot:
         """A consistent copy of the live rows, for the scheduler."""
         n, g = len(self._names), len(self._gpu_models)
+        forecast = self.energy_history.forecast(n, float(self.last_heartbeat_s[:n].max(initial=0)))
         return FleetSnapshot(
             names=np.array(self._names, dtype=np.str_),
             ready=self.ready[:n].copy(),
@@ -410,4 +420,15 @@ class InventoryTable:
             measured_rtt_ms=self.rtt.measured(self._names, self.region[:n]),
             landmarks=dict(self.rtt.landmarks),
             revision=self.revision,
+            carbon_forecast_g_per_kwh=forecast.carbon_g_per_kwh,
+            price_forecast_per_kwh=forecast.price_per_kwh,
         )
+
+
+def _feed_forecast(hb: agent_pb2.Heartbeat) -> FeedForecast:
+    points = sorted(hb.forecast, key=lambda p: p.hour_offset)
+    return FeedForecast(
+        np.array([p.hour_offset for p in points], np.int64),
+        np.array([p.carbon_g_per_kwh for p in points]),
+        np.array([p.price_per_kwh for p in points]),
+    )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 from controlplane.inventory.table import InventoryTable
 from controlplane.resources import Condition, EnergyStatus, GpuStatus, Node, NodeStatus
-from controlplane.resources.node import CarbonBasis, NodeRtt
+from controlplane.resources.node import CarbonBasis, ForecastPoint, NodeRtt
 from tokenplane.v1 import resources_pb2
 
 
@@ -27,6 +28,22 @@ def _carbon_basis(basis: resources_pb2.CarbonBasis | None) -> CarbonBasis | None
     return CarbonBasis.model_validate(
         {name: getattr(basis, name) for name in CarbonBasis.model_fields}
     )
+
+
+def _forecast(table: InventoryTable, slot: int, now_s: float) -> tuple[list[ForecastPoint], str]:
+    """The node's next hours as the scheduler sees them, and where they come from."""
+    fleet = table.energy_history.forecast(len(table), now_s)
+    carbon, price = fleet.carbon_g_per_kwh[slot], fleet.price_per_kwh[slot]
+    points = [
+        ForecastPoint(
+            hour_offset=k + 1,
+            carbon_g_per_kwh=round(float(carbon[k]), 1),
+            price_per_kwh=0.0 if math.isnan(price[k]) else round(float(price[k]), 4),
+        )
+        for k in range(len(carbon))
+        if not math.isnan(carbon[k])
+    ]
+    return points, fleet.source[slot]
 
 
 def with_live_status(
@@ -50,6 +67,7 @@ def with_live_status(
     if ready is None or (ready.status == "True") != is_ready:
         ready = ready_condition(is_ready, "Connected" if is_ready else "NotConnected", "")
     models = table.gpu_models()
+    forecast, forecast_source = _forecast(table, slot, mono_now_s)
     gpus = [
         GpuStatus(
             model=model,
@@ -75,6 +93,8 @@ def with_live_status(
                 source=table.energy_source(slot),
                 carbon_basis=_carbon_basis(table.carbon_basis(slot)),
                 gpu_power_kw=table.gpu_power_kw(slot),
+                forecast=forecast,
+                forecast_source=forecast_source,
                 curtail_to_kw=table.curtail_to_kw(slot),
             ),
             "gpus": gpus,
