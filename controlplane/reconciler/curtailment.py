@@ -52,7 +52,7 @@ def ends_at_s(curtailment: Curtailment) -> float | None:
 
 
 def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:g}h"
+    return f"{seconds / 3600:.3g}h"
 
 
 def step(
@@ -82,6 +82,7 @@ def step(
             start_time=rfc3339(now_s),
             baseline_kw=draw_kw,
             draw_kw=draw_kw,
+            time_to_shed_seconds=0.0 if draw_kw <= spec.budget_kw else None,
             message="",
         )
         by = f" by {spec.requested_by}" if spec.requested_by else ""

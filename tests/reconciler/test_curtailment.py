@@ -258,3 +258,13 @@ def test_a_feeds_demand_response_signal_is_a_curtailment_for_as_long_as_it_lasts
         assert event.spec.duration_seconds == 25.0, "it lasted as long as the signal"
 
     run(tmp_path, scenario)
+
+
+def test_an_event_the_site_already_fits_took_no_time_to_shed() -> None:
+    event = curtail("fra-1", 5.0, hours=1)
+    status, notices = curtailment.step(
+        event, now_s=1_700_000_000.0, draw_kw=4.0, budget_kw=10.0, since_s=None
+    )
+    assert status.phase == "Active" and status.time_to_shed_seconds == 0.0
+    assert [n.reason for n in notices] == [curtailment.STARTED]
+    assert "for 1h" in notices[0].message
