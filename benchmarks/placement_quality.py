@@ -31,7 +31,9 @@ placed, in every cell. The run also warns if any hour beats the limit (it would
 not be one). `--scheduler-rev REV` runs ours on a git revision of the
 scheduler (a subprocess over `git archive REV`), and `--old-rev` compares with
 the previous, weighted-score objective the same way (`--old-rev ''` skips it).
-The plot goes to docs/placement_quality.png.
+The plot goes to docs/placement_quality.png. Re-planning hour by hour over a
+month of consecutive real hours, with and without forecasts, is
+`benchmarks/replan_month.py` (same world; docs/forecast.md).
 """
 
 from __future__ import annotations
