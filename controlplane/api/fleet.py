@@ -52,6 +52,7 @@ _WRITE_ROLE = {
 }
 
 Drainer = Callable[[str, float], Awaitable[list[str]]]
+MAX_DRAIN_TIMEOUT_S = 7 * 24 * 3600.0
 
 
 def _kind(kind: str) -> str:
@@ -279,6 +280,12 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
     async def Drain(
         self, request: fleet_pb2.DrainRequest, context: grpc.aio.ServicerContext
     ) -> fleet_pb2.DrainResponse:
+        self._auth.authorize(context.invocation_metadata(), Role.OPERATOR)
+        if not 0 <= request.timeout_s <= MAX_DRAIN_TIMEOUT_S:  # NaN too
+            raise Invalid(
+                f"timeoutS: {request.timeout_s} is not a number of seconds from 0 (the "
+                f"default) to {MAX_DRAIN_TIMEOUT_S:.0f}"
+            )
         cordoned = await self._set_unschedulable(
             fleet_pb2.CordonRequest(name=request.name), context, True
         )

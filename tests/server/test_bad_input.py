@@ -277,6 +277,18 @@ def test_gpu_models_are_bounded_for_the_whole_fleet(channel: grpc.Channel, node_
     assert "distinct GPU models" in answers[3][1]
 
 
+@pytest.mark.parametrize("timeout_s", [float("nan"), float("inf"), -1.0, 1e12])
+def test_a_drain_timeout_that_is_no_duration_is_invalid_and_cordons_nothing(
+    fleet: fleet_pb2_grpc.FleetServiceStub, node_token: str, timeout_s: float
+) -> None:
+    request = fleet_pb2.DrainRequest(name="garbled-1", timeout_s=timeout_s)
+    error = refusal(lambda: fleet.Drain(request, timeout=10))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert error.details().startswith("timeoutS:")
+    node = fleet.Get(fleet_pb2.GetRequest(kind="Node", name="garbled-1"), timeout=10)
+    assert not node.resource.node.spec.unschedulable
+
+
 @pytest.fixture(scope="module")
 def paged(fleet: fleet_pb2_grpc.FleetServiceStub) -> list[str]:
     names = [f"page-{i:02}" for i in range(12)]
