@@ -4,9 +4,11 @@ A Join costs the server about a millisecond of CPU (decode, validate, a store
 write). When 10,000 agents join at once on a busy machine, an unbounded queue
 grows past the agents' Join deadline (10 s): they time out and retry while the
 server spends its time on Joins whose callers have gone, and the fleet never
-gets in (benchmarks/heartbeats.py --busy 1 saw 3,786 of 10,000). So a Join
-beyond `limit` in flight is refused at once with RESOURCE_EXHAUSTED and a
-retry-after, and one whose caller's deadline has passed is dropped unworked.
+gets in (benchmarks/heartbeats.py --busy 1 saw 3,786 of 10,000). So the Joins
+in flight are bounded by what the server completes in QUEUE_S at its measured
+rate, well inside that deadline; a Join beyond is refused at once with
+RESOURCE_EXHAUSTED and a retry-after, and one whose caller's deadline has
+passed is dropped unworked.
 
 The retry-after spreads the waiting agents over the time the server needs for
 them: an agent told to wait t seconds waits t to 2t (agents/connection.py), so
@@ -27,11 +29,12 @@ import grpc
 from controlplane.api.agent import RETRY_AFTER_KEY
 
 JOIN_METHOD = "/tokenplane.v1.AgentService/Join"
-MAX_JOINS_IN_FLIGHT = 64  # enough to fill a group commit (store/sqlite.py), no more
+QUEUE_S = 3.0  # Joins admitted: what the measured rate completes in this long
+MIN_JOINS_IN_FLIGHT = 64  # enough to fill a group commit (store/sqlite.py)
 MIN_RETRY_AFTER_S = 1.0
 MAX_RETRY_AFTER_S = 30.0  # the agents' backoff cap
 RATE_WINDOW_S = 5.0
-MIN_RATE_PER_S = 50.0  # assumed until Joins have been measured
+MIN_RATE_PER_S = 200.0  # assumed until Joins have been measured; a floor after
 # Below this much time left, the caller will have given up before the Join is done.
 MIN_TIME_LEFT_S = 0.05
 
@@ -40,7 +43,8 @@ MIN_TIME_LEFT_S = 0.05
 class JoinGate:
     """Admission arithmetic over times passed in; no clock, no I/O."""
 
-    limit: int = MAX_JOINS_IN_FLIGHT
+    min_limit: int = MIN_JOINS_IN_FLIGHT
+    queue_s: float = QUEUE_S
     in_flight: int = 0
     _refused_at: deque[float] = field(default_factory=deque)
     _done_at: deque[float] = field(default_factory=deque)
@@ -48,15 +52,14 @@ class JoinGate:
 
     def admit(self, now_s: float) -> float | None:
         """None: go ahead (call `done` after). Else the seconds to tell the caller to wait."""
-        if self.in_flight < self.limit:
+        rate_per_s = self.rate_per_s(now_s)
+        if self.in_flight < max(self.min_limit, rate_per_s * self.queue_s):
             self.in_flight += 1
             return None
         self._refused_at.append(now_s)
         self._trim(self._refused_at, now_s - self.retry_after_s)
         waiting = len(self._refused_at) + self.in_flight
-        self.retry_after_s = min(
-            MAX_RETRY_AFTER_S, max(MIN_RETRY_AFTER_S, waiting / self.rate_per_s(now_s))
-        )
+        self.retry_after_s = min(MAX_RETRY_AFTER_S, max(MIN_RETRY_AFTER_S, waiting / rate_per_s))
         return self.retry_after_s
 
     def done(self, now_s: float) -> None:
@@ -65,8 +68,12 @@ class JoinGate:
         self._trim(self._done_at, now_s - RATE_WINDOW_S)
 
     def rate_per_s(self, now_s: float) -> float:
+        """Joins completed a second, over the last RATE_WINDOW_S (or since the first one)."""
         self._trim(self._done_at, now_s - RATE_WINDOW_S)
-        return max(MIN_RATE_PER_S, len(self._done_at) / RATE_WINDOW_S)
+        if len(self._done_at) < 2:
+            return MIN_RATE_PER_S
+        span_s = max(now_s - self._done_at[0], 1.0)
+        return max(MIN_RATE_PER_S, len(self._done_at) / span_s)
 
     @staticmethod
     def _trim(times: deque[float], before_s: float) -> None:

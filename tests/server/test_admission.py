@@ -14,7 +14,7 @@ from tokenplane.v1 import agent_pb2, agent_pb2_grpc
 
 
 def test_the_wait_told_grows_with_the_agents_waiting_and_the_rate_joins_complete() -> None:
-    gate = JoinGate(limit=2)
+    gate = JoinGate(min_limit=2, queue_s=0)
     assert gate.admit(0.0) is None and gate.admit(0.0) is None
     assert gate.admit(0.0) == MIN_RETRY_AFTER_S  # few waiting: come back soon
     for i in range(500):  # 100 Joins done a second over the last 5 s
@@ -29,8 +29,20 @@ def test_the_wait_told_grows_with_the_agents_waiting_and_the_rate_joins_complete
     assert last == MAX_RETRY_AFTER_S  # never beyond the agents' own backoff cap
 
 
+def test_the_joins_admitted_follow_the_rate_they_complete() -> None:
+    gate = JoinGate(min_limit=1, queue_s=3.0)
+    admitted = sum(gate.admit(0.0) is None for _ in range(1_000))
+    assert admitted == 600  # nothing measured yet: the assumed 200 a second, for 3 s
+    for i in range(1_000):  # then 1,000 done in 2 s: 500 a second
+        gate.in_flight += 1
+        gate.done(i / 500)
+    gate.in_flight = 0
+    admitted = sum(gate.admit(2.0) is None for _ in range(2_000))
+    assert admitted == 1_500
+
+
 def test_refusals_older_than_the_wait_told_are_no_longer_counted() -> None:
-    gate = JoinGate(limit=0)
+    gate = JoinGate(min_limit=0, queue_s=0)
     for _ in range(300):
         gate.admit(0.0)
     assert gate.retry_after_s > MIN_RETRY_AFTER_S
@@ -54,7 +66,7 @@ class _HeldJoins(agent_pb2_grpc.AgentServiceServicer):
 def test_a_join_beyond_the_limit_is_refused_with_a_retry_after_the_agent_reads() -> None:
     async def body() -> None:
         held = _HeldJoins()
-        server = grpc.aio.server(interceptors=[JoinAdmission(JoinGate(limit=2))])
+        server = grpc.aio.server(interceptors=[JoinAdmission(JoinGate(min_limit=2, queue_s=0))])
         agent_pb2_grpc.add_AgentServiceServicer_to_server(held, server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
