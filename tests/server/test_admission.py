@@ -17,13 +17,13 @@ def test_the_wait_told_grows_with_the_agents_waiting_and_the_rate_joins_complete
     gate = JoinGate(min_limit=2, queue_s=0)
     assert gate.admit(0.0) is None and gate.admit(0.0) is None
     assert gate.admit(0.0) == MIN_RETRY_AFTER_S  # few waiting: come back soon
-    for i in range(500):  # 100 Joins done a second over the last 5 s
-        gate.done(i / 100)
+    for i in range(2_500):  # 500 Joins done a second over the last 5 s
+        gate.done(i / 500)
         gate.in_flight += 1
-    waits = [gate.admit(5.0) for _ in range(400)]
+    waits = [gate.admit(5.0) for _ in range(4_000)]
     assert all(w is not None for w in waits)
-    # 400 agents refused within the wait told, at 100 Joins a second: about 4 s apart.
-    assert waits[-1] == pytest.approx(402 / 100)
+    # 4,000 agents refused within the wait told, at 500 Joins a second: 8 s of work.
+    assert waits[-1] == pytest.approx(4_002 / 500)
     for _ in range(10_000):
         last = gate.admit(5.0)
     assert last == MAX_RETRY_AFTER_S  # never beyond the agents' own backoff cap
