@@ -59,9 +59,11 @@ def test_api_resources(tpctl: Tpctl) -> None:
         "nodes",
         "modeldeployments",
         "replicas",
+        "curtailments",
         "routes",
         "regions",
     ]
+    assert rows["curtailments"]["VERBS"].endswith(",curtail")
 
 
 def test_wait_scale_and_apply_keeps_the_scale(tpctl: Tpctl, tmp_path: Path) -> None:

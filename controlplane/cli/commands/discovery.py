@@ -70,7 +70,8 @@ def api_resources(output: str, no_headers: bool) -> None:
                 kind.wire,
                 "apply,delete,get,list,watch"
                 + (",cordon,drain" if kind.wire == "Node" else "")
-                + (",scale" if kind.wire == "ModelDeployment" else ""),
+                + (",scale" if kind.wire == "ModelDeployment" else "")
+                + (",curtail" if kind.wire == "Curtailment" else ""),
             ]
             for kind in KINDS
         ]
