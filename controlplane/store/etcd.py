@@ -212,7 +212,7 @@ class EtcdStore:
             return self._unavailable(f"{code.name}: {details}")
         if code is grpc.StatusCode.NOT_FOUND and "lease" in details:
             return LeaseNotFound(details)
-        if "request is too large" in details:
+        if "request is too large" in details or code is grpc.StatusCode.RESOURCE_EXHAUSTED:
             return TooLarge(f"etcd at {','.join(self.endpoints)}: {details}")
         return StoreError(f"etcd at {','.join(self.endpoints)}: {code.name}: {details}")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.store import EtcdTLS, Store, StoreError, StoreUnavailable, open_store
+from controlplane.store import EtcdTLS, Store, StoreError, StoreUnavailable, TooLarge, open_store
 from controlplane.store import etcd as etcd_store
 from tests.store.conftest import run_body
 from tests.support.etcd import EtcdServer, free_port, make_pki, running_etcd
@@ -148,5 +148,23 @@ def test_list_pages_through_large_prefixes(
         items, revision = await store.list(prefix)
         assert [kv.key for kv in items] == keys
         assert revision == max(revisions)
+
+    run_body(lambda: open_store(etcd.url), body)
+
+
+def test_a_write_over_etcds_request_limit_is_too_large_not_a_plain_store_error(
+    etcd: EtcdServer, prefix: str
+) -> None:
+    """etcd refuses requests over --max-request-bytes (1.5 MiB by default); the API
+    answers that RESOURCE_EXHAUSTED naming the object, so the store says which it is."""
+
+    async def body(store: Store) -> None:
+        with pytest.raises(TooLarge, match="request is too large"):
+            await store.put(prefix + "big", b"x" * (1600 * 1024))
+        with pytest.raises(TooLarge, match="request is too large"):
+            await store.put(prefix + "big", b"x" * (1600 * 1024), expect_mod_revision=0)
+        with pytest.raises(TooLarge):  # beyond etcd's gRPC message limit too
+            await store.put(prefix + "big", b"x" * (3 * 1024 * 1024))
+        assert await store.get(prefix + "big") is None
 
     run_body(lambda: open_store(etcd.url), body)
