@@ -114,7 +114,7 @@ class FleetService(fleet_pb2_grpc.FleetServiceServicer):
         )
         if field is not None:
             body = getattr(request.resource, field)
-            check_size(body, body.kind or field, body.metadata.name)
+            check_size(body, kind, body.metadata.name)
         resource = from_resource(request.resource)
         if isinstance(resource, Curtailment):
             resource.spec.requested_by = caller  # who asked is the server's to say
