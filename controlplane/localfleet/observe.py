@@ -12,10 +12,12 @@ that round-trip through JSON, so the report can be made after the fleet is gone.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from controlplane.cli.client import FleetClient
 from controlplane.cli.metrics import declared_tokens_per_s, renewable_share
+from controlplane.energy.scope2 import carbon_kind, replica_power_kw, site_carbon
 from controlplane.localfleet.deployments import demand_share_now
 from controlplane.resources import EnergyStatus, ModelDeployment, Node, Replica
 from controlplane.resources.wellknown import REPLACES_ANNOTATION as REPLACES
@@ -35,6 +37,13 @@ class ReplicaNow:
     carbon_g_per_kwh: float  # attributed, now
     renewable_share: float  # of the site's draw, now
     replaces: str  # the replica this one moved in for (make-before-break), or ""
+    # What carbon_g_per_kwh is (controlplane/energy/scope2.py): totals never mix kinds.
+    carbon_kind: str = "unknown"  # e.g. average/lifecycle, marginal/direct
+    carbon_provenance: str = ""  # measured | forecast | modelled | declared
+    market_carbon_g_per_kwh: float | None = None  # Scope 2 market-based; None: not average
+    contract_share: float = 0.0  # of the site's grid draw, covered by its contracts
+    residual_is_grid: bool = True  # no residual mix declared: the grid average stood in
+    power_measured: bool = False  # power_kw is NVML's measured share, not the declared figure
 
 
 @dataclass(frozen=True)
@@ -93,11 +102,37 @@ def observe(client: FleetClient, *, wall_s: float, sim_s: float) -> FleetNow:
     deployments = [d for d in client.list("ModelDeployment")[0] if isinstance(d, ModelDeployment)]
     by_name = {n.name: n for n in nodes}
     energy = {n.name: n.status.energy for n in nodes if n.status and n.status.energy}
+    when = datetime.fromtimestamp(sim_s, UTC)
+    gpus_serving: dict[str, int] = {}
+    for r in replicas:
+        if r.status.phase == SERVING:
+            node_name = r.spec.node_name
+            gpus_serving[node_name] = gpus_serving.get(node_name, 0) + r.spec.resources.gpus
     replica_rows = []
     for r in replicas:
         node = by_name.get(r.spec.node_name)
         site = energy.get(r.spec.node_name)
         carbon, share = site_carbon_g_per_kwh(site) if site else (0.0, 0.0)
+        scope2 = (
+            site_carbon(
+                grid_g_per_kwh=site.carbon_g_per_kwh,
+                basis=site.carbon_basis,
+                renewable_share=share,
+                draw_kw=site.it_draw_kw,
+                contracts=node.spec.contracts if node else [],
+                residual_mix_g_per_kwh=node.spec.residual_mix_g_per_kwh if node else None,
+                when=when,
+            )
+            if site
+            else None
+        )
+        power_kw, measured = replica_power_kw(
+            r.spec.resources.power_kw,
+            r.spec.resources.gpus,
+            site.gpu_power_kw if site and r.status.phase == SERVING else None,
+            gpus_serving.get(r.spec.node_name, 0),
+        )
+        basis = site.carbon_basis if site else None
         placement = r.status.placement
         replica_rows.append(
             ReplicaNow(
@@ -106,11 +141,17 @@ def observe(client: FleetClient, *, wall_s: float, sim_s: float) -> FleetNow:
                 node=r.spec.node_name,
                 city=node.spec.location.city if node else "",
                 phase=r.status.phase,
-                power_kw=r.spec.resources.power_kw,
+                power_kw=power_kw,
                 rtt_ms=placement.rtt_ms if placement else 0.0,
                 carbon_g_per_kwh=carbon,
                 renewable_share=share,
                 replaces=r.metadata.annotations.get(REPLACES, ""),
+                carbon_kind=carbon_kind(basis),
+                carbon_provenance=basis.provenance if basis else "",
+                market_carbon_g_per_kwh=scope2.market_g_per_kwh if scope2 else None,
+                contract_share=scope2.contract_share if scope2 else 0.0,
+                residual_is_grid=scope2.residual_is_grid_average if scope2 else True,
+                power_measured=measured,
             )
         )
     running: dict[str, int] = {}

@@ -16,6 +16,13 @@ down`), each sample standing for the simulated time until the next:
 - **moves**: replicas started to replace another (make-before-break), counted
   once each.
 - **power-budget violations**: nodes that drew more than their budget.
+- **carbon by kind** (controlplane/energy/scope2.py): each kind of carbon figure
+  (average or marginal, direct or lifecycle) totalled apart, never added to
+  another; the headline figure is shown only where one kind covers the run. For
+  average figures, GHG Protocol Scope 2 dual reporting: location-based (the
+  grid's average) and market-based (the sites' contracts, the rest at the
+  residual mix). Each kind says how much of its power NVML measured and how much
+  of its carbon figure was measured, forecast, modelled or declared.
 
 matplotlib is imported only to draw the plot.
 """
@@ -26,13 +33,13 @@ import itertools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from controlplane.extras import require
-from controlplane.localfleet.observe import SERVING, FleetNow
+from controlplane.localfleet.observe import SERVING, FleetNow, ReplicaNow
 
 FOOTNOTES = (
     "carbon: replica IT power x its site's grid carbon x (1 - the site's renewable share), "
@@ -47,6 +54,66 @@ FOOTNOTES = (
 
 
 @dataclass
+class KindTotals:
+    """Sums over time of the serving replicas whose site's carbon figure is of one kind."""
+
+    grams: float = 0.0  # g/h x s, location-based for an average figure
+    market_grams: float | None = 0.0  # g/h x s, market-based; None once a figure was marginal
+    tokens: float = 0.0  # tokens/h x s
+    power: float = 0.0  # kW x s
+    measured_power: float = 0.0  # kW x s of `power` that NVML measured
+    contract_power: float = 0.0  # kW x s of grid draw covered by contracts
+    residual_is_grid: bool = False  # some site declared no residual mix
+    provenance: dict[str, float] = field(default_factory=dict)  # kW x s by provenance
+
+    def add(self, r: ReplicaNow, dt_s: float, tokens_per_h: float) -> None:
+        kw_s = dt_s * r.power_kw
+        self.grams += kw_s * r.carbon_g_per_kwh
+        if self.market_grams is not None and r.market_carbon_g_per_kwh is not None:
+            self.market_grams += kw_s * r.market_carbon_g_per_kwh
+        else:
+            self.market_grams = None
+        self.tokens += dt_s * tokens_per_h
+        self.power += kw_s
+        self.measured_power += kw_s if r.power_measured else 0.0
+        self.contract_power += kw_s * (1 - r.renewable_share) * r.contract_share
+        self.residual_is_grid |= r.residual_is_grid
+        key = r.carbon_provenance or "unknown"
+        self.provenance[key] = self.provenance.get(key, 0.0) + kw_s
+
+
+@dataclass(frozen=True)
+class KindLine:
+    """One kind's figures for the report (the fleet's serving replicas of that kind)."""
+
+    kind: str  # e.g. average/lifecycle
+    g_per_mtok: float | None  # the kind's own figure: location-based for an average
+    market_g_per_mtok: float | None  # Scope 2 market-based; None for marginal figures
+    token_share: float  # of the fleet's tokens
+    measured_power_share: float  # of the kind's power, NVML-measured
+    contract_share: float  # of the kind's power, covered by contracts
+    residual_is_grid: bool
+    provenance: dict[str, float]  # share of the kind's power by its figure's provenance
+
+    @classmethod
+    def of(cls, kind: str, t: KindTotals, fleet_tokens: float) -> KindLine:
+        def per_mtok(grams: float | None) -> float | None:
+            return grams / t.tokens * 1e6 if grams is not None and t.tokens else None
+
+        power = t.power or 1.0
+        return cls(
+            kind=kind,
+            g_per_mtok=per_mtok(t.grams),
+            market_g_per_mtok=per_mtok(t.market_grams if kind.startswith("average/") else None),
+            token_share=t.tokens / fleet_tokens if fleet_tokens else 0.0,
+            measured_power_share=t.measured_power / power,
+            contract_share=t.contract_power / power,
+            residual_is_grid=t.residual_is_grid,
+            provenance={k: v / power for k, v in sorted(t.provenance.items())},
+        )
+
+
+@dataclass
 class Totals:
     """Sums over time (simulated seconds as weights) of one deployment or the fleet."""
 
@@ -56,8 +123,12 @@ class Totals:
     renewable: float = 0.0  # renewable kW x s
     demand: float = 0.0
     demand_within: float = 0.0
+    kinds: dict[str, KindTotals] = field(default_factory=lambda: defaultdict(KindTotals))
 
     def carbon_g_per_mtok(self) -> float | None:
+        """Carbon per million tokens where one kind of figure covers it all; else None."""
+        if len(self.kinds) > 1:
+            return None  # e.g. averages and margins: see the report's carbon by kind
         return self.grams / self.tokens * 1e6 if self.tokens else None
 
     def renewable_share(self) -> float | None:
@@ -84,9 +155,10 @@ class Report:
     fleet: Line
     deployments: list[Line]
     over_budget: list[str]  # nodes that ever drew more than their budget
+    carbon_by_kind: list[KindLine] = field(default_factory=list)  # the fleet's, never added
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "footnotes": list(FOOTNOTES)}
+        return {**asdict(self), "footnotes": [*FOOTNOTES, *KIND_FOOTNOTES]}
 
 
 def load_samples(path: Path) -> list[FleetNow]:
@@ -110,12 +182,14 @@ def add_sample(totals: dict[str, Totals], sample: FleetNow, dt_s: float) -> None
     for r in sample.replicas:
         if r.phase != SERVING:
             continue
+        tokens_per_h = (tokens_per_s.get(r.deployment) or 0.0) * 3600
         for key in (r.deployment, ""):
             t = totals[key]
             t.grams += dt_s * r.power_kw * r.carbon_g_per_kwh
             t.power += dt_s * r.power_kw
             t.renewable += dt_s * r.power_kw * r.renewable_share
-            t.tokens += dt_s * (tokens_per_s.get(r.deployment) or 0.0) * 3600
+            t.tokens += dt_s * tokens_per_h
+            t.kinds[r.carbon_kind].add(r, dt_s, tokens_per_h)
     for d in sample.deployments:
         slo = d.latency_slo_ms
         within = sum(
@@ -161,6 +235,9 @@ def summarise(samples: list[FleetNow]) -> Report:
         fleet=line("fleet", "", sum(len(v) for v in moved.values())),
         deployments=[line(n, n, len(moved.get(n, ()))) for n in names],
         over_budget=sorted({n for s in samples for n in s.over_budget}),
+        carbon_by_kind=[
+            KindLine.of(kind, t, totals[""].tokens) for kind, t in sorted(totals[""].kinds.items())
+        ],
     )
 
 
@@ -183,6 +260,47 @@ def rows(report: Report) -> list[list[str]]:
 
 
 HEADERS = ["DEPLOYMENT", "gCO2/Mtok", "RENEWABLE", "DEMAND IN SLO", "MOVES"]
+
+KIND_HEADERS = [
+    "CARBON KIND",
+    "gCO2/Mtok",
+    "MARKET-BASED",
+    "TOKENS",
+    "CONTRACTS",
+    "POWER MEASURED",
+    "FIGURES",
+]
+
+
+def kind_rows(report: Report) -> list[list[str]]:
+    """Carbon by kind, one row each, never summed: Scope 2 both ways for averages."""
+    return [
+        [
+            k.kind,
+            _fmt(k.g_per_mtok, ".1f"),
+            _fmt(k.market_g_per_mtok, ".1f")
+            + ("†" if k.residual_is_grid and k.market_g_per_mtok is not None else ""),
+            _fmt(k.token_share, ".0f", 100, "%"),
+            _fmt(k.contract_share, ".0f", 100, "%"),
+            _fmt(k.measured_power_share, ".0f", 100, "%"),
+            " ".join(f"{name} {share * 100:.0f}%" for name, share in k.provenance.items()),
+        ]
+        for k in report.carbon_by_kind
+    ]
+
+
+KIND_FOOTNOTES = (
+    "carbon by kind: average and marginal, direct and lifecycle figures are different "
+    "quantities, each totalled apart; gCO2/Mtok above is '-' where a run mixes them",
+    "GHG Protocol Scope 2 dual reporting, for average figures: gCO2/Mtok is location-based "
+    "(the grid's average where the power is used), MARKET-BASED counts the sites' contracts "
+    "(PPA, certificates) in their zone and hours and the rest at the residual mix; a marginal "
+    "figure is neither",
+    "†: no residual mix declared (spec.residualMixGPerKwh): the grid average stood in, which "
+    "flatters the market-based figure",
+    "POWER MEASURED: share of replica power from NVML board power (the rest: declared powerKw); "
+    "FIGURES: share of power by the carbon figure's provenance",
+)
 
 
 def deployments_that_ran(samples: list[FleetNow]) -> list[str]:

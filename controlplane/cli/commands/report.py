@@ -19,6 +19,9 @@ def show_report(state_dir: Path, *, output: str, png: Path | None = None) -> Non
     from controlplane.localfleet.report import (
         FOOTNOTES,
         HEADERS,
+        KIND_FOOTNOTES,
+        KIND_HEADERS,
+        kind_rows,
         load_samples,
         plot,
         rows,
@@ -47,10 +50,13 @@ def show_report(state_dir: Path, *, output: str, png: Path | None = None) -> Non
         f"Report: simulated {report.sim_start} to {report.sim_end} UTC, {report.samples} samples"
     )
     print_table(HEADERS, rows(report))
+    if report.carbon_by_kind:
+        click.echo("Carbon by kind (never added together; Scope 2 location- and market-based):")
+        print_table(KIND_HEADERS, kind_rows(report))
     violations = ", ".join(report.over_budget) or "none"
     click.echo(f"Power-budget violations: {violations}")
     click.echo(f"Plot: {drawn}")
-    for note in FOOTNOTES:
+    for note in (*FOOTNOTES, *KIND_FOOTNOTES):
         click.echo(f"  * {note}")
 
 
