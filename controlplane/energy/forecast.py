@@ -52,32 +52,49 @@ def seasonal_naive(
     less than a day of history (or only NaN at those hours), the forecast
     falls back to persistence of its latest figure.
     """
+    h = np.atleast_2d(np.asarray(history, dtype=np.float64))
+    return with_departure(seasonal_shape(h, horizon_h, days=days), latest(h), damping)
+
+
+def seasonal_shape(
+    history: FloatArray, horizon_h: int = DEFAULT_HORIZON_H, *, days: int = DEFAULT_DAYS
+) -> FloatArray:
+    """(N, horizon_h + 1): the mean of the same hour on the past `days` days, offsets 0..K.
+
+    The part of `seasonal_naive` that changes only once an hour: a caller
+    that refreshes more often keeps it and adds the departure.
+    """
     if horizon_h < 1:
         raise ValueError(f"horizon_h must be >= 1, got {horizon_h}")
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
-    if not 0.0 <= damping <= 1.0:
-        raise ValueError(f"damping must be in 0..1, got {damping}")
     h = np.atleast_2d(np.asarray(history, dtype=np.float64))
     n, t = h.shape
     if t == 0:
-        return np.full((n, horizon_h), np.nan)
-    now = t - 1
-    latest = _latest(h)
+        return np.full((n, horizon_h + 1), np.nan)
     offsets = np.arange(horizon_h + 1)  # 0 is now, for the departure
     # For offset k, the same hour on past day d (1..days) back from the day of now + k:
     # now + k - 24 * ceil(k / 24) - 24 * (d - 1), which is <= now.
-    base = now + offsets - HOURS_PER_DAY * np.maximum(1, -(-offsets // HOURS_PER_DAY))
+    base = t - 1 + offsets - HOURS_PER_DAY * np.maximum(1, -(-offsets // HOURS_PER_DAY))
     back = base[None, :] - HOURS_PER_DAY * np.arange(days)[:, None]  # (days, K + 1)
     valid = back >= 0
     same_hour = np.where(valid[None], h[:, np.clip(back, 0, None)], np.nan)  # (N, days, K + 1)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # no past day: NaN, handled below
-        shape = np.nanmean(same_hour, axis=1)  # (N, K + 1)
-    departure = np.nan_to_num(latest - shape[:, 0])
-    fade = damping ** offsets[1:]
+        warnings.simplefilter("ignore", RuntimeWarning)  # no past day: NaN, handled later
+        return np.asarray(np.nanmean(same_hour, axis=1))
+
+
+def with_departure(
+    shape: FloatArray, latest_figure: FloatArray, damping: float = DEFAULT_DAMPING
+) -> FloatArray:
+    """(N, K): `shape` (from `seasonal_shape`) plus the departure of the latest figure from
+    its offset 0, fading by `damping` an hour; the latest figure where `shape` has none."""
+    if not 0.0 <= damping <= 1.0:
+        raise ValueError(f"damping must be in 0..1, got {damping}")
+    departure = np.nan_to_num(latest_figure - shape[:, 0])
+    fade = damping ** np.arange(1, shape.shape[1])
     out = shape[:, 1:] + departure[:, None] * fade[None, :]
-    return np.where(np.isnan(out), latest[:, None], out)
+    return np.where(np.isnan(out), latest_figure[:, None], out)
 
 
 def hourly(now: FloatArray, forecast: FloatArray, hours: int) -> FloatArray:
@@ -119,8 +136,10 @@ def horizon_mean(now: FloatArray, forecast: FloatArray, horizon_h: float) -> Flo
     return np.asarray(hourly(now, forecast, len(weight)) @ weight / horizon_h)
 
 
-def _latest(h: FloatArray) -> FloatArray:
+def latest(h: FloatArray) -> FloatArray:
     """(N,): each row's last non-NaN value (NaN if none)."""
+    if h.shape[1] == 0:
+        return np.full(len(h), np.nan)
     known = ~np.isnan(h)
     last = h.shape[1] - 1 - np.argmax(known[:, ::-1], axis=1)
     return np.where(known.any(axis=1), h[np.arange(len(h)), last], np.nan)

@@ -1,10 +1,16 @@
 """The last week of each node's grid carbon and price, hour by hour, and the forecasts made from it.
 
-The inventory records every heartbeat's figures here (a few cell writes: a
-running sum and count per node and hour), and asks for the fleet's forecast
-when it builds a snapshot. A node whose feed sends its own forecast keeps it
-(source "feed"); the others get the seasonal-naive one (`forecast.py`) once
-they have a day of history, and none before. Hours are of the clock passed in
+The inventory samples its live columns into this history once a minute
+(vectorised, off the heartbeat path), from the nodes that reported since the
+last sample, and asks for the fleet's forecast when it builds a snapshot. A
+node whose feed sends its own forecast keeps it (source "feed"); the others
+get the seasonal-naive one (`forecast.py`: the same hour on the last 7
+completed days, plus the current hour's departure from them, fading) once a
+completed day holds the current hour of day, and none before.
+
+The per-hour-of-day sums over the week are kept as hours complete (one add
+and one subtract of an (N,) column an hour), so a forecast of the whole fleet
+costs O(N x 24), not a pass over the week. Hours are of the clock passed in
 (the inventory's monotonic clock): only their length matters to a daily
 season, not where they start.
 """
@@ -23,11 +29,11 @@ from controlplane.energy.forecast import (
     SOURCE_FEED,
     SOURCE_SEASONAL,
     FloatArray,
-    seasonal_naive,
+    with_departure,
 )
 
-HISTORY_H = 7 * HOURS_PER_DAY + 1  # a week of past hours, and this one
-REFRESH_S = 60.0  # the fleet's forecast is made again at most this often
+WEEK_H = 7 * HOURS_PER_DAY  # completed hours kept: seven of each hour of day
+SAMPLE_S = 60.0  # how often the inventory samples its columns into the history
 
 
 @dataclass(frozen=True)
@@ -49,87 +55,150 @@ class FleetForecast:
 
 
 class EnergyHistory:
+    # Per node: the current hour's running sums and sample count; the week's completed
+    # hourly means (NaN: none); their sums by hour of day; the latest completed mean.
+    _now_carbon: FloatArray
+    _now_price: FloatArray
+    _now_n: npt.NDArray[np.int32]
+    _week_carbon: FloatArray
+    _week_price: FloatArray
+    _day_carbon: FloatArray
+    _day_price: FloatArray
+    _day_n: npt.NDArray[np.int32]
+    _last_carbon: FloatArray
+    _last_price: FloatArray
+
     def __init__(self, capacity: int = 256, *, hour_s: float = 3600.0) -> None:
         self._hour_s = hour_s
-        self._column_hour = np.full(HISTORY_H, -1, np.int64)  # the hour each column holds
-        self._now_hour = -1
+        self._hour = -1  # the current hour (the last sample's)
+        self._ring_hour = np.full(WEEK_H, -1, np.int64)  # the completed hour each column holds
+        self._rows = 0
         self._alloc(capacity)
         self._feed: dict[int, FeedForecast] = {}
-        self._cached: tuple[int, int, FleetForecast] | None = None  # (rows, minute, forecast)
+        self._version = 0  # changes with every sample and every new feed forecast
+        self._cached: tuple[int, int, FleetForecast] | None = None  # (version, rows, forecast)
 
     def _alloc(self, rows: int) -> None:
-        def grow(old: npt.NDArray[Any] | None, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
-            new: npt.NDArray[Any] = np.zeros((rows, HISTORY_H), dtype)
+        def grow(name: str, shape: tuple[int, ...], dtype: npt.DTypeLike, fill: object) -> None:
+            old: npt.NDArray[Any] | None = self.__dict__.get(name)
+            new: npt.NDArray[Any] = np.full(shape, fill, dtype)
             if old is not None:
                 new[: len(old)] = old
-            return new
+            setattr(self, name, new)
 
-        get = self.__dict__.get
-        self._carbon = grow(get("_carbon"), np.float64)  # sums of the hour's figures
-        self._price = grow(get("_price"), np.float64)
-        self._count = grow(get("_count"), np.int32)
+        self._rows = rows
+        for name in ("_now_carbon", "_now_price"):  # the current hour's running sums
+            grow(name, (rows,), np.float64, 0.0)
+        grow("_now_n", (rows,), np.int32, 0)
+        for name in ("_week_carbon", "_week_price"):  # completed hourly means, NaN: none
+            grow(name, (rows, WEEK_H), np.float64, np.nan)
+        for name in ("_day_carbon", "_day_price"):  # sums over the week by hour of day
+            grow(name, (rows, HOURS_PER_DAY), np.float64, 0.0)
+        grow("_day_n", (rows, HOURS_PER_DAY), np.int32, 0)
+        for name in ("_last_carbon", "_last_price"):  # the latest completed hour's mean
+            grow(name, (rows,), np.float64, np.nan)
 
-    def record(
-        self, slot: int, carbon_g_per_kwh: float, price_per_kwh: float, now_s: float
+    def sample(
+        self,
+        carbon_g_per_kwh: FloatArray,
+        price_per_kwh: FloatArray,
+        fresh: npt.NDArray[np.bool_],
+        now_s: float,
     ) -> None:
-        """One heartbeat's figures, into the node's current hour."""
-        if slot >= len(self._carbon):
-            self._alloc(max(slot + 1, 2 * len(self._carbon)))
+        """The fleet's figures now, (n,) each, into the current hour of the `fresh` rows."""
+        n = len(fresh)
+        if n > self._rows:
+            self._alloc(max(n, 2 * self._rows))
         hour = int(now_s // self._hour_s)
-        col = hour % HISTORY_H
-        if self._column_hour[col] != hour:  # a new hour: this column held a week ago's
-            self._carbon[:, col] = 0
-            self._price[:, col] = 0
-            self._count[:, col] = 0
-            self._column_hour[col] = hour
-        self._now_hour = max(self._now_hour, hour)
-        self._carbon[slot, col] += carbon_g_per_kwh
-        self._price[slot, col] += price_per_kwh
-        self._count[slot, col] += 1
+        if hour > self._hour:
+            self._roll(hour)
+        self._now_carbon[:n] += np.where(fresh, carbon_g_per_kwh, 0.0)
+        self._now_price[:n] += np.where(fresh, price_per_kwh, 0.0)
+        self._now_n[:n] += fresh
+        self._version += 1
+
+    def _roll(self, hour: int) -> None:
+        """The current hour completes; hours that fall out of the week leave the sums."""
+        done = self._hour
+        for gone in range(done - WEEK_H, min(hour - WEEK_H, done)):  # usually one
+            col = gone % WEEK_H
+            if gone >= 0 and self._ring_hour[col] == gone:
+                self._forget(col, gone % HOURS_PER_DAY)
+        if done >= 0 and hour - done <= WEEK_H:  # still within the week: keep it
+            col, hod = done % WEEK_H, done % HOURS_PER_DAY
+            seen = self._now_n > 0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                carbon = np.where(seen, self._now_carbon / self._now_n, np.nan)
+                price = np.where(seen, self._now_price / self._now_n, np.nan)
+            self._week_carbon[:, col], self._week_price[:, col] = carbon, price
+            self._ring_hour[col] = done
+            self._day_carbon[:, hod] += np.nan_to_num(carbon)
+            self._day_price[:, hod] += np.nan_to_num(price)
+            self._day_n[:, hod] += seen
+            self._last_carbon = np.where(seen, carbon, self._last_carbon)
+            self._last_price = np.where(seen, price, self._last_price)
+        self._now_carbon[:] = self._now_price[:] = 0.0
+        self._now_n[:] = 0
+        self._hour = hour
+
+    def _forget(self, col: int, hod: int) -> None:
+        carbon, price = self._week_carbon[:, col], self._week_price[:, col]
+        seen = ~np.isnan(carbon)
+        self._day_carbon[:, hod] -= np.nan_to_num(carbon)
+        self._day_price[:, hod] -= np.nan_to_num(price)
+        self._day_n[:, hod] -= seen
+        self._week_carbon[:, col] = self._week_price[:, col] = np.nan
+        self._ring_hour[col] = -1
+
+    def hourly(self, rows: int) -> tuple[FloatArray, FloatArray]:
+        """(rows, WEEK_H) completed hourly means of carbon and price, oldest first; NaN: none."""
+        if rows > self._rows:
+            self._alloc(rows)
+        hours = self._hour - WEEK_H + np.arange(WEEK_H)
+        cols = hours % WEEK_H
+        held = (self._ring_hour[cols] == hours) & (hours >= 0)
+        return (
+            np.where(held, self._week_carbon[:rows, cols], np.nan),
+            np.where(held, self._week_price[:rows, cols], np.nan),
+        )
 
     def set_feed(self, slot: int, forecast: FeedForecast | None) -> None:
         """The forecast the node's feed sent with its last heartbeat (None: it sent none)."""
-        if (slot in self._feed) != (forecast is not None):
-            self._cached = None  # a node's source changed: show it at once
+        old = self._feed.get(slot)
         if forecast is None:
-            self._feed.pop(slot, None)
-        else:
+            if self._feed.pop(slot, None) is not None:
+                self._version += 1
+        elif old is None or not _same(old, forecast):
             self._feed[slot] = forecast
+            self._version += 1
 
-    def hourly(self, rows: int) -> tuple[FloatArray, FloatArray]:
-        """(rows, HISTORY_H) mean carbon and price per hour, oldest first; NaN: no figure."""
-        if rows > len(self._carbon):
-            self._alloc(rows)
-        if self._now_hour < 0:
-            return np.full((rows, HISTORY_H), np.nan), np.full((rows, HISTORY_H), np.nan)
-        hours = self._now_hour - HISTORY_H + 1 + np.arange(HISTORY_H)
-        cols = hours % HISTORY_H
-        held = self._column_hour[cols] == hours
-        count = self._count[:rows, cols]
-        known = (count > 0) & held[None, :]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            carbon = np.where(known, self._carbon[:rows, cols] / count, np.nan)
-            price = np.where(known, self._price[:rows, cols] / count, np.nan)
-        return carbon, price
-
-    def forecast(
-        self, rows: int, now_s: float, horizon_h: int = DEFAULT_HORIZON_H
-    ) -> FleetForecast:
+    def forecast(self, rows: int, horizon_h: int = DEFAULT_HORIZON_H) -> FleetForecast:
         """The fleet's forecast for the next `horizon_h` hours: the feed's, else seasonal-naive.
 
-        Made again at most every REFRESH_S (the current hour's mean moves
-        slowly), or when rows are added.
+        Kept until the next sample or feed forecast: a fleet's node list asks once per node.
         """
-        minute = int(now_s // REFRESH_S)
-        if self._cached and self._cached[:2] == (rows, minute):
+        if self._cached and self._cached[:2] == (self._version, rows):
             return self._cached[2]
-        carbon_h, price_h = self.hourly(rows)
-        carbon = seasonal_naive(carbon_h, horizon_h)
-        price = seasonal_naive(price_h, horizon_h)
-        has_day = np.any(~np.isnan(carbon_h[:, : HISTORY_H - HOURS_PER_DAY]), axis=1)
-        source = [SOURCE_SEASONAL if ok else "" for ok in has_day]
+        if rows > self._rows:
+            self._alloc(rows)
+        hods = (max(self._hour, 0) + np.arange(horizon_h + 1)) % HOURS_PER_DAY
+        count = self._day_n[:rows, hods]
+        has_day = count[:, 0] > 0  # a completed day holds this hour of day
+        now_n = self._now_n[:rows]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shapes = [
+                np.where(count > 0, day[:rows, hods] / count, np.nan)
+                for day in (self._day_carbon, self._day_price)
+            ]
+            carbon_now = np.where(
+                now_n > 0, self._now_carbon[:rows] / now_n, self._last_carbon[:rows]
+            )
+            price_now = np.where(now_n > 0, self._now_price[:rows] / now_n, self._last_price[:rows])
+        carbon = with_departure(shapes[0], carbon_now)
+        price = with_departure(shapes[1], price_now)
         carbon[~has_day] = np.nan
         price[~has_day] = np.nan
+        source: list[str] = np.where(has_day, SOURCE_SEASONAL, "").tolist()
         for slot, feed in self._feed.items():
             if slot >= rows:
                 continue
@@ -141,5 +210,13 @@ class EnergyHistory:
                 price[slot, feed.hour_offset[ahead] - 1] = feed.price_per_kwh[ahead]
             source[slot] = SOURCE_FEED
         out = FleetForecast(carbon, price, tuple(source))
-        self._cached = (rows, minute, out)
+        self._cached = (self._version, rows, out)
         return out
+
+
+def _same(a: FeedForecast, b: FeedForecast) -> bool:
+    return (
+        np.array_equal(a.hour_offset, b.hour_offset)
+        and np.array_equal(a.carbon_g_per_kwh, b.carbon_g_per_kwh)
+        and np.array_equal(a.price_per_kwh, b.price_per_kwh)
+    )

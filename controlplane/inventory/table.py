@@ -18,7 +18,7 @@ import numpy.typing as npt
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from controlplane.energy.history import EnergyHistory, FeedForecast
+from controlplane.energy.history import SAMPLE_S, EnergyHistory, FeedForecast
 from controlplane.errors import Exhausted, Invalid, clip
 from controlplane.inventory import liveness
 from controlplane.inventory.rtt import MeasuredRtt, RttMap
@@ -151,6 +151,7 @@ class InventoryTable:
         self._lag_at_s = 0.0
         self.rtt = RttMap()  # measured RTTs to landmarks (agents' probes, operator's matrix)
         self.energy_history = EnergyHistory(capacity)  # hourly carbon and price: forecasts
+        self._energy_sampled_s = -float("inf")
         self._alloc(capacity, gpu_models=4)
 
     def _alloc(self, rows: int, gpu_models: int) -> None:
@@ -172,6 +173,7 @@ class InventoryTable:
         self.connected = grow(get("connected"), (rows,), np.bool_, False)
         self.ready = grow(get("ready"), (rows,), np.bool_, False)
         self.seen = grow(get("seen"), (rows,), np.bool_, False)  # connected since start
+        self.energy_fresh = grow(get("energy_fresh"), (rows,), np.bool_, False)  # unsampled
         self.unschedulable = grow(get("unschedulable"), (rows,), np.bool_, False)
         self.tier = grow(get("tier"), (rows,), np.int8)
         self.region = grow(get("region"), (rows,), np.dtype("<U32"), "")
@@ -280,7 +282,7 @@ class InventoryTable:
         self.renewable_kw[slot] = hb.renewable_kw
         self.carbon_g_per_kwh[slot] = hb.carbon_g_per_kwh
         self.price_per_kwh[slot] = hb.price_per_kwh
-        self.energy_history.record(slot, hb.carbon_g_per_kwh, hb.price_per_kwh, now_s)
+        self.energy_fresh[slot] = True
         self.energy_history.set_feed(slot, _feed_forecast(hb) if hb.forecast else None)
         for gpu in hb.gpus:
             col = self._gpu_index.get(gpu.model)
@@ -313,6 +315,12 @@ class InventoryTable:
     def expire(self, now_s: float) -> list[Transition]:
         """Marks NotReady every live node silent past the deadline; returns the changes."""
         n = len(self._names)
+        if now_s - self._energy_sampled_s >= SAMPLE_S:  # once a minute: forecasts' history
+            self.energy_history.sample(
+                self.carbon_g_per_kwh[:n], self.price_per_kwh[:n], self.energy_fresh[:n], now_s
+            )
+            self.energy_fresh[:n] = False
+            self._energy_sampled_s = now_s
         silence_s = now_s - self.last_heartbeat_s[:n]
         measured = liveness.fleet_lag_s(silence_s[self.ready[:n]], self._interval_s)
         self.lag_s = max(measured, liveness.decayed(self.lag_s, now_s - self._lag_at_s))
@@ -397,7 +405,7 @@ class InventoryTable:
     def snapshot(self) -> FleetSnapshot:
         """A consistent copy of the live rows, for the scheduler."""
         n, g = len(self._names), len(self._gpu_models)
-        forecast = self.energy_history.forecast(n, float(self.last_heartbeat_s[:n].max(initial=0)))
+        forecast = self.energy_history.forecast(n)
         return FleetSnapshot(
             names=np.array(self._names, dtype=np.str_),
             ready=self.ready[:n].copy(),

@@ -30,9 +30,9 @@ def _carbon_basis(basis: resources_pb2.CarbonBasis | None) -> CarbonBasis | None
     )
 
 
-def _forecast(table: InventoryTable, slot: int, now_s: float) -> tuple[list[ForecastPoint], str]:
+def _forecast(table: InventoryTable, slot: int) -> tuple[list[ForecastPoint], str]:
     """The node's next hours as the scheduler sees them, and where they come from."""
-    fleet = table.energy_history.forecast(len(table), now_s)
+    fleet = table.energy_history.forecast(len(table))
     carbon, price = fleet.carbon_g_per_kwh[slot], fleet.price_per_kwh[slot]
     points = [
         ForecastPoint(
@@ -67,7 +67,7 @@ def with_live_status(
     if ready is None or (ready.status == "True") != is_ready:
         ready = ready_condition(is_ready, "Connected" if is_ready else "NotConnected", "")
     models = table.gpu_models()
-    forecast, forecast_source = _forecast(table, slot, mono_now_s)
+    forecast, forecast_source = _forecast(table, slot)
     gpus = [
         GpuStatus(
             model=model,

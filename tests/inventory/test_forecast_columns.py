@@ -38,6 +38,7 @@ def two_days(table: InventoryTable, slot: int) -> float:
         now_s = step * 1200.0
         g = DAY[int(now_s // HOUR_S) % 24]
         table.heartbeat(slot, agent_pb2.Heartbeat(carbon_g_per_kwh=g, price_per_kwh=g / 1e3), now_s)
+        table.expire(now_s)  # the liveness sweep samples the figures once a minute
     return now_s
 
 
@@ -45,6 +46,7 @@ def test_after_a_day_the_snapshot_carries_the_seasonal_naive_forecast(tmp_path: 
     table, nodes = fleet(tmp_path)
     now_s = two_days(table, table.slot("node-1"))
     snap = table.snapshot()
+    assert np.isfinite(snap.carbon_forecast_g_per_kwh[table.slot("node-1")]).all()
     row = list(snap.names).index("node-1")
     assert snap.carbon_forecast_g_per_kwh[row, 0] == pytest.approx(150.0)  # 08:00: the dip
     assert snap.price_forecast_per_kwh[row, 0] == pytest.approx(0.150)
