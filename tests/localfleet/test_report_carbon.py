@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from controlplane.energy.scope2 import contract_kw, replica_power_kw, site_carbon
 from controlplane.localfleet.observe import DeploymentNow, FleetNow, ReplicaNow
 from controlplane.localfleet.report import kind_rows, load_samples, summarise
+from controlplane.resources import ManifestError, Node, load_manifests
 from controlplane.resources.node import CarbonBasis, EnergyContract
 
 NOON = datetime(2023, 6, 21, 12, tzinfo=UTC)
@@ -177,3 +179,16 @@ def test_one_kind_keeps_its_headline_and_old_samples_still_load(tmp_path: Path) 
     path.write_text(json.dumps(old) + "\n")
     (loaded,) = load_samples(path)
     assert loaded.replicas[0].carbon_kind == "unknown"
+
+
+def test_the_documented_contracts_load() -> None:
+    doc = Path(__file__).resolve().parents[2] / "docs" / "energy.md"
+    (block,) = re.findall(r"```yaml\n(.*?)```", doc.read_text(), re.S)
+    (node,) = load_manifests(block)
+    assert isinstance(node, Node)
+    (contract,) = node.spec.contracts
+    assert contract_kw(contract, NOON) == pytest.approx(1000)  # 8,760 MWh over 2023: 1 MW
+    assert node.spec.residual_mix_g_per_kwh == 95
+    bad = block.replace('end: "2024-01-01T00:00:00Z"', 'end: "2022-01-01T00:00:00Z"')
+    with pytest.raises(ManifestError, match=r"spec\.contracts\[0\]: .*end must be after start"):
+        load_manifests(bad)
