@@ -758,6 +758,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="keep logs and stats here")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so no CPU hog, server or agent outlives the run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     timing = Timing()
     sizes = [int(n) for n in args.nodes.split(",")]
     if args.quick:
