@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 from aetcd import rpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from controlplane.cli.client import FleetClient
 from controlplane.cli.config import Target
@@ -22,6 +23,7 @@ from controlplane.resources import load_manifests
 from controlplane.resources.codec import to_resource
 from tests.support.etcd import EtcdServer, running_etcd
 from tests.support.processes import ServerProcess
+from tests.support.waiting import wait_until
 from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc
 
 DEPLOYMENT = """
@@ -42,9 +44,18 @@ def etcd(tmp_path: Path) -> Iterator[EtcdServer]:
         yield server
 
 
+def serving(address: str) -> bool:
+    """Whether the Fleet API answers (on etcd, once this replica leads)."""
+    with grpc.insecure_channel(address) as channel:
+        check = health_pb2.HealthCheckRequest(service="tokenplane.v1.FleetService")
+        status = health_pb2_grpc.HealthStub(channel).Check(check, timeout=2).status
+        return status == health_pb2.HealthCheckResponse.SERVING
+
+
 @pytest.fixture
 def server(tmp_path: Path, etcd: EtcdServer) -> Iterator[ServerProcess]:
     proc = ServerProcess(tmp_path / "server", store=etcd.url)
+    wait_until(lambda: serving(proc.address), what="the server serving", ignoring=(grpc.RpcError,))
     yield proc
     proc.stop()
 
