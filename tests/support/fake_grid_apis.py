@@ -79,8 +79,11 @@ class _Reply(Exception):
 class FakeApi:
     """The shared part: the server, the request log, and injected failures."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], *, replay_offset_s: float = 0.0) -> None:
         self.clock = clock
+        # Replayed hours are served as if this much later: with the wall clock as `clock`,
+        # a 2023 hour is served as now (for a real agent process, which ages figures by it).
+        self.offset = timedelta(seconds=replay_offset_s)
         self.hours = load_hours()
         self.seen: list[Seen] = []
         self._failures: list[_Reply] = []
@@ -138,7 +141,11 @@ class FakeApi:
             return [s for s in self.seen if s.path.endswith(path)]
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock(), UTC)
+        """The replayed hour's time now (the clock less the replay offset)."""
+        return datetime.fromtimestamp(self.clock(), UTC) - self.offset
+
+    def served(self, t: datetime) -> str:
+        return iso(t + self.offset)
 
     def hour_index(self, zone: str) -> int:
         if zone not in self.hours:
@@ -182,9 +189,9 @@ class FakeElectricityMaps(FakeApi):
             return {
                 "zone": zone,
                 "carbonIntensity": value(h),
-                "datetime": iso(h.time),
-                "updatedAt": iso(h.time + timedelta(minutes=20)),
-                "createdAt": iso(h.time - timedelta(days=1)),
+                "datetime": self.served(h.time),
+                "updatedAt": self.served(h.time + timedelta(minutes=20)),
+                "createdAt": self.served(h.time - timedelta(days=1)),
                 "emissionFactorType": "lifecycle" if lifecycle else "direct",
                 "isEstimated": h.estimated,
                 "estimationMethod": h.estimation_method or None,
@@ -195,8 +202,10 @@ class FakeElectricityMaps(FakeApi):
             ahead = hours[index + 1 : index + 1 + horizon]
             return {
                 "zone": zone,
-                "forecast": [{"carbonIntensity": value(h), "datetime": iso(h.time)} for h in ahead],
-                "updatedAt": iso(hours[index].time),
+                "forecast": [
+                    {"carbonIntensity": value(h), "datetime": self.served(h.time)} for h in ahead
+                ],
+                "updatedAt": self.served(hours[index].time),
             }
         raise _Reply(404, {"error": f"no route {path}"})
 
