@@ -9,7 +9,9 @@ What a careless or hostile client can do to the control plane, at volume: a
   GPU models or counts beyond int32, empty resources);
 - **garbled messages**: valid requests of every method (Apply, Get, List,
   Delete, Watch, Join, Connect) with bytes flipped, truncated or replaced by
-  random ones, and Connect streams whose heartbeats the inventory cannot hold.
+  random ones, and Connect streams whose heartbeats the inventory cannot hold;
+- **invented GPU models**: one node sending 20k distinct model names, 16 per
+  heartbeat (issue 12's probe: RSS went from 149 to 297 MB).
 
 Reported: the count of each status code per phase (INTERNAL and UNKNOWN must be
 0: the server's fault), the server's RSS before and after, whether it is still
@@ -17,7 +19,7 @@ up and the objects stored first are intact, the tracebacks and "undecodable"
 lines in its log. The baseline, from the same run and server, is the rate of
 plain valid Gets, beside the rate of each garbage phase.
 
-    python benchmarks/garbage.py [--manifests 20000] [--garbled 5000] [--workers 8]
+    python benchmarks/garbage.py [--manifests 20000] [--garbled 5000] [--invented-models 20000]
 """
 
 from __future__ import annotations
@@ -169,6 +171,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifests", type=int, default=20_000)
     parser.add_argument("--garbled", type=int, default=5_000)
+    parser.add_argument("--invented-models", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--seed", type=int, default=12)
     args = parser.parse_args()
@@ -290,6 +293,22 @@ def main() -> int:
         ]
         garbage = Tally().run((garbled_call(m, d) for m, d in garbled), args.workers)
 
+        # The probe of issue 12: one node inventing 20k GPU model names, 16 a heartbeat.
+        def invented(batch: int) -> Callable[[], Any]:
+            beat = agent_pb2.AgentMessage(
+                heartbeat=agent_pb2.Heartbeat(
+                    gpus=[
+                        agent_pb2.GpuUsage(model=f"invented-{batch}-{i}", total=1)
+                        for i in range(16)
+                    ]
+                )
+            ).SerializeToString()
+            return lambda: channel.stream_stream("/tokenplane.v1.AgentService/Connect")(
+                iter([hello, beat]), metadata=metadata, timeout=10
+            )
+
+        models = Tally().run((invented(b) for b in range(args.invented_models // 16)), 1)
+
         time.sleep(1.0)
         rss_after_kb = rss_kb(server.popen.pid)
         alive = server.alive()
@@ -299,8 +318,9 @@ def main() -> int:
             "baseline_valid_gets": baseline.summary(),
             "manifests": applies.summary(),
             "garbled_messages": garbage.summary(),
+            "invented_gpu_models": {"models": args.invented_models, **models.summary()},
             "server_faults": sum(
-                t.codes[c] for t in (applies, garbage, baseline) for c in SERVER_FAULTS
+                t.codes[c] for t in (applies, garbage, models, baseline) for c in SERVER_FAULTS
             ),
             "rss_mb": {
                 "before": round(rss_before_kb / 1024, 1),
