@@ -69,8 +69,6 @@ class NodeTelemetry:
         }
         if reading.curtail_to_kw:
             figures["curtailTo"] = reading.curtail_to_kw
-        if reading.curtail_to_kw:
-            figures["curtailTo"] = reading.curtail_to_kw
         basis = reading.carbon_basis
         return agent_pb2.Heartbeat(
             carbon_basis=resources_pb2.CarbonBasis(**basis.model_dump()) if basis else None,
@@ -78,10 +76,17 @@ class NodeTelemetry:
             it_draw_kw=it_draw.value,
             budget_kw=budget.value,
             curtail_to_kw=reading.curtail_to_kw.value if reading.curtail_to_kw else None,
-            curtail_to_kw=reading.curtail_to_kw.value if reading.curtail_to_kw else None,
             renewable_kw=reading.renewable_kw.value if reading.renewable_kw else 0.0,
             carbon_g_per_kwh=reading.carbon_g_per_kwh.value if reading.carbon_g_per_kwh else 0.0,
             price_per_kwh=reading.price_per_kwh.value if reading.price_per_kwh else 0.0,
+            forecast=[
+                resources_pb2.ForecastPoint(
+                    hour_offset=f.hour_offset,
+                    carbon_g_per_kwh=f.carbon_g_per_kwh,
+                    price_per_kwh=f.price_per_kwh,
+                )
+                for f in reading.forecast
+            ],
             gpus=[
                 agent_pb2.GpuUsage(
                     model=g.model,

@@ -35,6 +35,15 @@ class Figure:
 
 
 @dataclass(frozen=True, slots=True)
+class ForecastHour:
+    """One hour of a feed's forecast: hours after the current one (1: the next hour)."""
+
+    hour_offset: int
+    carbon_g_per_kwh: float
+    price_per_kwh: float = 0.0  # 0: the feed forecasts no price
+
+
+@dataclass(frozen=True, slots=True)
 class EnergyReading:
     """The latest figures; None where the source does not know one."""
 
@@ -45,6 +54,7 @@ class EnergyReading:
     budget_kw: Figure | None = None  # a site's live limit, where it differs from the spec
     curtail_to_kw: Figure | None = None  # a grid demand-response signal: draw at most this now
     carbon_basis: CarbonBasis | None = None  # what carbon_g_per_kwh is (docs/energy.md)
+    forecast: tuple[ForecastHour, ...] = ()  # the feed's next hours, if it has any (forecast.md)
 
 
 class EnergySource(Protocol):

@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from agents.config import ConfigError
-from agents.energy import EnergyReading, Figure
+from agents.energy import EnergyReading, Figure, ForecastHour
 from controlplane.logs import redact
 from controlplane.resources.node import CarbonBasis
 
@@ -256,9 +256,26 @@ class GridPoller:
             carbon_g_per_kwh=Figure(last.carbon_g_per_kwh, origin),
             carbon_basis=basis,
             price_per_kwh=price,
+            forecast=hours_ahead(self._forecast, self._clock()),
         )
 
     async def run(self) -> None:
         while True:
             await asyncio.to_thread(self.poll_if_due)
             await asyncio.sleep(max(1.0, min(self._next_due - self._clock(), self._interval_s)))
+
+
+MAX_FORECAST_H = 168  # the control plane takes at most a week of hours
+
+
+def hours_ahead(points: tuple[HourlyPoint, ...], now: float) -> tuple[ForecastHour, ...]:
+    """A provider's forecast as hours after the current one; hours already begun are dropped.
+
+    A point at 13:00 is hour 1 at 12:10 (it is the next hour), hour 2 at 11:59.
+    """
+    out = []
+    for p in points:
+        offset = int((p.time.timestamp() - now) // 3600) + 1
+        if 1 <= offset <= MAX_FORECAST_H:
+            out.append(ForecastHour(offset, p.carbon_g_per_kwh))
+    return tuple(out)
