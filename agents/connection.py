@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import grpc
 
 from agents import __version__
+from agents.credentials import NodeTokens
 from agents.runtime import Runtime
 from tokenplane.v1 import agent_pb2, agent_pb2_grpc, resources_pb2
 
@@ -114,6 +115,7 @@ class NodeLink:
         applied_generation: int = 0,
         on_applied: Callable[[int], None] | None = None,
         on_settings: Callable[[agent_pb2.Settings], None] | None = None,
+        tokens: NodeTokens | None = None,
     ) -> None:
         self.node = node
         self.name = node.metadata.name
@@ -125,7 +127,11 @@ class NodeLink:
         self._rng = rng or random.Random()
         self._outbox: asyncio.Queue[agent_pb2.AgentMessage] = asyncio.Queue()
         self.runtime = runtime_factory(self._report)
-        self.node_token: str | None = None
+        # The node's own token, kept in `tokens` (on disk): a restarted agent connects with
+        # it, and presents it when it re-joins, since a join token registers new names only.
+        self._tokens = tokens or NodeTokens(None)
+        self.node_token: str | None = self._tokens.get(self.name)
+        self._joined = self.node_token is not None
         # Restored from the agent's local state, so that a restarted agent ignores the
         # server's replays of commands it applied before; `on_applied` persists it.
         self.applied_generation = applied_generation
@@ -154,21 +160,23 @@ class NodeLink:
             try:
                 async with self._channel() as channel:
                     stub = agent_pb2_grpc.AgentServiceStub(channel)
-                    if self.node_token is None:
+                    if not self._joined:
                         joined = await stub.Join(
                             agent_pb2.JoinRequest(
                                 bootstrap_token=self._bootstrap_token, node=self.node
                             ),
+                            metadata=self._credential(),
                             timeout=10,
                         )
-                        self.node_token = joined.node_token
+                        self._new_token(joined.node_token)
+                        self._joined = True
                     await self._stream(stub)
             except StreamClosed:
                 log.debug("%s: server closed the stream", self.name)
             except grpc.aio.AioRpcError as e:
                 at_least_s = retry_after_s(e)
                 if e.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND):
-                    self.node_token = None  # the server forgot us or rotated keys: join again
+                    self._joined = False  # the server forgot us or revoked the token: join again
                 if e.code() in (
                     grpc.StatusCode.INVALID_ARGUMENT,
                     grpc.StatusCode.PERMISSION_DENIED,
@@ -197,8 +205,19 @@ class NodeLink:
             log.debug("%s: reconnecting in %.1f s (failure %d)", self.name, delay_s, failures)
             await asyncio.sleep(delay_s)
 
+    def _credential(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.node_token}"),) if self.node_token else ()
+
+    def _new_token(self, token: str) -> None:
+        self.node_token = token
+        self._tokens.save(self.name, token)
+
     async def _stream(self, stub: agent_pb2_grpc.AgentServiceStub) -> None:
-        call = stub.Connect(metadata=(("authorization", f"Bearer {self.node_token}"),))
+        call = stub.Connect(metadata=self._credential())
+        # States queued so far are superseded by the Hello's snapshot, taken at once after
+        # (a state reported while the Hello is being written is sent after it, not lost).
+        while not self._outbox.empty():
+            self._outbox.get_nowait()
         await call.write(
             agent_pb2.AgentMessage(
                 hello=agent_pb2.Hello(
@@ -209,8 +228,6 @@ class NodeLink:
                 )
             )
         )
-        while not self._outbox.empty():  # states superseded by the Hello's snapshot
-            self._outbox.get_nowait()
         reader = asyncio.create_task(self._read(call))
         try:
             await self._write(call, reader)
@@ -249,6 +266,13 @@ class NodeLink:
                     self.interval_s = message.settings.heartbeat_interval_ms / 1000
                 if message.settings.reconnect_window_ms:
                     self.reconnect_window_s = message.settings.reconnect_window_ms / 1000
+                if message.settings.HasField("credential"):
+                    credential = message.settings.credential
+                    self._new_token(credential.node_token)
+                    ack = agent_pb2.CredentialAck(
+                        expiration_timestamp=credential.expiration_timestamp
+                    )
+                    self._outbox.put_nowait(agent_pb2.AgentMessage(credential_ack=ack))
                 if not self.connected.is_set():
                     self._connected_at = asyncio.get_running_loop().time()
                 self.connected.set()

@@ -36,6 +36,7 @@ from pydantic import Field, ValidationError
 
 from agents.config import ConfigError, ModelledEnergy, StaticEnergy
 from agents.connection import NodeLink
+from agents.credentials import NodeTokens
 from agents.energy.clearsky_table import ClearSkyTable, Site
 from agents.energy.replay import ReplayEnergy
 from agents.hollow_runtime import HollowRuntime
@@ -311,6 +312,7 @@ def build_links(
     startup_s: float = 0.5,
     seed: int = 0,
     clock: Clock | None = None,
+    tokens: NodeTokens | None = None,
 ) -> list[NodeLink]:
     """One link per node; plain Nodes report their manifest's energy figures."""
     models = EnergyModels(clock or SimClock.starting_now())
@@ -325,6 +327,7 @@ def build_links(
                 HollowTelemetry(h.node, models.figures(h)), h, random.Random(seed + i)
             ),
             rng=random.Random(seed + i),
+            tokens=tokens,
         )
         for i, h in enumerate(hollow)
     ]

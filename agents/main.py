@@ -160,6 +160,13 @@ async def _run_until_signalled(main: Coroutine[Any, Any, None]) -> None:
     "instead of --clock-speed/--clock-start (with --hollow).",
 )
 @click.option(
+    "--node-tokens-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Keep the nodes' tokens in this file (0600), so that a restarted fleet re-joins "
+    "its registered names (with --hollow; a real agent keeps its own in --state-dir).",
+)
+@click.option(
     "--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"])
 )
 @click.option(
@@ -192,6 +199,7 @@ def main(
     clock_speed: float,
     clock_start: datetime | None,
     clock_file: Path | None,
+    node_tokens_file: Path | None,
     log_level: str,
     log_format: str,
     metrics_listen: str | None,
@@ -229,6 +237,7 @@ def main(
     except MissingExtra as e:
         raise click.ClickException(str(e)) from None
     from agents.config import ConfigError
+    from agents.credentials import NodeTokens
     from agents.hollow import build_links, load_fleet, run_fleet
     from agents.simclock import Clock, FileClock, SimClock
     from controlplane.resources import ManifestError
@@ -255,6 +264,7 @@ def main(
             bootstrap,
             startup_s=startup_seconds,
             clock=clock,
+            tokens=NodeTokens(node_tokens_file, flush_delay_s=1.0),
         )
     except ConfigError as e:
         click.echo(f"error: {fleet}: {e}", err=True)

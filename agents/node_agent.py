@@ -18,6 +18,7 @@ import grpc
 
 from agents.config import KubernetesRuntimeConfig, NodeConfig, ProcessRuntimeConfig
 from agents.connection import NodeLink, Telemetry
+from agents.credentials import NodeTokens
 from agents.energy import build_source
 from agents.gpus import Nvml
 from agents.probes import Prober, with_rtt_samples
@@ -30,6 +31,7 @@ from controlplane.resources.codec import to_message
 log = logging.getLogger(__name__)
 
 STATE_FILE = "agent-state.json"
+NODE_TOKENS_FILE = "node-tokens.json"  # the node's own token (agents/credentials.py)
 KUBERNETES_RETRY_S = 5.0
 
 
@@ -104,6 +106,7 @@ async def run_agent(
         applied_generation=state.applied_generation,
         on_applied=state.set_applied_generation,
         on_settings=prober.on_settings if prober is not None else None,
+        tokens=NodeTokens(state_dir / NODE_TOKENS_FILE),
     )
     log.info(
         "node %s: %d replicas adopted, generation %d; joining %s",

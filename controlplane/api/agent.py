@@ -27,8 +27,8 @@ from typing import Protocol
 import grpc
 
 from controlplane import __version__
-from controlplane.api.auth import Authenticator
 from controlplane.api.decoding import Undecodable
+from controlplane.api.identity import NodeIdentity, peer_names
 from controlplane.api.status import code_of, details, unary
 from controlplane.errors import ControlPlaneError, Invalid, NotFound, Timeout, clip
 from controlplane.inventory import InventoryTable, Transition, liveness
@@ -174,7 +174,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         *,
         objects: ObjectStore,
         table: InventoryTable,
-        auth: Authenticator,
+        identity: NodeIdentity,
         hub: AgentHub,
         on_transition: TransitionHandler,
         observer: AgentObserver,
@@ -182,7 +182,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     ) -> None:
         self._objects = objects
         self._table = table
-        self._auth = auth
+        self._identity = identity
         self._hub = hub
         self._on_transition = on_transition
         self._observer = observer
@@ -192,19 +192,30 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     async def Join(
         self, request: agent_pb2.JoinRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.JoinResponse:
-        self._auth.check_bootstrap(request.bootstrap_token)
+        # Authenticated before the manifest is read: a stranger learns nothing from errors.
+        name = request.node.metadata.name
+        admission = await self._identity.admit(
+            name=name,
+            bootstrap_token=request.bootstrap_token,
+            metadata=context.invocation_metadata(),
+            names=peer_names(context),
+            registered=await self._objects.get("Node", name) is not None,
+        )
         if not request.HasField("node"):
             raise Invalid("node: required; send the node's manifest")
         joining = parse_manifest(message_dict(request.node), "node")
         if not isinstance(joining, Node):
             raise Invalid(f"node.kind: must be Node, got {joining.kind}")
+        joining.metadata.labels.update(admission.labels)
         self._table.check_node(joining)
         stored = await self._register(joining)
         self._table.upsert(stored)
+        token, expiration = await self._identity.issue(stored.name)
         return agent_pb2.JoinResponse(
             node_name=stored.name,
-            node_token=self._auth.node_token(stored.name),
+            node_token=token,
             node_uid=stored.metadata.uid,
+            node_token_expiration_timestamp=expiration,
         )
 
     async def _register(self, joining: Node) -> Node:
@@ -231,7 +242,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> None:
         try:
-            name = self._auth.node_of(context.invocation_metadata())
+            name = await self._identity.node_of(context.invocation_metadata(), peer_names(context))
             first = await context.read()
             if isinstance(first, Undecodable):
                 raise Invalid(first.message())
@@ -300,6 +311,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                         await self._observer.on_replica_state(name, report)
                 elif kind == "log_reply":
                     self._hub.log_reply(message.log_reply)
+                elif kind == "credential_ack":
+                    await self._identity.saved(name, message.credential_ack.expiration_timestamp)
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass  # the peer went away or keepalive found it dead: same as EOF
         except ControlPlaneError as e:  # a message the table refused: the agent's error

@@ -23,7 +23,7 @@ from controlplane.cli.config import Target, resolve
 from controlplane.cli.errors import CliError
 from controlplane.cli.settings import globals_of
 from controlplane.tracing import traced_channel
-from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc
+from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc, identity_pb2_grpc
 
 if TYPE_CHECKING:  # pydantic models: imported by the calls that decode them, not by tables
     from controlplane.resources import Event
@@ -119,8 +119,10 @@ class FleetClient:
         self.timeout_s = timeout_s
         self.page_size = page_size
         # With OTEL_* set, each call is a client span the server's trace continues.
-        self._stub = fleet_pb2_grpc.FleetServiceStub(traced_channel(open_channel(target)))
+        channel = traced_channel(open_channel(target))
+        self._stub = fleet_pb2_grpc.FleetServiceStub(channel)
         self._metadata = (("authorization", f"Bearer {target.token}"),) if target.token else ()
+        self.identity = IdentityClient(self, identity_pb2_grpc.IdentityServiceStub(channel))
 
     def _call(self, method: str, request: Message, timeout_s: float | None = None) -> Any:
         try:
@@ -319,6 +321,22 @@ class FleetClient:
             )
         reason = _REASONS.get(code, "InternalError")
         return CliError(details, reason=reason)
+
+
+class IdentityClient:
+    """The Identity API (join tokens, node credentials) over the fleet client's channel."""
+
+    def __init__(self, fleet: FleetClient, stub: identity_pb2_grpc.IdentityServiceStub) -> None:
+        self._fleet = fleet
+        self._stub = stub
+
+    def call(self, method: str, request: Message) -> Any:
+        try:
+            return getattr(self._stub, method)(
+                request, timeout=self._fleet.timeout_s, metadata=self._fleet._metadata
+            )
+        except grpc.RpcError as e:
+            raise self._fleet.explain(e, method) from None
 
 
 def _decode(resource: resources_pb2.Resource) -> Resource:

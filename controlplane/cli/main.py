@@ -55,6 +55,14 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ],
     ),
     (
+        "Identity Commands",
+        [
+            ("create", "controlplane.cli.commands.identity:create"),
+            ("approve", "controlplane.cli.commands.identity:approve"),
+            ("revoke", "controlplane.cli.commands.identity:revoke"),
+        ],
+    ),
+    (
         "Observability Commands",
         [
             ("top", "controlplane.cli.commands.top:top"),

@@ -20,11 +20,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from controlplane.address import is_loopback
 from controlplane.api.admission import JoinAdmission
 from controlplane.api.agent import AgentHub, AgentService
-from controlplane.api.auth import Authenticator, load_api_tokens, new_token
+from controlplane.api.auth import Authenticator, NodeTokenSigner, load_api_tokens, new_token
 from controlplane.api.decoding import TolerantDecoding
 from controlplane.api.fleet import FleetService
+from controlplane.api.identity import IdentityService, NodeIdentity
 from controlplane.api.leader import LeaderOnly
 from controlplane.inventory import InventoryTable, Transition, liveness
 from controlplane.inventory.view import ready_condition
@@ -37,6 +39,7 @@ from controlplane.regions import load_regions
 from controlplane.resources import ModelDeployment, Node, NodeStatus
 from controlplane.resources.event import ObjectReference
 from controlplane.rttmatrix import MatrixFeed
+from controlplane.server.audit import AuditLog
 from controlplane.server.config import ServerConfig
 from controlplane.server.eventlog import LoggingObjectStore
 from controlplane.server.podlabel import PodLabeler
@@ -50,10 +53,19 @@ from controlplane.server.telemetry import (
 )
 from controlplane.store import Conflict, EtcdTLS, Store, open_store
 from controlplane.store.election import LeaderElection
-from tokenplane.v1 import agent_pb2, agent_pb2_grpc, fleet_pb2, fleet_pb2_grpc
+from tokenplane.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    fleet_pb2,
+    fleet_pb2_grpc,
+    identity_pb2,
+    identity_pb2_grpc,
+)
 
 log = logging.getLogger(__name__)
 
+# Where versions before 0.9 kept the bootstrap token and the node-token key in the clear:
+# deleted at start. Secrets now live in files (or Kubernetes Secrets mounted as files).
 SECRETS = "/tokenplane/secrets/"
 LEADER_KEY = "/tokenplane/leader"
 SWEEP_INTERVAL_S = 0.25
@@ -87,14 +99,19 @@ GRPC_SERVER_OPTIONS = [
 ]
 
 
-async def _shared_secret(store: Store, name: str) -> str:
-    """A secret every control-plane replica shares: created once, create-only."""
-    key = SECRETS + name
-    with contextlib.suppress(Conflict):
-        await store.put(key, new_token().encode(), expect_mod_revision=0)
-    kv = await store.get(key)
-    assert kv is not None
-    return kv.value.decode()
+async def _forget_stored_secrets(store: Store) -> None:
+    """Deletes the plaintext secrets that earlier versions kept in the store."""
+    kvs, _ = await store.list(SECRETS)
+    for kv in kvs:
+        with contextlib.suppress(Conflict):
+            await store.delete(kv.key)
+    if kvs:
+        log.warning(
+            "deleted %d plaintext secrets that an earlier version kept in the store (%s); "
+            "nodes joined before re-join: approve them with `tpctl approve node NAME`",
+            len(kvs),
+            SECRETS,
+        )
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -102,6 +119,24 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+
+
+def _private_secret(path: Path, *, create: bool, flag: str) -> str:
+    """A secret kept in a file (e.g. a mounted Kubernetes Secret); made 0600 if allowed."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        if not create:
+            raise ValueError(
+                f"{flag} {path}: no such file; off loopback the server does not make one: "
+                "give every replica the same file, e.g. a mounted Kubernetes Secret made with "
+                "`head -c 32 /dev/urandom | base64`"
+            ) from None
+        text = new_token()
+        _write_private(path, text + "\n")
+    if not text:
+        raise ValueError(f"{flag} {path}: the file is empty")
+    return text
 
 
 class ConditionRecorder:
@@ -183,7 +218,9 @@ class ControlPlane:
         self.store = cast(Store, TimedStore(open_store(config.store, tls=etcd_tls)))
         self.objects = LoggingObjectStore(self.store)
         self.recorder = ConditionRecorder(self.objects)
-        self.auth = await self._authenticator()
+        self.auth = self._authenticator()
+        await _forget_stored_secrets(self.store)
+        self.identity = self._node_identity()
         self.placer = await self._placer()
         self.reconciler = Reconciler(
             objects=self.objects,
@@ -206,6 +243,7 @@ class ControlPlane:
                 TolerantDecoding(),  # first: outermost, so garbage never reaches the others
                 JoinAdmission(),  # before spans: a refused Join costs next to nothing
                 *server_interceptors(),
+                *([self.audit_log] if self.audit_log else []),
                 *([LeaderOnly(self.is_leader)] if config.leader_elect else []),
             ],
         )
@@ -213,7 +251,7 @@ class ControlPlane:
             AgentService(
                 objects=self.objects,
                 table=self.table,
-                auth=self.auth,
+                identity=self.identity,
                 hub=self.hub,
                 on_transition=self._transition,
                 observer=self.reconciler,
@@ -230,6 +268,16 @@ class ControlPlane:
                 on_change=self.reconciler.wake,
                 logs=self.hub,
                 replicas_on=self.reconciler.replicas_on,
+                on_node_deleted=self._node_deleted,
+            ),
+            self.server,
+        )
+        identity_pb2_grpc.add_IdentityServiceServicer_to_server(
+            IdentityService(
+                identity=self.identity,
+                objects=self.objects,
+                auth=self.auth,
+                close_session=self._close_session,
             ),
             self.server,
         )
@@ -237,6 +285,7 @@ class ControlPlane:
         services = (
             agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
             fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name,
+            identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )
@@ -249,7 +298,7 @@ class ControlPlane:
             deployments=lambda: self.deployment_figures,
         )
         self.port = self._bind()
-        self._api_services = services[:2]
+        self._api_services = services[:3]
         for service in self._api_services:
             await self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
         if config.rtt_matrix:
@@ -291,6 +340,7 @@ class ControlPlane:
             asyncio.create_task(self._flush_loop(), name="condition-flush"),
             asyncio.create_task(self.reconciler.run(), name="reconciler"),
             asyncio.create_task(self._deployments_loop(), name="deployment-figures"),
+            asyncio.create_task(self._rotation_loop(), name="node-token-rotation"),
         ]
         for service in self._api_services:
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
@@ -337,19 +387,68 @@ class ControlPlane:
         )
         return self.server.add_secure_port(config.listen, credentials)
 
-    async def _authenticator(self) -> Authenticator:
+    def _authenticator(self) -> Authenticator:
         config = self.config
-        if config.bootstrap_token_file:
-            bootstrap = config.bootstrap_token_file.read_text().strip()
-        else:
-            bootstrap = await _shared_secret(self.store, "bootstrap-token")
-            _write_private(config.state_dir / "bootstrap-token", bootstrap + "\n")
         api_tokens = load_api_tokens(config.api_tokens_file) if config.api_tokens_file else None
-        node_key = await _shared_secret(self.store, "node-token-key")
-        redact(bootstrap, node_key, *(t.token.get_secret_value() for t in api_tokens or ()))
-        return Authenticator(
-            api_tokens=api_tokens, bootstrap_token=bootstrap, node_key=node_key.encode()
+        redact(*(t.token.get_secret_value() for t in api_tokens or ()))
+        self.audit_log = AuditLog(config.audit_log) if config.audit_log else None
+        return Authenticator(api_tokens=api_tokens)
+
+    def _node_identity(self) -> NodeIdentity:
+        """The bootstrap token (no limits) and the node-token key, from files, never the store.
+
+        Without their flags both live in --state-dir, made there on first start on
+        loopback; off loopback the signing key must be given (every replica needs the
+        same one).
+        """
+        config = self.config
+        bootstrap = _private_secret(
+            config.bootstrap_token_file or config.state_dir / "bootstrap-token",
+            create=config.bootstrap_token_file is None,
+            flag="--bootstrap-token-file",
         )
+        key = _private_secret(
+            config.signing_key_file or config.state_dir / "node-signing-key",
+            create=config.signing_key_file is None and is_loopback(config.listen),
+            flag="--signing-key-file",
+        )
+        redact(bootstrap, key)
+        return NodeIdentity(
+            store=self.store,
+            signer=NodeTokenSigner(key.encode()),
+            bootstrap_token=bootstrap,
+            token_ttl_s=config.node_token_ttl_s,
+        )
+
+    async def _node_deleted(self, name: str) -> None:
+        """A deleted node's tokens die with it: a new node of that name joins afresh."""
+        await self.identity.revoke(name)
+        await self._close_session(name, f"node {name} was deleted")
+
+    async def _close_session(self, name: str, details: str) -> None:
+        """Ends a node's live stream with UNAUTHENTICATED (its credentials were revoked)."""
+        session = self.hub.sessions.get(name)
+        if session is not None:
+            with contextlib.suppress(Exception):  # AbortError: the status went out
+                await session.context.abort(grpc.StatusCode.UNAUTHENTICATED, details)
+
+    async def _rotation_loop(self) -> None:
+        """Sends connected nodes a fresh token once theirs is past half its life."""
+        identity = self.identity
+        period_s = min(60.0, identity.token_ttl_s / 10)
+        while True:
+            await asyncio.sleep(period_s)
+            for name in identity.due(time.time(), list(self.hub.sessions)):
+                session = self.hub.sessions.get(name)
+                if session is None:
+                    continue
+                try:
+                    credential = await identity.rotate(name)
+                    await session.send(
+                        agent_pb2.ControlMessage(settings=agent_pb2.Settings(credential=credential))
+                    )
+                except Exception:  # the stream died under us: the next Connect gets one
+                    log.warning("could not send node %s its rotated token", name)
 
     async def _load_nodes(self) -> None:
         """Registered nodes enter the table NotReady; their agents' streams make them Ready."""
@@ -438,3 +537,5 @@ class ControlPlane:
         await self.recorder.flush()
         await self.placer.close()
         await self.store.close()
+        if self.audit_log is not None:
+            self.audit_log.close()

@@ -21,6 +21,10 @@ class ServerConfig(BaseModel):
     tls_client_ca_file: Path | None = None
     bootstrap_token_file: Path | None = None
     api_tokens_file: Path | None = None
+    signing_key_file: Path | None = None
+    node_token_ttl_s: float = Field(default=86400.0, ge=10)
+    insecure_no_auth_i_know_what_i_am_doing: bool = False
+    audit_log: Path | None = None
     etcd_ca_file: Path | None = None
     etcd_cert_file: Path | None = None
     etcd_key_file: Path | None = None
@@ -80,10 +84,26 @@ class ServerConfig(BaseModel):
         if (
             self.api_tokens_file is None
             and not is_loopback(self.listen)
-            and not self.allow_insecure
+            and not self.insecure_no_auth_i_know_what_i_am_doing
         ):
             raise ValueError(
                 f"--listen {self.listen}: without --api-tokens-file every caller is admin; "
-                "that is only allowed on loopback"
+                "that is only allowed on loopback (--allow-insecure waives TLS, not this; "
+                "--insecure-no-auth-i-know-what-i-am-doing does)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _replicas_share_secrets(self) -> ServerConfig:
+        """Replicas must accept each other's node tokens and the same bootstrap token."""
+        shared = (self.signing_key_file, self.bootstrap_token_file)
+        if self.leader_elect and None in shared:
+            raise ValueError(
+                "--leader-elect: give every replica the same --signing-key-file and "
+                "--bootstrap-token-file (e.g. mounted Kubernetes Secrets)"
+            )
+        return self
+
+    @property
+    def serves_without_auth_off_loopback(self) -> bool:
+        return self.api_tokens_file is None and not is_loopback(self.listen)

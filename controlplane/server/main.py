@@ -95,13 +95,37 @@ def server_config(store: str | None, options: dict[str, object]) -> ServerConfig
 @click.option(
     "--bootstrap-token-file",
     type=click.Path(exists=True, path_type=Path),
-    help="Token agents join with. Default: generated, kept in the store, "
-    "written to STATE_DIR/bootstrap-token.",
+    help="A join token with no limits (any new node name, no expiry). Default: "
+    "STATE_DIR/bootstrap-token, made on first start. Limited tokens: tpctl create join-token.",
 )
 @click.option(
     "--api-tokens-file",
     type=click.Path(exists=True, path_type=Path),
-    help="YAML list of {name, token, role: viewer|operator|admin} for the Fleet API.",
+    help="YAML list of {name, token, role: viewer|operator|admin} for the Fleet API. "
+    "Required off loopback.",
+)
+@click.option(
+    "--signing-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Key that signs node tokens (32+ bytes; every replica the same, e.g. a mounted "
+    "Kubernetes Secret). Default: STATE_DIR/node-signing-key, made 0600 on loopback only.",
+)
+@click.option(
+    "--node-token-ttl",
+    "node_token_ttl_s",
+    type=float,
+    default=86400.0,
+    help="Seconds a node token is valid; agents get a fresh one over their stream at half-life.",
+)
+@click.option(
+    "--audit-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append a JSON line per mutating call (who, verb, kind, name, time, gRPC code).",
+)
+@click.option(
+    "--insecure-no-auth-i-know-what-i-am-doing",
+    is_flag=True,
+    help="Serve without API tokens off loopback: every caller on the network is admin.",
 )
 @click.option("--etcd-ca-file", type=click.Path(exists=True, path_type=Path))
 @click.option("--etcd-cert-file", type=click.Path(exists=True, path_type=Path))
@@ -222,5 +246,11 @@ def main(log_level: str, log_format: str, store: str | None, **options: object) 
             )
         sys.exit(2)
     config.state_dir.mkdir(parents=True, exist_ok=True)
+    if config.serves_without_auth_off_loopback:
+        log.warning(
+            "WARNING: serving %s WITHOUT AUTHENTICATION: every caller that can reach this "
+            "address is admin (--insecure-no-auth-i-know-what-i-am-doing)",
+            config.listen,
+        )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(config))

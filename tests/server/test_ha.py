@@ -76,12 +76,19 @@ def reconcile_passes(metrics_url: str) -> float:
 def test_standby_takes_over_with_nothing_lost(etcd: EtcdServer, tmp_path: Path) -> None:
     store = f"etcd://{etcd.endpoint}"
     ports = [free_port() for _ in range(2)]
+    # What the chart mounts from Secrets: every replica the same bootstrap token and key.
+    (tmp_path / "bootstrap-token").write_text("ha-test-bootstrap-token\n")
+    (tmp_path / "signing-key").write_text("ha-test-node-token-signing-key-of-32-bytes\n")
     servers = [
         ServerProcess(
             tmp_path / f"cp{i}",
             "--leader-elect",
             "--metrics-listen",
             f"127.0.0.1:{port}",
+            "--bootstrap-token-file",
+            str(tmp_path / "bootstrap-token"),
+            "--signing-key-file",
+            str(tmp_path / "signing-key"),
             store=store,
         )
         for i, port in enumerate(ports)
@@ -101,7 +108,7 @@ def test_standby_takes_over_with_nothing_lost(etcd: EtcdServer, tmp_path: Path) 
                 fleet_pb2_grpc.FleetServiceStub(channel).List(fleet_pb2.ListRequest(kind="Node"))
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
             assert "standby" in err.value.details()
-        agents = HollowFleet(tmp_path / "fleet.yaml", both, leader.token_file)
+        agents = HollowFleet(tmp_path / "fleet.yaml", both, tmp_path / "bootstrap-token")
         with grpc.insecure_channel(leader.address) as channel:
             stub = fleet_pb2_grpc.FleetServiceStub(channel)
             for resource in load_manifests(deployment_yaml("chat", 3)):

@@ -11,6 +11,7 @@ processes, counted with psutil) never exceed the deployment's replicas.
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from agents.node_agent import NODE_TOKENS_FILE
 from controlplane.resources import load_manifests
 from controlplane.resources.codec import to_resource
 from tests.agents.support import (
@@ -117,12 +119,16 @@ def test_second_agents_never_unseat_the_live_one_and_an_overlapping_upgrade_take
             wait_until(lambda: len(_running(stub)) == 2, 30, "2 replicas Running")
             replicas = sorted(r.metadata.name for r in _running(stub))
 
-            # Double start on another machine, or an impostor holding the bootstrap token:
-            # it waits, is refused with a status its agent logs, and keeps being refused.
+            # Double start on another machine, or an impostor holding the node's token (a
+            # copy of its files): it waits, is refused with a status its agent logs, and
+            # keeps being refused. (The bootstrap token alone does not even join: tests/security.)
             second_config = tmp_path / "second" / f"{NODE}.yaml"
             second_config.parent.mkdir()
             second_config.write_text(config.read_text())
-            second = AgentProcess(second_config, server.address, token, tmp_path / "second-state")
+            second_state = tmp_path / "second-state"
+            second_state.mkdir()
+            shutil.copy(state / NODE_TOKENS_FILE, second_state / NODE_TOKENS_FILE)
+            second = AgentProcess(second_config, server.address, token, second_state)
             others.append(second)
             server.wait_for_output(f"node {NODE}: a second session waits", 20)
             second.wait_for_output(f"refused: node {NODE} already has a live session", 30)

@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from tests.agents.support import node_yaml
-from tests.support.etcd import make_pki
+from tests.support.etcd import make_client_cert, make_pki
 from tests.support.processes import BIN, Process, ServerProcess
 from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc
 
@@ -24,6 +24,7 @@ STATIC_ENERGY = """    source: static
 
 def test_agent_joins_over_mutual_tls_and_plaintext_is_refused(tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
+    node_cert, node_key = make_client_cert(pki, "edge-1")  # a node's certificate names it
     server = ServerProcess(
         tmp_path / "cp",
         "--tls-cert-file",
@@ -49,9 +50,9 @@ def test_agent_joins_over_mutual_tls_and_plaintext_is_refused(tmp_path: Path) ->
             "--ca-file",
             str(pki.ca_file),
             "--cert-file",
-            str(pki.client_cert),
+            str(node_cert),
             "--key-file",
-            str(pki.client_key),
+            str(node_key),
         ],
         log_path=tmp_path / "agent.log",
     )
@@ -92,7 +93,7 @@ def test_agent_joins_over_mutual_tls_and_plaintext_is_refused(tmp_path: Path) ->
     finally:
         agent.stop()
         server.stop()
-    assert "BEGIN" not in server.output() and pki.client_key.read_text() not in agent.output()
+    assert "BEGIN" not in server.output() and node_key.read_text() not in agent.output()
 
 
 def test_plaintext_beyond_loopback_is_refused_with_the_fix(tmp_path: Path) -> None:

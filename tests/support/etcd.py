@@ -133,6 +133,27 @@ def make_pki(directory: Path) -> EtcdPKI:
     )
 
 
+def make_client_cert(pki: EtcdPKI, name: str) -> tuple[Path, Path]:
+    """A client certificate and key from `pki`'s CA naming `name` (CN and DNS SAN): a node's."""
+    directory = pki.ca_file.parent
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    (directory / f"{name}.ext").write_text(
+        f"subjectAltName=DNS:{name}\nextendedKeyUsage=clientAuth\n"
+    )
+    openssl(
+        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}",
+    )  # fmt: skip
+    openssl(
+        "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext",
+    )  # fmt: skip
+    return directory / f"{name}.crt", directory / f"{name}.key"
+
+
 class EtcdServer:
     """One etcd process on free loopback ports, with its data in `base_dir`.
 

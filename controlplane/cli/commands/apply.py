@@ -231,6 +231,7 @@ def delete(
       tpctl delete deploy/llama-eu deploy/mistral-us
       tpctl delete -f llama-eu.yaml
       tpctl delete deployments -l team=search
+      tpctl delete join-token abcdef
     """
     from controlplane.cli import manifests
     from controlplane.cli.client import connect
@@ -238,6 +239,11 @@ def delete(
 
     if bool(filenames) == bool(args):
         raise click.UsageError("give TYPE NAME..., TYPE/NAME..., or -f FILE (one of them)")
+    from controlplane.cli.commands.identity import JOIN_TOKEN_ALIASES, delete_join_tokens
+
+    if args and args[0].lower() in JOIN_TOKEN_ALIASES:
+        delete_join_tokens(ctx, list(args[1:]))
+        return
     client = connect(ctx)
     # (kind, name, resourceVersion precondition)
     targets: list[tuple[str, str, str]] = []

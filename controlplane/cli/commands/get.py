@@ -95,6 +95,7 @@ def get(
       tpctl get nodes --sort-by .status.energy.carbonGPerKwh -L tier --no-headers
       tpctl get routes chat-eu                 # who serves each demand point, within SLO?
       tpctl get regions                        # what a demand point's region may name
+      tpctl get join-tokens                    # never their secrets
     """
     from controlplane.cli import fieldselect, listing
     from controlplane.cli.client import connect
@@ -107,6 +108,11 @@ def get(
     if args and args[0].lower() in listing.REGION_ALIASES:
         view = listing.View(fmt=output, sort_by=sort_by, no_headers=no_headers)
         listing.show_regions(connect(ctx), list(args[1:]), view)
+        return
+    from controlplane.cli.commands.identity import JOIN_TOKEN_ALIASES, show_join_tokens
+
+    if args and args[0].lower() in JOIN_TOKEN_ALIASES:
+        show_join_tokens(ctx, output.name)
         return
     pairs = split_args(args)
     for kind in {kind for kind, _ in pairs}:

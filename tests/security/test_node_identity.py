@@ -1,0 +1,145 @@
+"""Node identity, tried as an attacker would, against real processes.
+
+A real `tokenplane-server` and a real hollow agent fleet (`tokenplane-agent
+--hollow`, keeping its node tokens on disk with --node-tokens-file, as a node
+keeps its own); the attacker is this test, holding the bootstrap token, or a
+node token taken from that disk. What a user notices is checked: the node's
+spec as `tpctl get` shows it, its Ready condition, and the status codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.security.support import (
+    bootstrap_token,
+    connect_status,
+    is_ready,
+    join,
+    saved_token,
+    wait_ready,
+)
+from tests.support.processes import HollowFleet, ServerProcess, write_fleet
+from tests.support.waiting import wait_until
+from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc, identity_pb2, identity_pb2_grpc
+
+
+@pytest.fixture
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    extra = getattr(request, "param", ())
+    proc = ServerProcess(tmp_path / "cp", *extra)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, server: ServerProcess) -> Iterator[Path]:
+    """Two hollow nodes, node-0 and node-1, Ready; yields the file holding their tokens."""
+    tokens = tmp_path / "node-tokens.json"
+    agents = HollowFleet(
+        write_fleet(tmp_path / "fleet.yaml", 2),
+        server.address,
+        server.token_file,
+        "--node-tokens-file",
+        str(tokens),
+    )
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            wait_ready(fleet_pb2_grpc.FleetServiceStub(channel), "node-0", "node-1")
+        wait_until(lambda: saved_token(tokens, "node-1"), 10, "the tokens saved")
+        yield tokens
+    finally:
+        agents.stop()
+
+
+def test_the_bootstrap_token_cannot_take_over_a_registered_node(
+    server: ServerProcess, fleet: Path
+) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        fleet_api = fleet_pb2_grpc.FleetServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            join(channel, "node-0", bootstrap_token(server), gpus=4096, country="AU")
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "node-0 is already registered" in refused.value.details()
+        assert "tpctl approve node node-0" in refused.value.details()
+
+        node = fleet_api.Get(fleet_pb2.GetRequest(kind="Node", name="node-0")).resource.node
+        assert [g.count for g in node.spec.capacity.gpus] == [4]
+        assert node.spec.location.country == "DE"
+        assert is_ready(fleet_api, "node-0")
+
+        # Another node's token does not re-join this one either.
+        with pytest.raises(grpc.RpcError) as borrowed:
+            join(
+                channel,
+                "node-0",
+                bootstrap_token(server),
+                node_token=saved_token(fleet, "node-1"),
+                gpus=4096,
+            )
+        assert borrowed.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+        # New names still join with it, and the node's own token re-joins its name.
+        assert join(channel, "node-9", bootstrap_token(server)).node_token
+        own = join(channel, "node-0", "", node_token=saved_token(fleet, "node-0"))
+        assert own.node_name == "node-0"
+
+
+def test_a_revoked_or_deleted_node_token_is_refused_at_once(
+    server: ServerProcess, fleet: Path
+) -> None:
+    stolen = saved_token(fleet, "node-0")
+    assert stolen is not None
+    with grpc.insecure_channel(server.address) as channel:
+        fleet_api = fleet_pb2_grpc.FleetServiceStub(channel)
+        identity = identity_pb2_grpc.IdentityServiceStub(channel)
+        assert connect_status(channel, stolen)[0] == grpc.StatusCode.INVALID_ARGUMENT  # accepted
+
+        identity.RevokeNode(identity_pb2.RevokeNodeRequest(name="node-0"), timeout=5)
+        code, details = connect_status(channel, stolen)
+        assert code == grpc.StatusCode.UNAUTHENTICATED
+        assert "revoked or replaced" in details
+        # Its live stream was closed: the node is NotReady, and its agent cannot come back
+        # with the bootstrap token (the name is registered) until an operator approves it.
+        wait_until(lambda: not is_ready(fleet_api, "node-0"), 10, "node-0 NotReady")
+        assert not is_ready(fleet_api, "node-0")
+
+        identity.ApproveNode(identity_pb2.ApproveNodeRequest(name="node-0"), timeout=5)
+        wait_ready(fleet_api, "node-0")
+        assert connect_status(channel, stolen)[0] == grpc.StatusCode.UNAUTHENTICATED
+
+        # Deleting a node voids its token too; its agent joins afresh as a new node.
+        stolen_1 = saved_token(fleet, "node-1")
+        assert stolen_1 is not None
+        fleet_api.Delete(fleet_pb2.DeleteRequest(kind="Node", name="node-1"), timeout=5)
+        assert connect_status(channel, stolen_1)[0] == grpc.StatusCode.UNAUTHENTICATED
+        wait_ready(fleet_api, "node-1")
+        wait_until(lambda: saved_token(fleet, "node-1") != stolen_1, 10, "a new token saved")
+
+
+@pytest.mark.parametrize("server", [("--node-token-ttl", "16")], indirect=True)
+def test_a_rotated_node_token_is_refused_once_the_agent_saved_the_new_one(
+    server: ServerProcess, fleet: Path
+) -> None:
+    """Takes ~10 s: the rotation comes at half the token's life, here 16 s (the least that
+    leaves the old token unexpired when the test uses it, on a busy machine)."""
+    old = saved_token(fleet, "node-0")
+    with grpc.insecure_channel(server.address) as channel:
+        fleet_api = fleet_pb2_grpc.FleetServiceStub(channel)
+        wait_until(lambda: saved_token(fleet, "node-0") != old, 15, "a rotated token saved")
+        new = saved_token(fleet, "node-0")
+        assert old is not None and new is not None
+        wait_until(
+            lambda: connect_status(channel, old)[0] == grpc.StatusCode.UNAUTHENTICATED,
+            5,
+            "the old token refused",
+        )
+        assert "revoked or replaced" in connect_status(channel, old)[1], "not merely expired"
+        assert connect_status(channel, new)[0] == grpc.StatusCode.INVALID_ARGUMENT  # accepted
+        assert is_ready(fleet_api, "node-0"), "rotation kept the stream"
+        events = fleet_api.Events(fleet_pb2.EventsRequest(kind="Node", name="node-0"), timeout=5)
+        assert [e.event.reason for e in events] == ["NodeReady"]
