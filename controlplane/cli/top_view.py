@@ -9,12 +9,13 @@ replicas. Meanings and assumptions are in metrics.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from controlplane.cli import metrics
 from controlplane.cli.columns import ready
 from controlplane.cli.output import Column, fixed, percent
+from controlplane.energy.scope2 import UNKNOWN_KIND, carbon_kind
 from controlplane.resources import EnergyStatus, ModelDeployment, Node
 
 
@@ -82,8 +83,57 @@ DEPLOYMENT_TOP: dict[str, Column[ModelDeployment]] = {
     "carbon": Column("CARBON(g/kWh)", _serving_carbon, fixed(0)),
     "co2": Column("CO2(kg/h)", metrics.serving_co2_kg_per_h, fixed(2)),
     "carbon-per-token": Column("CARBON(g/Mtok)", metrics.carbon_g_per_million_tokens, fixed(1)),
+    "carbon-basis": Column("CARBON-BASIS", lambda d: None),  # see deployment_top
     "rtt": Column("RTT-P95(ms)", metrics.rtt_p95_ms, fixed(1)),
 }
+
+
+def _one_kind(
+    f: Callable[[ModelDeployment], float | None], node_kinds: Mapping[str, str]
+) -> Callable[[ModelDeployment], float | None]:
+    """A carbon figure summed over the serving replicas' nodes, where they share one kind."""
+
+    def value(deployment: ModelDeployment) -> float | None:
+        return f(deployment) if len(_kinds(deployment, node_kinds)) <= 1 else None
+
+    return value
+
+
+def _kinds(deployment: ModelDeployment, node_kinds: Mapping[str, str]) -> set[str]:
+    """The carbon kinds of the nodes the deployment serves from (as metrics.running counts)."""
+    replicas = deployment.status.replicas if deployment.status else []
+    return {
+        node_kinds.get(r.node, UNKNOWN_KIND)
+        for r in replicas
+        if r.placement and r.phase == "Running"
+    }
+
+
+def node_kinds(nodes: Sequence[Any]) -> dict[str, str]:
+    """Each reporting node's carbon kind, e.g. average/lifecycle (unknown where not said)."""
+    return {
+        n.name: carbon_kind(energy.carbon_basis)
+        for n in nodes
+        if isinstance(n, Node) and (energy := metrics.node_energy(n))
+    }
+
+
+def deployment_top(node_kinds: Mapping[str, str]) -> dict[str, Column[ModelDeployment]]:
+    """DEPLOYMENT_TOP given each node's carbon kind: averages and margins (or direct and
+    lifecycle figures) are never added, so a deployment serving from nodes of different
+    kinds shows `-` for its carbon figures and `mixed` as its kind."""
+
+    def kind(deployment: ModelDeployment) -> str | None:
+        kinds = _kinds(deployment, node_kinds)
+        return None if not kinds else kinds.pop() if len(kinds) == 1 else "mixed"
+
+    top = dict(DEPLOYMENT_TOP)
+    for key in ("carbon", "co2", "carbon-per-token"):
+        column = top[key]
+        top[key] = Column(column.header, _one_kind(column.value, node_kinds), column.fmt)
+    top["carbon-basis"] = Column("CARBON-BASIS", kind)
+    return top
+
 
 TOP_COLUMNS: dict[str, dict[str, Column[Any]]] = {
     "Node": NODE_TOP,

@@ -12,7 +12,7 @@ from controlplane.cli.commands.top import DEPLOYMENT_SORT_KEYS, NODE_SORT_KEYS
 from controlplane.cli.kinds import DEPLOYMENT, NODE, split_args
 from controlplane.cli.output import age
 from controlplane.cli.params import DURATION
-from controlplane.cli.top_view import TOP_COLUMNS
+from controlplane.cli.top_view import TOP_COLUMNS, deployment_top
 from controlplane.resources import (
     EnergyStatus,
     ModelDeployment,
@@ -141,3 +141,18 @@ def test_age_is_kubectl_compact() -> None:
     assert age("2026-01-02T11:00:00Z", now) == "60m"
     assert age("2025-12-30T12:00:00Z", now) == "3d"
     assert age("", now) is None and age("yesterday", now) is None
+
+
+def test_top_deployments_never_adds_an_average_to_a_margin() -> None:
+    both = deployment(phases=["Running", "Running"], carbon=[100, 400], rtt=[5, 5])
+    mixed = deployment_top({"n0": "average/lifecycle", "n1": "marginal/direct"})
+    assert mixed["carbon"].value(both) is None and mixed["co2"].value(both) is None
+    assert mixed["carbon-per-token"].value(both) is None
+    assert mixed["carbon-basis"].value(both) == "mixed"
+    alike = deployment_top({"n0": "average/lifecycle", "n1": "average/lifecycle"})
+    assert alike["carbon"].value(both) == 250
+    assert alike["carbon-per-token"].value(both) == pytest.approx(
+        metrics.carbon_g_per_million_tokens(both)
+    )
+    assert alike["carbon-basis"].value(both) == "average/lifecycle"
+    assert deployment_top({})["carbon-basis"].value(both) == "unknown"  # not said: not comparable

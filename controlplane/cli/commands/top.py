@@ -34,7 +34,17 @@ NODE_SORT_KEYS = (
     "co2",
     "cost",
 )
-DEPLOYMENT_SORT_KEYS = ("name", "ready", "gpu", "power", "carbon", "co2", "carbon-per-token", "rtt")
+DEPLOYMENT_SORT_KEYS = (
+    "name",
+    "ready",
+    "gpu",
+    "power",
+    "carbon",
+    "co2",
+    "carbon-per-token",
+    "carbon-basis",
+    "rtt",
+)
 
 
 @click.command(epilog=GLOBAL_OPTIONS_EPILOG)
@@ -105,10 +115,12 @@ def _show(
     interval: float,
 ) -> None:
     from controlplane.cli.output import print_rows
-    from controlplane.cli.top_view import sort
+    from controlplane.cli.top_view import deployment_top, node_kinds, sort
 
     while True:
         items, _ = client.list(wire_kind, selector)
+        if wire_kind == "ModelDeployment":  # carbon kinds are the nodes': never added across
+            columns = deployment_top(node_kinds(client.list("Node")[0]))
         if sort_by is not None:
             items = sort(items, columns[sort_by])
         if watch and sys.stdout.isatty():
