@@ -24,7 +24,7 @@ from agents.config import (
     StaticEnergy,
 )
 from agents.energy import build_source
-from agents.energy.feeds import FileSource, HttpSource, StaticSource
+from agents.energy.feeds import FileSource, HttpSource, StaticSource, parse_feed
 from agents.energy.modelled import ModelledSource, SolarModel, country_carbon
 from controlplane.resources import Location
 
@@ -82,6 +82,30 @@ def test_file_time_field_dates_the_figures(tmp_path: Path) -> None:
     reading = source.read()
     assert reading.carbon_g_per_kwh is not None
     assert reading.carbon_g_per_kwh.origin == f"file:{path},stale:600s"
+    assert reading.carbon_basis is not None  # unsaid: an average, the site's word, now stale
+    assert reading.carbon_basis.label() == "average/lifecycle/declared,stale"
+    assert reading.carbon_basis.age_seconds == 600
+
+
+def test_a_feed_document_says_what_its_carbon_figure_is(tmp_path: Path) -> None:
+    path = tmp_path / "site.json"
+    doc = {
+        "carbonGPerKwh": 512,
+        "carbonSignal": "marginal",
+        "carbonScope": "direct",
+        "carbonProvenance": "forecast",
+        "zone": "CAISO_NORTH",
+        "origin": "watttime",
+    }
+    path.write_text(json.dumps(doc))
+    reading = FileSource(FileEnergy(source="file", path=path)).read()
+    basis = reading.carbon_basis
+    assert basis is not None and basis.label() == "marginal/direct/forecast"
+    assert (basis.zone, basis.provider) == ("CAISO_NORTH", "watttime")
+    path.write_text(json.dumps({**doc, "carbonSignal": "avg"}))
+    os.utime(path, ns=(1, 2))
+    with pytest.raises(ValueError, match="carbonSignal: Input should be 'average' or 'marginal'"):
+        parse_feed(path.read_bytes(), str(path))
 
 
 @pytest.fixture
