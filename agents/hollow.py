@@ -37,6 +37,7 @@ from pydantic import Field, ValidationError
 from agents.config import ConfigError, ModelledEnergy, StaticEnergy
 from agents.connection import NodeLink
 from agents.credentials import NodeTokens
+from agents.energy import ForecastHour
 from agents.energy.clearsky_table import ClearSkyTable, Site
 from agents.energy.replay import ReplayEnergy
 from agents.hollow_runtime import HollowRuntime
@@ -135,6 +136,7 @@ class EnergyFigures:
     price_per_kwh: Callable[[], float]
     source: str
     carbon_basis: resources_pb2.CarbonBasis | None = None  # what carbon_g_per_kwh is
+    forecast: Callable[[], Sequence[ForecastHour]] = tuple  # the next hours, if the source has any
 
 
 def _constant(value: float) -> Callable[[], float]:
@@ -212,6 +214,7 @@ class EnergyModels:
                 zone=energy.zone,
                 provider="electricitymaps",
             ),
+            lambda: replay.forecast(now_s()),
         )
 
     def _modelled(self, node: Node, energy: ModelledEnergy) -> EnergyFigures:
@@ -286,6 +289,14 @@ class HollowTelemetry:
             gpus=gpus,
             energy_source=energy.source,
             carbon_basis=energy.carbon_basis,
+            forecast=[
+                resources_pb2.ForecastPoint(
+                    hour_offset=f.hour_offset,
+                    carbon_g_per_kwh=f.carbon_g_per_kwh,
+                    price_per_kwh=f.price_per_kwh,
+                )
+                for f in energy.forecast()
+            ],
         )
 
 

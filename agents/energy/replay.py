@@ -7,12 +7,17 @@ and wholesale price for the simulated hour, so that every day differs as real
 grids do. Any date maps onto the same day of year and hour of 2023 (the 366th
 day of a leap year onto the 365th). Solar stays pvlib's clear-sky model, as in
 `modelled`. Each figure's origin names the zone, the year and the hour replayed.
+
+Like a grid feed, it also sends a forecast of the next hours: the control
+plane's seasonal-naive (controlplane/energy/forecast.py) over the zone's week
+before the simulated hour, never the replayed future, so that `tpctl up`
+shows forecasts and re-plans on them from its first simulated hour.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -22,6 +27,8 @@ import numpy.typing as npt
 from pydantic import Field
 
 from agents.config import SolarArray
+from agents.energy import ForecastHour
+from controlplane.energy.forecast import DEFAULT_HORIZON_H, seasonal_naive
 from controlplane.resources.meta import Model
 
 HOURS = 8760
@@ -90,6 +97,9 @@ class ZoneReplay:
     zone: str
     basis: Literal["lifecycle", "direct"]
     fallback_price_per_kwh: float
+    _forecasts: dict[int, tuple[ForecastHour, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )  # hour of year -> its forecast: made once an hour, shared by the zone's nodes
 
     @functools.cached_property
     def _row(self) -> int:
@@ -102,6 +112,26 @@ class ZoneReplay:
         if not self.grid.has_price(self._row):
             return self.fallback_price_per_kwh
         return float(self.grid.price_usd_per_mwh[self._row, hour_of_year(time_s)]) / 1000
+
+    def forecast(self, time_s: float) -> tuple[ForecastHour, ...]:
+        """The next 24 hours, seasonal-naive over the week up to the hour of `time_s`."""
+        hour = hour_of_year(time_s)
+        if hour not in self._forecasts:
+            week = slice(max(0, hour - 7 * 24), hour + 1)
+            carbon = self.grid.carbon_g_per_kwh[self.basis][self._row, week].astype(np.float64)
+            ahead = seasonal_naive(carbon[None, :], DEFAULT_HORIZON_H)[0]
+            if self.grid.has_price(self._row):
+                prices = self.grid.price_usd_per_mwh[self._row, week] / 1000
+                price = seasonal_naive(prices[None, :].astype(np.float64), DEFAULT_HORIZON_H)[0]
+            else:
+                price = np.full(DEFAULT_HORIZON_H, self.fallback_price_per_kwh)
+            if len(self._forecasts) > 48:
+                self._forecasts.clear()
+            self._forecasts[hour] = tuple(
+                ForecastHour(k + 1, round(float(c), 1), round(float(p), 5))
+                for k, (c, p) in enumerate(zip(ahead, price, strict=True))
+            )
+        return self._forecasts[hour]
 
     @property
     def carbon_origin(self) -> str:

@@ -151,7 +151,8 @@ class InventoryTable:
         self._lag_at_s = 0.0
         self.rtt = RttMap()  # measured RTTs to landmarks (agents' probes, operator's matrix)
         self.energy_history = EnergyHistory(capacity)  # hourly carbon and price: forecasts
-        self._energy_sampled_s = -float("inf")
+        self._energy_sampled_s = -math.inf
+        self._feed_read_s: dict[int, float] = {}  # sparse: row -> when its feed forecast was read
         self._alloc(capacity, gpu_models=4)
 
     def _alloc(self, rows: int, gpu_models: int) -> None:
@@ -283,7 +284,12 @@ class InventoryTable:
         self.carbon_g_per_kwh[slot] = hb.carbon_g_per_kwh
         self.price_per_kwh[slot] = hb.price_per_kwh
         self.energy_fresh[slot] = True
-        self.energy_history.set_feed(slot, _feed_forecast(hb) if hb.forecast else None)
+        if hb.forecast:  # read at most once a minute: a feed forecasts hourly
+            if now_s - self._feed_read_s.get(slot, -math.inf) >= SAMPLE_S:
+                self.energy_history.set_feed(slot, _feed_forecast(hb))
+                self._feed_read_s[slot] = now_s
+        elif self._feed_read_s.pop(slot, None) is not None:
+            self.energy_history.set_feed(slot, None)
         for gpu in hb.gpus:
             col = self._gpu_index.get(gpu.model)
             if col is None:
