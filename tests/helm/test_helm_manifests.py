@@ -405,6 +405,20 @@ def test_generated_tokens_are_usable(render):
     assert set(tls["data"]) == {"tls.crt", "tls.key", "ca.crt"}
 
 
+def test_node_tokens_are_signed_with_a_key_from_a_secret_and_etcd_talks_tls(render):
+    """The server keeps no secret in its store: the node-token key is a Secret mounted as a
+    file, one for every replica, and the bundled etcd is reached over TLS by default."""
+    manifests = render()
+    by_name = {s["metadata"]["name"]: s for s in manifests.kind("Secret")}
+    key = base64.b64decode(by_name["tp-tokenplane-node-signing-key"]["data"]["key"]).decode()
+    assert len(key) >= 32
+    container = server(manifests)
+    assert flag(container, "signing-key-file") == "/etc/tokenplane/signing-key/key"
+    assert flag(container, "node-token-ttl") == "86400"
+    assert flag(container, "store").startswith("etcds://")
+    assert flag(container, "etcd-ca-file") and flag(container, "etcd-cert-file")
+
+
 def test_tls_is_on_by_default_and_insecure_only_when_asked(render, ci_dir):
     container = server(render())
     assert flag(container, "allow-insecure") is None

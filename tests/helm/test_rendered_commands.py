@@ -126,6 +126,8 @@ def install_files(root: Path, pki: EtcdPKI) -> None:
         shutil.copy(source, root / rel)
     (root / "etc/tokenplane/bootstrap-token").mkdir(parents=True, exist_ok=True)
     (root / "etc/tokenplane/bootstrap-token/token").write_text("rendered-args-bootstrap\n")
+    (root / "etc/tokenplane/signing-key").mkdir(parents=True, exist_ok=True)
+    (root / "etc/tokenplane/signing-key/key").write_text("rendered-args-signing-key-of-32-bytes\n")
     (root / "etc/tokenplane/api-tokens").mkdir(parents=True, exist_ok=True)
     (root / "etc/tokenplane/api-tokens/tokens.yaml").write_text(
         yaml.safe_dump([{"name": "ops", "token": API_TOKEN, "role": "admin"}])

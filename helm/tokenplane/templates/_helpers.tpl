@@ -79,6 +79,10 @@ app.kubernetes.io/part-of: tokenplane
 {{- default (include "tokenplane.componentName" (dict "context" . "suffix" "bootstrap-token")) .Values.auth.bootstrapToken.existingSecret -}}
 {{- end -}}
 
+{{- define "tokenplane.signingKeySecretName" -}}
+{{- default (include "tokenplane.componentName" (dict "context" . "suffix" "node-signing-key")) .Values.auth.nodeSigningKey.existingSecret -}}
+{{- end -}}
+
 {{- define "tokenplane.apiTokensSecretName" -}}
 {{- default (include "tokenplane.componentName" (dict "context" . "suffix" "api-tokens")) .Values.auth.apiTokens.existingSecret -}}
 {{- end -}}
