@@ -103,6 +103,8 @@ class World:
     snapshot: FleetSnapshot  # charged with replicas not yet in telemetry
     ready_nodes: frozenset[str]  # Ready, or Unknown within the grace period
     connected_nodes: frozenset[str]
+    # Much of the fleet silent at once: likelier our fault than theirs (liveness.py).
+    suspect_self: bool = False
 
 
 def _ref(kind: str, name: str) -> ObjectReference:
@@ -193,7 +195,9 @@ class Reconciler:
             if world is None:
                 return  # nothing to decide on; the next pass reads again
             await self._phase(2, "orphans", lambda: self._stop_orphans(world))
-            if self._replan_due():
+            # No re-plan while the control plane suspects itself: its snapshot shows the
+            # silent nodes NotReady, and the re-plan would move replicas still running.
+            if not world.suspect_self and self._replan_due():
                 await self._phase(3, "replan", lambda: self._replan(world))
             actions = await self._phase(4, "plan", lambda: self._plan(world)) or []
             await self._phase(5, "act", lambda: self._act(world, actions))
@@ -306,6 +310,7 @@ class Reconciler:
                 if suspect or inventory.node_ready(n) or (in_grace and not inventory.node_seen(n))
             ),
             connected_nodes=frozenset(n for n in nodes if self._agents.connected(n)),
+            suspect_self=suspect,
         )
 
     async def _stop_orphans(self, world: World) -> None:

@@ -249,6 +249,25 @@ def test_when_most_of_the_fleet_goes_silent_at_once_nothing_is_replaced(tmp_path
     run(tmp_path, scenario)
 
 
+def test_no_replan_moves_a_replica_while_most_of_the_fleet_is_silent(tmp_path: Path) -> None:
+    """A restarted server sees its returning fleet NotReady; the re-plan must not move them."""
+
+    async def scenario(r: Rig) -> None:
+        for name, site in (("fra-1", "fra"), ("ams-1", "ams"), ("par-1", "par"), ("nyc-1", "nyc")):
+            await r.add_node(name, site, carbon=20 if site == "fra" else 500)
+        await r.apply("chat", 2)
+        await r.settle()
+        before = sorted(x.name for x in await r.replicas())
+        r.clock.advance(CONFIG.replan_interval_s)  # a re-plan is due
+        for name in ("fra-1", "ams-1", "par-1"):
+            r.disconnect(name)
+        await r.settle()
+        assert sorted(x.name for x in await r.replicas()) == before
+        assert not any(e.startswith("Rebalancing") for e in await r.events("chat"))
+
+    run(tmp_path, scenario)
+
+
 def test_drain_starts_the_replacement_before_stopping_the_old_replica(tmp_path: Path) -> None:
     async def scenario(r: Rig) -> None:
         await r.add_node("fra-1", "fra", carbon=20)
