@@ -267,6 +267,22 @@ class HollowTelemetry:
         self.budget_kw = (
             status.budget_kw if status and status.budget_kw else (node.spec.power.budget_kw)
         )
+        self._forecast: tuple[Sequence[ForecastHour], list[resources_pb2.ForecastPoint]] = ((), [])
+
+    def _forecast_points(self) -> list[resources_pb2.ForecastPoint]:
+        """The source's forecast as messages, made again only when it changes (hourly)."""
+        hours = self._energy.forecast()
+        if hours is not self._forecast[0]:
+            points = [
+                resources_pb2.ForecastPoint(
+                    hour_offset=f.hour_offset,
+                    carbon_g_per_kwh=f.carbon_g_per_kwh,
+                    price_per_kwh=f.price_per_kwh,
+                )
+                for f in hours
+            ]
+            self._forecast = (hours, points)
+        return self._forecast[1]
 
     def __call__(self, runtime: Runtime) -> agent_pb2.Heartbeat:
         used, replica_kw = runtime.usage()
@@ -289,14 +305,7 @@ class HollowTelemetry:
             gpus=gpus,
             energy_source=energy.source,
             carbon_basis=energy.carbon_basis,
-            forecast=[
-                resources_pb2.ForecastPoint(
-                    hour_offset=f.hour_offset,
-                    carbon_g_per_kwh=f.carbon_g_per_kwh,
-                    price_per_kwh=f.price_per_kwh,
-                )
-                for f in energy.forecast()
-            ],
+            forecast=self._forecast_points(),
         )
 
 
