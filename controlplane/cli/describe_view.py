@@ -7,7 +7,7 @@ GPUs, each replica's placement explanation, and the object's recent events.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
@@ -223,20 +223,34 @@ def _forecast(energy: EnergyStatus) -> None:
     )
 
 
-def describe_deployment(deployment: ModelDeployment, events: Sequence[Event]) -> None:
+def describe_deployment(
+    deployment: ModelDeployment, events: Sequence[Event], node_kinds: Mapping[str, str]
+) -> None:
+    """`node_kinds`: each node's carbon kind (top_view.node_kinds), so that a deployment
+    serving from an average and a marginal node gets no carbon sum of the two."""
     _metadata(deployment)
     _field("Ready", ready(deployment))
     _field("Nodes", replica_nodes(deployment, limit=None))
     rtt = metrics.rtt_p95_ms(deployment)
     _field("RTT p95", f"{rtt:.1f} ms to demand" if rtt is not None else None)
-    carbon = metrics.carbon_g_per_million_tokens(deployment)
-    _field(
-        "Carbon",
-        f"{carbon:.1f} gCO2 per million tokens"
-        if carbon is not None
-        else f"unknown (needs serving replicas, spec.resources.powerKw and the "
-        f"{metrics.TOKENS_PER_SECOND_ANNOTATION} annotation)",
+    kinds = sorted(
+        {
+            node_kinds.get(r.node, "unknown")
+            for r in (deployment.status.replicas if deployment.status else [])
+            if r.placement and r.phase == "Running"
+        }
     )
+    carbon = metrics.carbon_g_per_million_tokens(deployment)
+    if len(kinds) > 1:
+        carbon_text = f"not summed: its nodes' carbon figures are of kinds {', '.join(kinds)}"
+    elif carbon is not None:
+        carbon_text = f"{carbon:.1f} gCO2 per million tokens ({kinds[0]})"
+    else:
+        carbon_text = (
+            f"unknown (needs serving replicas, spec.resources.powerKw and the "
+            f"{metrics.TOKENS_PER_SECOND_ANNOTATION} annotation)"
+        )
+    _field("Carbon", carbon_text)
     _spec(deployment)
     status = deployment.status
     _conditions(status.conditions if status else [])

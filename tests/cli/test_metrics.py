@@ -9,6 +9,7 @@ import pytest
 
 from controlplane.cli import metrics
 from controlplane.cli.commands.top import DEPLOYMENT_SORT_KEYS, NODE_SORT_KEYS
+from controlplane.cli.describe_view import describe_deployment
 from controlplane.cli.kinds import DEPLOYMENT, NODE, split_args
 from controlplane.cli.output import age
 from controlplane.cli.params import DURATION
@@ -156,3 +157,18 @@ def test_top_deployments_never_adds_an_average_to_a_margin() -> None:
     )
     assert alike["carbon-basis"].value(both) == "average/lifecycle"
     assert deployment_top({})["carbon-basis"].value(both) == "unknown"  # not said: not comparable
+
+
+def test_describe_deployment_never_sums_an_average_and_a_margin(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    both = deployment(phases=["Running", "Running"], carbon=[100, 400], rtt=[5, 5])
+    describe_deployment(both, [], {"n0": "average/lifecycle", "n1": "marginal/direct"})
+    out = capsys.readouterr().out
+    assert (
+        "not summed: its nodes' carbon figures are of kinds average/lifecycle, marginal/direct"
+        in out
+    )
+    describe_deployment(both, [], {"n0": "average/lifecycle", "n1": "average/lifecycle"})
+    carbon = metrics.carbon_g_per_million_tokens(both)
+    assert f"{carbon:.1f} gCO2 per million tokens (average/lifecycle)" in capsys.readouterr().out

@@ -36,6 +36,7 @@ def describe(ctx: click.Context, args: tuple[str, ...], selector: str) -> None:
     from controlplane.cli import describe_view
     from controlplane.cli.client import connect
     from controlplane.cli.kinds import split_args
+    from controlplane.cli.top_view import node_kinds
     from controlplane.resources import ModelDeployment, Node, Replica
 
     client = connect(ctx)
@@ -48,6 +49,7 @@ def describe(ctx: click.Context, args: tuple[str, ...], selector: str) -> None:
     if not objects:
         click.echo("No resources found.", err=True)
     replicas: list[Replica] | None = None
+    kinds: dict[str, str] | None = None  # each node's carbon kind, for deployments
     for index, item in enumerate(objects):
         if index:
             click.echo()
@@ -58,7 +60,9 @@ def describe(ctx: click.Context, args: tuple[str, ...], selector: str) -> None:
             on_node = [r for r in replicas if r.spec.node_name == item.name]
             describe_view.describe_node(item, on_node, events)
         elif isinstance(item, ModelDeployment):
-            describe_view.describe_deployment(item, events)
+            if kinds is None:
+                kinds = node_kinds(client.list("Node")[0])
+            describe_view.describe_deployment(item, events, kinds)
         elif isinstance(item, Replica):
             describe_view.describe_replica(item, events)
         else:
