@@ -49,15 +49,15 @@ FACTORY_SITES = (
     ("Frankfurt am Main", "DE"),  # DE-LU
     ("Dallas", "US"),  # US-TEX-ERCO
     ("Tokyo", "JP"),  # JP-TK
-    ("London", "GB"),  # GB
+    ("Madrid", "ES"),  # no zone in the extract; a second EU site for the smallest fleet
     ("Toronto", "CA"),  # CA-ON
     ("Mumbai", "IN"),  # IN-WE
     ("Montréal", "CA"),  # Québec: no zone in the extract
+    ("London", "GB"),  # GB
     ("Singapore", "SG"),  # SG
     ("São Paulo", "BR"),  # BR-SP
     ("Sydney", "AU"),  # AU-NSW
     ("San Jose", "US"),  # US-CAL-CISO
-    ("Madrid", "ES"),  # no zone in the extract
     ("Seoul", "KR"),  # KR
     ("Johannesburg", "ZA"),  # ZA
     ("Chicago", "US"),  # US-MIDA-PJM

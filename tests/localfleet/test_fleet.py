@@ -15,7 +15,7 @@ from agents.energy.clearsky_table import ClearSkyTable, Site
 from agents.hollow import build_links, load_fleet
 from agents.runtime import Runtime
 from agents.simclock import SimClock
-from controlplane.localfleet.deployments import sample_deployments
+from controlplane.localfleet.deployments import EU_COUNTRIES, sample_deployments
 from controlplane.localfleet.fleet import default_fleet
 from controlplane.localfleet.lifecycle import read_fleet_file
 from controlplane.localfleet.observe import DeploymentNow, FleetNow, ReplicaNow
@@ -46,6 +46,8 @@ def test_default_fleet_is_valid_unique_and_sized(n: int) -> None:
         if h.node.spec.tier == "factory" and h.energy is not None and h.energy.source == "replay"
     ]
     assert len(replayed) > len(factories) / 2, "most factories sit in zones with real hours"
+    eu = [f for f in factories if f.spec.location.country in EU_COUNTRIES]
+    assert len(eu) >= 2, "chat-eu spreads over two EU sites"
     assert len(build_links(nodes, "127.0.0.1:1", "token")) == n  # every energy model builds
 
 
