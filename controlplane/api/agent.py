@@ -70,20 +70,37 @@ def report_of(state: agent_pb2.ReplicaState) -> ReplicaReport | None:
     return ReplicaReport(state.name, phase, state.message, state.endpoint)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Session:
-    """One connected agent: where its commands go, and the generation they carry."""
+    """One connected agent: where its commands go, and the generation they carry.
+
+    Slotted, and its end signal made only when a second Connect waits for it:
+    the server holds one per node, so every byte here is multiplied by the fleet.
+    """
 
     node: str
     context: grpc.aio.ServicerContext
     generation: int
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
     waiting: int = 0  # Connects for the same node waiting to take over when this one ends
+    ended: bool = False
+    _end: asyncio.Future[None] | None = None
 
     async def send(self, message: agent_pb2.ControlMessage) -> None:
         async with self.write_lock:
             await self.context.write(message)
+
+    def end(self) -> None:
+        self.ended = True
+        if self._end is not None and not self._end.done():
+            self._end.set_result(None)
+
+    async def wait_ended(self) -> None:
+        if self.ended:
+            return
+        if self._end is None:
+            self._end = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._end)  # one waiter timing out must not cancel it for others
 
 
 class AgentHub:
@@ -322,7 +339,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 del self._hub.sessions[name]
                 if not session.waiting:  # else a waiting Connect takes over, still Ready
                     self._emit(table.disconnect(slot))
-            session.ended.set()
+            session.end()
 
     async def _wait_for_handover(
         self, name: str, slot: int, context: grpc.aio.ServicerContext
@@ -334,9 +351,9 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         while (holder := self._hub.sessions.get(name)) is not None:
             holder.waiting += 1
             try:
-                await asyncio.wait_for(holder.ended.wait(), max(0.0, deadline - self._clock()))
+                await asyncio.wait_for(holder.wait_ended(), max(0.0, deadline - self._clock()))
             except TimeoutError:
-                if holder.ended.is_set():
+                if holder.ended:
                     continue  # it ended as time ran out, counting on us to take over
                 await context.abort(
                     grpc.StatusCode.ALREADY_EXISTS,
@@ -347,7 +364,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 )
             except BaseException:
                 # Handed the node and gone before taking it (the peer left): nobody holds it.
-                if holder.ended.is_set() and name not in self._hub.sessions:
+                if holder.ended and name not in self._hub.sessions:
                     self._emit(self._table.disconnect(slot))
                 raise
             finally:
