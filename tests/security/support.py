@@ -54,16 +54,25 @@ def connect_status(channel: grpc.Channel, node_token: str) -> tuple[grpc.StatusC
     return grpc.StatusCode.OK, ""
 
 
-def is_ready(stub: fleet_pb2_grpc.FleetServiceStub, name: str) -> bool:
+Metadata = tuple[tuple[str, str], ...]
+
+
+def is_ready(stub: fleet_pb2_grpc.FleetServiceStub, name: str, metadata: Metadata = ()) -> bool:
+    request = fleet_pb2.GetRequest(kind="Node", name=name)
     try:
-        node = stub.Get(fleet_pb2.GetRequest(kind="Node", name=name), timeout=5).resource.node
+        node = stub.Get(request, timeout=5, metadata=metadata).resource.node
     except grpc.RpcError:
         return False
     return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
 
 
-def wait_ready(stub: fleet_pb2_grpc.FleetServiceStub, *names: str, timeout_s: float = 30) -> None:
-    wait_until(lambda: all(is_ready(stub, n) for n in names), timeout_s, f"{names} Ready")
+def wait_ready(
+    stub: fleet_pb2_grpc.FleetServiceStub,
+    *names: str,
+    metadata: Metadata = (),
+    timeout_s: float = 30,
+) -> None:
+    wait_until(lambda: all(is_ready(stub, n, metadata) for n in names), timeout_s, f"{names} Ready")
 
 
 def saved_token(tokens_file: Path, name: str) -> str | None:

@@ -23,6 +23,7 @@ from tests.security.support import (
     saved_token,
     wait_ready,
 )
+from tests.support.etcd import make_client_cert, make_pki
 from tests.support.processes import HollowFleet, ServerProcess, write_fleet
 from tests.support.waiting import wait_until
 from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc, identity_pb2, identity_pb2_grpc
@@ -143,3 +144,48 @@ def test_a_rotated_node_token_is_refused_once_the_agent_saved_the_new_one(
         assert is_ready(fleet_api, "node-0"), "rotation kept the stream"
         events = fleet_api.Events(fleet_pb2.EventsRequest(kind="Node", name="node-0"), timeout=5)
         assert [e.event.reason for e in events] == ["NodeReady"]
+
+
+def test_a_client_certificate_speaks_only_for_the_node_it_names(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    server = ServerProcess(
+        tmp_path / "cp",
+        "--tls-cert-file",
+        str(pki.server_cert),
+        "--tls-key-file",
+        str(pki.server_key),
+        "--tls-client-ca-file",
+        str(pki.ca_file),
+    )
+
+    def channel_of(node: str) -> grpc.Channel:
+        cert, key = make_client_cert(pki, node)
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=pki.ca_file.read_bytes(),
+            private_key=key.read_bytes(),
+            certificate_chain=cert.read_bytes(),
+        )
+        return grpc.secure_channel(server.address, credentials)
+
+    token = bootstrap_token(server)
+    try:
+        with channel_of("edge-1") as edge_1, channel_of("edge-2") as edge_2:
+            with pytest.raises(grpc.RpcError) as other:
+                join(edge_1, "edge-2", token)
+            assert other.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert "the client certificate names edge-1" in other.value.details()
+
+            node_token = join(edge_1, "edge-1", token).node_token
+            assert connect_status(edge_1, node_token)[0] == grpc.StatusCode.INVALID_ARGUMENT
+            # Its certificate is the node's own credential: it re-joins its name.
+            assert join(edge_1, "edge-1", token).node_name == "edge-1"
+
+            # edge-2's certificate with edge-1's token: refused, on Connect and on Join.
+            code, details = connect_status(edge_2, node_token)
+            assert code == grpc.StatusCode.PERMISSION_DENIED
+            assert "names edge-2" in details
+            with pytest.raises(grpc.RpcError) as borrowed:
+                join(edge_2, "edge-1", token, node_token=node_token)
+            assert borrowed.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        server.stop()
