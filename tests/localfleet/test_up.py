@@ -187,6 +187,14 @@ def test_up_follows_the_sun_then_down_leaves_nothing(tmp_path: Path) -> None:
         assert report["fleet"]["moves"] >= 1
         assert report["over_budget"] == []
         assert report["fleet"]["carbon_g_per_mtok"] is not None
+        # one kind of figure (zones' averages, replayed or modelled): its Scope 2 figures,
+        # the same both ways without contracts, none of the hollow fleet's power measured
+        (kind,) = report["carbon_by_kind"]
+        assert kind["kind"] == "average/lifecycle"
+        assert kind["g_per_mtok"] == pytest.approx(report["fleet"]["carbon_g_per_mtok"])
+        assert kind["market_g_per_mtok"] == pytest.approx(kind["g_per_mtok"])
+        assert kind["residual_is_grid"] and kind["measured_power_share"] == 0
+        assert set(kind["provenance"]) <= {"measured", "modelled"}
         assert Path(report["plot"]).stat().st_size > 10_000
     finally:
         down = tpctl("down", "--no-report", timeout=90)
