@@ -244,9 +244,7 @@ def test_node_yaml_accepts_the_feed_sources_and_names_bad_fields() -> None:
             "runtime": {"driver": "process", "templates": {"vllm": {"command": "vllm"}}},
         },
     }
-    with pytest.raises(
-        ConfigError, match=r"energy\.intervalSeconds: Input should be greater"
-    ):
+    with pytest.raises(ConfigError, match=r"energy\.intervalSeconds: Input should be greater"):
         parse_config(doc)
     doc["agent"]["energy"] = {"source": "electricitymaps", "zone": "CA-ON"}  # type: ignore[index]
     assert parse_config(doc).agent.energy.source == "electricitymaps"
