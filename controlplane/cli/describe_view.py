@@ -147,7 +147,12 @@ def _events(events: Sequence[Event]) -> None:
     )
 
 
-def describe_node(node: Node, replicas: Sequence[Replica], events: Sequence[Event]) -> None:
+def describe_node(
+    node: Node,
+    replicas: Sequence[Replica],
+    events: Sequence[Event],
+    curtailments: Sequence[Curtailment] = (),
+) -> None:
     _metadata(node)
     _field("Status", node_status(node))
     _spec(node)
@@ -177,6 +182,24 @@ def describe_node(node: Node, replicas: Sequence[Replica], events: Sequence[Even
         if energy.curtail_to_kw is not None:
             _field("Grid asks", f"draw at most {energy.curtail_to_kw:g} kW (demand response)", 2)
         _forecast(energy)
+    open_events = [c for c in curtailments if c.status.phase != "Ended"]
+    if open_events:
+        _section("Curtailments")
+        print_table(
+            ["NAME", "PHASE", "BUDGET(kW)", "FOR", "SINCE", "BY"],
+            [
+                [
+                    c.name,
+                    c.status.phase,
+                    f"{c.spec.budget_kw:g}",
+                    f"{c.spec.duration_seconds / 3600:.3g}h",
+                    c.status.start_time or "-",
+                    c.spec.requested_by,
+                ]
+                for c in open_events
+            ],
+            indent=2,
+        )
     _section("GPUs")
     if status and status.gpus:
         print_table(

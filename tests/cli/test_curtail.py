@@ -34,7 +34,10 @@ def test_curtail_records_who_asked_how_much_how_long_and_why(tpctl: Tpctl, event
     assert spec["reason"] == "TSO 4411" and spec["durationSeconds"] == 14400
     described = tpctl.ok("describe", "curtailment", event)
     assert "CurtailmentStarted" in described and "Baseline draw:" in described
-    assert "CurtailmentStarted" in tpctl.ok("describe", "node", "node-1")
+    node = tpctl.ok("describe", "node", "node-1")
+    assert "CurtailmentStarted" in node
+    curtailed = node.split("Curtailments:")[1].splitlines()
+    assert curtailed[2].split()[:4] == [event, "Active", "1800", "4h"]
     tpctl.ok("delete", "curtailment", event)
     assert event not in tpctl.ok("get", "curtailments")
 

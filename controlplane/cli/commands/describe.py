@@ -37,7 +37,7 @@ def describe(ctx: click.Context, args: tuple[str, ...], selector: str) -> None:
     from controlplane.cli.client import connect
     from controlplane.cli.kinds import split_args
     from controlplane.cli.top_view import node_kinds
-    from controlplane.resources import ModelDeployment, Node, Replica
+    from controlplane.resources import Curtailment, ModelDeployment, Node, Replica
 
     client = connect(ctx)
     objects = []
@@ -49,6 +49,7 @@ def describe(ctx: click.Context, args: tuple[str, ...], selector: str) -> None:
     if not objects:
         click.echo("No resources found.", err=True)
     replicas: list[Replica] | None = None
+    curtailments: list[Curtailment] | None = None
     kinds: dict[str, str] | None = None  # each node's carbon kind, for deployments
     for index, item in enumerate(objects):
         if index:
@@ -58,7 +59,11 @@ def describe(ctx: click.Context, args: tuple[str, ...], selector: str) -> None:
             if replicas is None:
                 replicas = [r for r in client.list("Replica")[0] if isinstance(r, Replica)]
             on_node = [r for r in replicas if r.spec.node_name == item.name]
-            describe_view.describe_node(item, on_node, events)
+            if curtailments is None:
+                listed = client.list("Curtailment")[0]
+                curtailments = [c for c in listed if isinstance(c, Curtailment)]
+            held = [c for c in curtailments if c.spec.node_name == item.name]
+            describe_view.describe_node(item, on_node, events, held)
         elif isinstance(item, ModelDeployment):
             if kinds is None:
                 kinds = node_kinds(client.list("Node")[0])
