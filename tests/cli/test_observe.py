@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
@@ -201,3 +203,21 @@ def test_logs_errors(tpctl: Tpctl) -> None:
     assert 'Error from server (NotFound): Replica "no-such-replica" not found' in missing.stderr
     assert tpctl("logs", "node/node-1").returncode == 2
     assert tpctl("logs").returncode == 2
+
+
+def test_a_sites_energy_contracts_are_applied_and_shown(tpctl: Tpctl) -> None:
+    """docs/energy.md's Node: its contracts go through the server and back."""
+    doc = Path(__file__).resolve().parents[2] / "docs" / "energy.md"
+    (manifest,) = re.findall(r"```yaml\n(.*?)```", doc.read_text(), re.S)
+    tpctl.ok("apply", "-f", "-", input=manifest)
+    try:
+        spec = tpctl.json("get", "node", "factory-toronto")["spec"]
+        (contract,) = spec["contracts"]
+        assert (contract["type"], contract["mwh"], contract["zone"]) == ("ppa", 8760, "CA-ON")
+        assert spec["residualMixGPerKwh"] == 95
+        bad = manifest.replace("mwh: 8760", "mwh: -1")
+        refused = tpctl("apply", "-f", "-", input=bad)
+        assert refused.returncode == 1
+        assert "spec.contracts[0].mwh: Input should be greater than 0" in refused.stderr
+    finally:
+        tpctl.ok("delete", "node", "factory-toronto")
