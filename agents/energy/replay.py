@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from agents.config import SolarArray
 from agents.energy import ForecastHour
@@ -44,6 +44,15 @@ class ReplayEnergy(Model):
     basis: Literal["lifecycle", "direct"] = "lifecycle"
     solar: SolarArray | None = None
     price_per_kwh: float = Field(default=0, ge=0)  # for a zone with no market prices
+
+    @model_validator(mode="after")
+    def _zone_in_extract(self) -> ReplayEnergy:
+        """Refused when the fleet file is read, naming the zones there are, not at start-up."""
+        try:
+            load_grid_year(self.path).row(self.zone)
+        except OSError as e:
+            raise ValueError(f"path {self.path}: {e.strerror or e}") from None
+        return self
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from controlplane.cli import config as tpctl_config
 from controlplane.cli.client import FleetClient
 from controlplane.localfleet import launcher, run
 from controlplane.localfleet.clock import ClockSetting
+from controlplane.localfleet.places import grid_extract
 from controlplane.localfleet.run import (
     CLOCK_FILE,
     DEPLOYMENTS_FILE,
@@ -60,6 +61,15 @@ class FleetFiles:
         return counts
 
 
+def _with_grid_extract(doc: Any) -> Any:
+    """A `replay` energy section without a `path` reads the extract shipped with tokenplane."""
+    agent = doc.get("agent") if isinstance(doc, dict) else None
+    energy = agent.get("energy") if isinstance(agent, dict) else None
+    if isinstance(energy, dict) and energy.get("source") == "replay" and "path" not in energy:
+        energy["path"] = str(grid_extract())
+    return doc
+
+
 def read_fleet_file(path: Path) -> FleetFiles:
     """A user's fleet file (docs/fleet-file.md): Node documents, and optionally deployments.
 
@@ -81,7 +91,7 @@ def read_fleet_file(path: Path) -> FleetFiles:
                 assert isinstance(deployment, ModelDeployment)
                 deployments.append(deployment)
             else:
-                parse_hollow_node(doc, where)
+                parse_hollow_node(_with_grid_extract(doc), where)
                 nodes.append(doc)
         except ManifestError as e:
             problems.extend(e.problems)

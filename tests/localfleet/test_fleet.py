@@ -156,6 +156,25 @@ def test_the_documented_fleet_file_is_valid(tmp_path: Path) -> None:
         read_fleet_file(path)
 
 
+def test_a_fleet_files_replay_section_reads_the_shipped_extract_and_names_a_bad_zone(
+    tmp_path: Path,
+) -> None:
+    import yaml
+
+    (frankfurt,) = [
+        d for d in default_fleet(30) if d["metadata"]["name"] == "factory-frankfurt-am-main"
+    ]
+    del frankfurt["agent"]["energy"]["path"]  # as a user writes it
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump(frankfurt))
+    (node,) = read_fleet_file(path).nodes
+    assert node["agent"]["energy"]["path"].endswith("grid_2023.npz")
+    frankfurt["agent"]["energy"]["zone"] = "DE"
+    path.write_text(yaml.safe_dump(frankfurt))
+    with pytest.raises(ManifestError, match=r"\(document 1\): agent\.energy: .*'DE'.*DE-LU"):
+        read_fleet_file(path)
+
+
 def _sample(sim_s: float, carbon: float, share: float, rtt_ms: float) -> FleetNow:
     replica = ReplicaNow("d", "d-1", "n", "City", "Running", 2.0, rtt_ms, carbon, share, "")
     return FleetNow(
