@@ -275,6 +275,8 @@ class Reconciler:
                     ),
                 )
             )
+        if changes.rebudget:
+            self._last_replan = -math.inf  # a lower signal sheds now
         for name, budget_kw in changes.rebudget:
             with contextlib.suppress(NotFound):
                 await self._objects.update("Curtailment", name, _set_spec(budget_kw=budget_kw))

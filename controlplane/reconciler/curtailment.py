@@ -95,11 +95,13 @@ def step(
             )
         ]
     notices: list[Notice] = []
-    shed_kwh = status.energy_shed_kwh
-    if since_s is not None and now_s > since_s:
-        shed_kwh += max(0.0, status.baseline_kw - draw_kw) * (now_s - since_s) / 3600
-    took = status.time_to_shed_seconds
     start_s = _seconds(status.start_time)
+    end_s = start_s + spec.duration_seconds
+    until_s = min(now_s, end_s)  # a pass late after the end counts nothing past it
+    shed_kwh = status.energy_shed_kwh
+    if since_s is not None and until_s > since_s:
+        shed_kwh += max(0.0, status.baseline_kw - draw_kw) * (until_s - since_s) / 3600
+    took = status.time_to_shed_seconds
     if took is None and draw_kw <= spec.budget_kw:
         took = max(0.0, now_s - start_s)
         notices.append(
@@ -114,13 +116,13 @@ def step(
     now = replace_status(
         status, draw_kw=draw_kw, energy_shed_kwh=shed_kwh, time_to_shed_seconds=took
     )
-    if now_s >= start_s + spec.duration_seconds:
-        ended = replace_status(now, phase="Ended", end_time=rfc3339(now_s))
+    if now_s >= end_s:
+        ended = replace_status(now, phase="Ended", end_time=rfc3339(end_s))
         notices.append(
             Notice(
                 ENDED,
                 f"budget of {spec.node_name} back to {budget_kw:.0f} kW after "
-                f"{_hours(now_s - start_s)}; {shed_kwh:.0f} kWh shed",
+                f"{_hours(spec.duration_seconds)}; {shed_kwh:.0f} kWh shed",
             )
         )
         return ended, notices

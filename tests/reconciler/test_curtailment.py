@@ -268,3 +268,17 @@ def test_an_event_the_site_already_fits_took_no_time_to_shed() -> None:
     assert status.phase == "Active" and status.time_to_shed_seconds == 0.0
     assert [n.reason for n in notices] == [curtailment.STARTED]
     assert "for 1h" in notices[0].message
+
+
+def test_a_pass_long_after_the_end_counts_no_energy_past_it() -> None:
+    event = curtail("fra-1", 5.0, hours=1)
+    start_s = 1_700_000_000.0
+    event.status, _ = curtailment.step(
+        event, now_s=start_s, draw_kw=8.0, budget_kw=10.0, since_s=None
+    )
+    status, notices = curtailment.step(
+        event, now_s=start_s + 5 * 3600, draw_kw=5.0, budget_kw=10.0, since_s=start_s
+    )
+    assert status.phase == "Ended" and status.energy_shed_kwh == 3.0  # 3 kW for the 1 h
+    assert status.end_time == curtailment.rfc3339(start_s + 3600)
+    assert notices[-1].reason == curtailment.ENDED and "after 1h" in notices[-1].message
