@@ -8,6 +8,7 @@ registrations and cordon state.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any, get_args
 
 import numpy as np
 import numpy.typing as npt
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from controlplane.energy.history import SAMPLE_S, EnergyHistory, FeedForecast
@@ -50,18 +51,38 @@ _FLOATS = (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT)
 MAX_FORECAST_POINTS = 168  # a week of hours: more is no forecast a feed makes
 
 
+@functools.cache
+def _number_plan(
+    descriptor: Descriptor,
+) -> tuple[tuple[tuple[str, str, bool], ...], tuple[tuple[str, str, bool], ...]]:
+    """A message type's float fields and message fields, as (name, JSON name, repeated):
+    read once per type, so that checking a heartbeat costs a few getattrs, not reflection."""
+    floats, messages = [], []
+    for field in descriptor.fields:
+        entry = (field.name, field.json_name, field.is_repeated)
+        if field.type in _FLOATS:
+            floats.append(entry)
+        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
+            messages.append(entry)
+    return tuple(floats), tuple(messages)
+
+
 def _non_finite(message: Message, path: str) -> str | None:
     """The path of the first NaN or infinite number in `message`, if any."""
-    for field, value in message.ListFields():
-        repeated = field.is_repeated
-        if field.type in _FLOATS:
-            if not all(math.isfinite(v) for v in (value if repeated else (value,))):
-                return f"{path}.{field.json_name}"
-        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
-            for index, item in enumerate(value if repeated else (value,)):
-                where = f"{path}.{field.json_name}" + (f"[{index}]" if repeated else "")
-                if (found := _non_finite(item, where)) is not None:
+    floats, messages = _number_plan(message.DESCRIPTOR)
+    for name, json_name, repeated in floats:
+        value = getattr(message, name)
+        if not (all(map(math.isfinite, value)) if repeated else math.isfinite(value)):
+            return f"{path}.{json_name}"
+    for name, json_name, repeated in messages:
+        if repeated:
+            for index, item in enumerate(getattr(message, name)):
+                if (found := _non_finite(item, f"{path}.{json_name}[{index}]")) is not None:
                     return found
+        elif message.HasField(name) and (
+            found := _non_finite(getattr(message, name), f"{path}.{json_name}")
+        ):
+            return found
     return None
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
@@ -9,6 +12,7 @@ import pytest
 
 from controlplane.errors import Invalid
 from controlplane.inventory import InventoryTable, liveness
+from controlplane.inventory.table import check_heartbeat
 from controlplane.inventory.view import with_live_status
 from controlplane.resources import load_manifests
 from tests.support.processes import write_fleet
@@ -127,3 +131,26 @@ def test_carbon_basis_and_measured_power_reach_the_node_status(tmp_path) -> None
     assert table.carbon_g_per_kwh[slot] == 380  # the refused heartbeat wrote nothing
     table.heartbeat(slot, _beat(carbon_g_per_kwh=300), 3.0)
     assert table.gpu_power_kw(slot) is None  # the meter is gone: no stale measured figure
+
+
+@pytest.mark.parametrize(
+    ("spoil", "field"),
+    [
+        (lambda hb: setattr(hb, "it_draw_kw", math.nan), "heartbeat.itDrawKw"),
+        (lambda hb: setattr(hb.location, "lat", math.inf), "heartbeat.location.lat"),
+        (
+            lambda hb: setattr(hb.forecast[1], "carbon_g_per_kwh", -math.inf),
+            "heartbeat.forecast[1].carbonGPerKwh",
+        ),
+    ],
+)
+def test_a_number_that_is_not_finite_is_refused_naming_its_field(
+    spoil: Callable[[agent_pb2.Heartbeat], None], field: str
+) -> None:
+    hb = agent_pb2.Heartbeat(it_draw_kw=2.0, carbon_g_per_kwh=300)
+    hb.forecast.add(hour_offset=1, carbon_g_per_kwh=280)
+    hb.forecast.add(hour_offset=2, carbon_g_per_kwh=260)
+    check_heartbeat(hb, known_models=())
+    spoil(hb)
+    with pytest.raises(Invalid, match=re.escape(f"{field}: not a finite number")):
+        check_heartbeat(hb, known_models=())
