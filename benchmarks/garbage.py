@@ -291,7 +291,9 @@ def main() -> int:
             (method, garble(rng, valid[method][1]))
             for method in (methods[i % len(methods)] for i in range(args.garbled))
         ]
+        rss_after_manifests_kb = rss_kb(server.popen.pid)
         garbage = Tally().run((garbled_call(m, d) for m, d in garbled), args.workers)
+        rss_after_garbled_kb = rss_kb(server.popen.pid)
 
         # The probe of issue 12: one node inventing 20k GPU model names, 16 a heartbeat.
         def invented(batch: int) -> Callable[[], Any]:
@@ -322,9 +324,13 @@ def main() -> int:
             "server_faults": sum(
                 t.codes[c] for t in (applies, garbage, models, baseline) for c in SERVER_FAULTS
             ),
+            # After the manifests it holds the ~500 valid deployments they created, and
+            # their events: what any client's valid work costs, the baseline for the rest.
             "rss_mb": {
                 "before": round(rss_before_kb / 1024, 1),
-                "after": round(rss_after_kb / 1024, 1),
+                "after_manifests": round(rss_after_manifests_kb / 1024, 1),
+                "after_garbled": round(rss_after_garbled_kb / 1024, 1),
+                "after_invented_models": round(rss_after_kb / 1024, 1),
             },
             "server_up": alive,
             "seeded_objects_intact": intact,
