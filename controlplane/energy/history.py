@@ -60,8 +60,8 @@ class EnergyHistory:
     _now_carbon: FloatArray
     _now_price: FloatArray
     _now_n: npt.NDArray[np.int32]
-    _week_carbon: FloatArray
-    _week_price: FloatArray
+    _week_carbon: npt.NDArray[np.float32]
+    _week_price: npt.NDArray[np.float32]
     _day_carbon: FloatArray
     _day_price: FloatArray
     _day_n: npt.NDArray[np.int32]
@@ -90,8 +90,10 @@ class EnergyHistory:
         for name in ("_now_carbon", "_now_price"):  # the current hour's running sums
             grow(name, (rows,), np.float64, 0.0)
         grow("_now_n", (rows,), np.int32, 0)
-        for name in ("_week_carbon", "_week_price"):  # completed hourly means, NaN: none
-            grow(name, (rows, WEEK_H), np.float64, np.nan)
+        # Completed hourly means, NaN: none. float32: a week of them is most of what the
+        # server keeps per node (1.3 kB), and 7 digits are more than any feed reports.
+        for name in ("_week_carbon", "_week_price"):
+            grow(name, (rows, WEEK_H), np.float32, np.nan)
         for name in ("_day_carbon", "_day_price"):  # sums over the week by hour of day
             grow(name, (rows, HOURS_PER_DAY), np.float64, 0.0)
         grow("_day_n", (rows, HOURS_PER_DAY), np.int32, 0)
@@ -128,8 +130,9 @@ class EnergyHistory:
             col, hod = done % WEEK_H, done % HOURS_PER_DAY
             seen = self._now_n > 0
             with np.errstate(invalid="ignore", divide="ignore"):
-                carbon = np.where(seen, self._now_carbon / self._now_n, np.nan)
-                price = np.where(seen, self._now_price / self._now_n, np.nan)
+                # Rounded as kept, so that the sums take away exactly what they added.
+                carbon = np.where(seen, self._now_carbon / self._now_n, np.nan).astype(np.float32)
+                price = np.where(seen, self._now_price / self._now_n, np.nan).astype(np.float32)
             self._week_carbon[:, col], self._week_price[:, col] = carbon, price
             self._ring_hour[col] = done
             self._day_carbon[:, hod] += np.nan_to_num(carbon)
@@ -158,8 +161,8 @@ class EnergyHistory:
         cols = hours % WEEK_H
         held = (self._ring_hour[cols] == hours) & (hours >= 0)
         return (
-            np.where(held, self._week_carbon[:rows, cols], np.nan),
-            np.where(held, self._week_price[:rows, cols], np.nan),
+            np.where(held, self._week_carbon[:rows, cols], np.nan).astype(np.float64),
+            np.where(held, self._week_price[:rows, cols], np.nan).astype(np.float64),
         )
 
     def set_feed(self, slot: int, forecast: FeedForecast | None) -> None:
