@@ -133,6 +133,8 @@ class TolerantDecoding(grpc.aio.ServerInterceptor):
 
     def __init__(self, journal: RateLimitedLog = UNDECODABLE_LOG) -> None:
         self._journal = journal
+        # Wrapped once per method: a stream holds its handler for its life, one per node.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -144,7 +146,11 @@ class TolerantDecoding(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None:
             return handler
-        return tolerant_handler(details.method, handler, self._journal)
+        cached = self._wrapped.get(details.method)
+        if cached is None or cached[0] is not handler:
+            cached = handler, tolerant_handler(details.method, handler, self._journal)
+            self._wrapped[details.method] = cached
+        return cached[1]
 
 
 __all__ = [
