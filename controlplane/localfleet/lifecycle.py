@@ -189,6 +189,9 @@ def start_agents(state_dir: Path, server: str) -> launcher.Launched:
             server,
             "--token-file",
             str(state_dir / "bootstrap-token"),
+            # The nodes' own tokens: restarted, the agents re-join their registered names.
+            "--node-tokens-file",
+            str(state_dir / "node-tokens.json"),
             "--startup-seconds",
             f"{HOLLOW_STARTUP_S:g}",
             "--clock-file",

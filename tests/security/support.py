@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
@@ -86,3 +89,21 @@ def saved_token(tokens_file: Path, name: str) -> str | None:
 
 def bootstrap_token(server: ServerProcess) -> str:
     return server.token_file.read_text().strip()
+
+
+def tpctl(server: ServerProcess, *args: str, token: str = "") -> subprocess.CompletedProcess[str]:
+    """`tpctl ARGS...` against `server`, as a user types it (a clean environment)."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(server.state_dir),
+        "TOKENPLANE_SERVER": server.address,
+        **({"TOKENPLANE_TOKEN": token} if token else {}),
+    }
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "tpctl"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )

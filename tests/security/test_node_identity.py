@@ -21,12 +21,13 @@ from tests.security.support import (
     is_ready,
     join,
     saved_token,
+    tpctl,
     wait_ready,
 )
 from tests.support.etcd import make_client_cert, make_pki
 from tests.support.processes import HollowFleet, ServerProcess, write_fleet
 from tests.support.waiting import wait_until
-from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc, identity_pb2, identity_pb2_grpc
+from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc
 
 
 @pytest.fixture
@@ -97,10 +98,10 @@ def test_a_revoked_or_deleted_node_token_is_refused_at_once(
     assert stolen is not None
     with grpc.insecure_channel(server.address) as channel:
         fleet_api = fleet_pb2_grpc.FleetServiceStub(channel)
-        identity = identity_pb2_grpc.IdentityServiceStub(channel)
         assert connect_status(channel, stolen)[0] == grpc.StatusCode.INVALID_ARGUMENT  # accepted
 
-        identity.RevokeNode(identity_pb2.RevokeNodeRequest(name="node-0"), timeout=5)
+        revoked = tpctl(server, "revoke", "node", "node-0")
+        assert revoked.returncode == 0 and "node/node-0 revoked" in revoked.stdout
         code, details = connect_status(channel, stolen)
         assert code == grpc.StatusCode.UNAUTHENTICATED
         assert "revoked or replaced" in details
@@ -109,7 +110,8 @@ def test_a_revoked_or_deleted_node_token_is_refused_at_once(
         wait_until(lambda: not is_ready(fleet_api, "node-0"), 10, "node-0 NotReady")
         assert not is_ready(fleet_api, "node-0")
 
-        identity.ApproveNode(identity_pb2.ApproveNodeRequest(name="node-0"), timeout=5)
+        approved = tpctl(server, "approve", "node", "node-0", "--ttl", "10m")
+        assert approved.returncode == 0 and "approved to re-join" in approved.stdout
         wait_ready(fleet_api, "node-0")
         assert connect_status(channel, stolen)[0] == grpc.StatusCode.UNAUTHENTICATED
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import grpc
 import pytest
@@ -25,11 +23,11 @@ from controlplane.resources import load_manifests
 from controlplane.resources.codec import to_resource
 from controlplane.store import open_store
 from tests.security.support import join, saved_token, wait_ready
+from tests.security.support import tpctl as run_tpctl
 from tests.support.processes import HollowFleet, ServerProcess, write_fleet
 from tests.support.waiting import wait_until
 from tokenplane.v1 import fleet_pb2, fleet_pb2_grpc, resources_pb2
 
-TPCTL = str(Path(sys.executable).parent / "tpctl")
 ADMIN = "admin-token-for-the-security-tests"
 VIEWER = "viewer-token-for-the-security-tests"
 DEPLOYMENT = """apiVersion: tokenplane.io/v1
@@ -68,18 +66,8 @@ def secured(tmp_path: Path) -> Iterator[ServerProcess]:
     proc.stop()
 
 
-def tpctl(
-    server: ServerProcess, *args: str, token: str = ADMIN
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(server.state_dir),
-        "TOKENPLANE_SERVER": server.address,
-        "TOKENPLANE_TOKEN": token,
-    }
-    return subprocess.run(
-        [TPCTL, *args], capture_output=True, text=True, env=env, timeout=60, check=False
-    )
+def tpctl(server: ServerProcess, *args: str, token: str = ADMIN) -> CompletedProcess[str]:
+    return run_tpctl(server, *args, token=token)
 
 
 def _as(token: str) -> tuple[tuple[str, str], ...]:

@@ -32,7 +32,12 @@ def _identity(ctx: click.Context) -> Any:
 
 @click.group()
 def create() -> None:
-    """Create a join token."""
+    """Create a join token.
+
+    \b
+    Examples:
+      tpctl create join-token --ttl 2h --usages 10
+    """
 
 
 @create.command("join-token", epilog=GLOBAL_OPTIONS_EPILOG)
@@ -163,7 +168,12 @@ def delete_join_tokens(ctx: click.Context, ids: list[str]) -> None:
 
 @click.group()
 def approve() -> None:
-    """Allow a registered node to join again."""
+    """Allow a registered node to join again.
+
+    \b
+    Examples:
+      tpctl approve node edge-7
+    """
 
 
 @approve.command("node", epilog=GLOBAL_OPTIONS_EPILOG)
@@ -193,7 +203,12 @@ def approve_node(ctx: click.Context, names: tuple[str, ...], ttl: float) -> None
 
 @click.group()
 def revoke() -> None:
-    """Invalidate a node's credentials."""
+    """Invalidate a node's credentials.
+
+    \b
+    Examples:
+      tpctl revoke node edge-7
+    """
 
 
 @revoke.command("node", epilog=GLOBAL_OPTIONS_EPILOG)
