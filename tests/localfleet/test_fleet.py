@@ -125,6 +125,13 @@ def test_a_factory_in_a_covered_zone_replays_that_zones_real_hours() -> None:
     )
 
 
+def test_a_zone_without_market_prices_replays_carbon_and_declares_its_price() -> None:
+    london = _heartbeat_at("factory-london", datetime(2023, 7, 14, 12, tzinfo=UTC))
+    assert "carbon=replay:electricitymaps(GB,2023,hourly,lifecycle)" in london.energy_source
+    assert "price=declared" in london.energy_source and london.price_per_kwh == 0.0
+    assert london.carbon_g_per_kwh > 0
+
+
 def test_a_factory_outside_every_covered_zone_keeps_the_modelled_figure_said_as_such() -> None:
     noon = datetime(2023, 7, 14, 12, tzinfo=UTC)
     montreal = _heartbeat_at("factory-montreal", noon)
