@@ -14,11 +14,6 @@ aggregator relaying the grid's request): draw at most this much now. The
 control plane records it as a Curtailment, and sheds load to meet it, for as
 long as the document carries it.
 
-`curtailToKw` is a grid demand-response signal (the site's operator or
-aggregator relaying the grid's request): draw at most this much now. The
-control plane records it as a Curtailment, and sheds load to meet it, for as
-long as the document carries it.
-
 A feed that stops being updated keeps its last figures, marked stale with their
 age, rather than falling to zero: a zero carbon intensity would look like the
 cleanest power in the fleet.
@@ -75,7 +70,6 @@ class FeedDocument(BaseModel):
     price_per_kwh: float | None = None  # may be negative: markets pay for load at times
     it_draw_kw: float | None = Field(default=None, ge=0)
     budget_kw: float | None = Field(default=None, gt=0)
-    curtail_to_kw: float | None = Field(default=None, ge=0)  # a demand-response signal
     curtail_to_kw: float | None = Field(default=None, ge=0)  # a demand-response signal
     carbon_signal: CarbonSignal = "average"  # what carbonGPerKwh is (docs/energy.md)
     carbon_scope: CarbonScope = "lifecycle"
@@ -141,7 +135,6 @@ class _Feed:
             price_per_kwh=fed(doc.price_per_kwh),
             it_draw_kw=fed(doc.it_draw_kw),
             budget_kw=fed(doc.budget_kw),
-            curtail_to_kw=fed(doc.curtail_to_kw),
             curtail_to_kw=fed(doc.curtail_to_kw),
         )
 
