@@ -135,6 +135,22 @@ def test_electricitymaps_direct_and_estimated_hours_say_so(
     assert em.calls("/forecast") == []  # forecastHours: 0 asks for none
 
 
+def test_electricitymaps_site_outside_the_zone_table_is_located_by_the_api(
+    em: FakeElectricityMaps, clock: Clock, em_key: str
+) -> None:
+    montreal = Location(lat=45.50, lon=-73.57, country="CA")  # Québec: not in the table
+    source = ElectricityMapsSource(
+        ElectricityMapsEnergy(source="electricitymaps", url=f"{em.url}/v3"), montreal, clock
+    )
+    source.poller.poll_if_due()
+    (latest,) = em.calls("/carbon-intensity/latest")
+    assert "zone" not in latest.query
+    assert (latest.query["lat"], latest.query["lon"]) == ("45.5", "-73.57")
+    # the fake has no Québec hours: no figure, rather than Ontario's
+    assert source.read().carbon_g_per_kwh is None
+    assert "/carbon-intensity/latest: HTTP 404" in source.poller.error
+
+
 def test_electricitymaps_is_asked_once_per_update_interval(
     em: FakeElectricityMaps, clock: Clock, em_key: str
 ) -> None:
