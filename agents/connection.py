@@ -184,6 +184,8 @@ class NodeLink:
                     log.error("%s: %s", self.name, e.details())
                 elif e.code() == grpc.StatusCode.ALREADY_EXISTS:
                     log.warning("%s: refused: %s; retrying", self.name, e.details())
+                elif e.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    log.warning("%s: %s; joining again", self.name, e.details())
                 else:
                     log.debug("%s: stream ended: %s", self.name, e.code().name)
             except asyncio.InvalidStateError:

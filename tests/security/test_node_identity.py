@@ -92,7 +92,7 @@ def test_the_bootstrap_token_cannot_take_over_a_registered_node(
 
 
 def test_a_revoked_or_deleted_node_token_is_refused_at_once(
-    server: ServerProcess, fleet: Path
+    server: ServerProcess, fleet: Path, tmp_path: Path
 ) -> None:
     stolen = saved_token(fleet, "node-0")
     assert stolen is not None
@@ -108,6 +108,12 @@ def test_a_revoked_or_deleted_node_token_is_refused_at_once(
         # Its live stream was closed: the node is NotReady, and its agent cannot come back
         # with the bootstrap token (the name is registered) until an operator approves it.
         wait_until(lambda: not is_ready(fleet_api, "node-0"), 10, "node-0 NotReady")
+        agent_log = tmp_path / "fleet.agent.log"
+        wait_until(
+            lambda: "node-0: the credentials of node node-0 were revoked" in agent_log.read_text(),
+            10,
+            "the agent saying why its stream ended",
+        )
         assert not is_ready(fleet_api, "node-0")
 
         approved = tpctl(server, "approve", "node", "node-0", "--ttl", "10m")
