@@ -247,10 +247,14 @@ def _forecast(energy: EnergyStatus) -> None:
 
 
 def describe_deployment(
-    deployment: ModelDeployment, events: Sequence[Event], node_kinds: Mapping[str, str]
+    deployment: ModelDeployment,
+    events: Sequence[Event],
+    node_kinds: Mapping[str, str],
+    metered: metrics.MeteredNodes = metrics.NO_METERS,
 ) -> None:
     """`node_kinds`: each node's carbon kind (top_view.node_kinds), so that a deployment
-    serving from an average and a marginal node gets no carbon sum of the two."""
+    serving from an average and a marginal node gets no carbon sum of the two; `metered`:
+    nodes with NVML's GPU power, whose replicas' power is measured, not declared."""
     _metadata(deployment)
     _field("Ready", ready(deployment))
     _field("Nodes", replica_nodes(deployment, limit=None))
@@ -263,11 +267,12 @@ def describe_deployment(
             if r.placement and r.phase == "Running"
         }
     )
-    carbon = metrics.carbon_g_per_million_tokens(deployment)
+    carbon = metrics.carbon_g_per_million_tokens(deployment, metered)
     if len(kinds) > 1:
         carbon_text = f"not summed: its nodes' carbon figures are of kinds {', '.join(kinds)}"
     elif carbon is not None:
-        carbon_text = f"{carbon:.1f} gCO2 per million tokens ({kinds[0]})"
+        power = metrics.power_source(deployment, metered)
+        carbon_text = f"{carbon:.1f} gCO2 per million tokens ({kinds[0]}; power {power})"
     else:
         carbon_text = (
             f"unknown (needs serving replicas, spec.resources.powerKw and the "

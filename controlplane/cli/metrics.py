@@ -9,8 +9,9 @@ means to compute.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from controlplane.energy.scope2 import replica_power_kw
 from controlplane.resources import EnergyStatus, ModelDeployment, Node, PlacementExplanation
 from controlplane.resources.node import CarbonBasis
 from controlplane.resources.wellknown import TOKENS_PER_SECOND_ANNOTATION
@@ -124,34 +125,83 @@ def declared_tokens_per_s(deployment: ModelDeployment) -> float | None:
     return value if value > 0 and math.isfinite(value) else None
 
 
-def carbon_g_per_million_tokens(deployment: ModelDeployment) -> float | None:
+MeteredNodes = Mapping[str, tuple[float, int]]  # node -> (NVML's GPU power kW, GPUs held)
+NO_METERS: MeteredNodes = {}
+
+
+def metered_nodes(nodes: Sequence[Node]) -> dict[str, tuple[float, int]]:
+    """Nodes whose agent reports NVML's GPU board power, with the GPUs their replicas hold."""
+    metered = {}
+    for node in nodes:
+        energy = node_energy(node)
+        free, total = gpus_free_total(node)
+        if energy and energy.gpu_power_kw is not None and free is not None:
+            metered[node.name] = (energy.gpu_power_kw, total - free)
+    return metered
+
+
+def serving_power(
+    deployment: ModelDeployment, metered: MeteredNodes = NO_METERS
+) -> list[tuple[float, PlacementExplanation, bool]] | None:
+    """(power kW, placement, measured?) of each serving replica: its share of its node's
+    measured GPU power by GPU count where the node has a meter (controlplane/energy/
+    scope2.py), else the spec's powerKw; None if neither gives a figure."""
+    declared_kw, gpus = deployment.spec.resources.power_kw, deployment.spec.resources.gpus
+    replicas = deployment.status.replicas if deployment.status else []
+    out = []
+    for r in replicas:
+        if r.placement is None or r.phase != "Running":
+            continue
+        meter = metered.get(r.node)
+        kw, measured = replica_power_kw(declared_kw, gpus, *(meter or (None, 0)))
+        if kw <= 0 and not measured:
+            return None
+        out.append((kw, r.placement, measured))
+    if declared_kw <= 0 and not any(measured for _, _, measured in out):
+        return None
+    return out
+
+
+def carbon_g_per_million_tokens(
+    deployment: ModelDeployment, metered: MeteredNodes = NO_METERS
+) -> float | None:
     """gCO2 per million tokens of the serving replicas.
 
-    = replica IT power (spec.resources.powerKw) x the carbon of its marginal kWh
-      (from its placement) / declared throughput (annotation
-      tokenplane.io/tokens-per-second).
+    = replica IT power (NVML's measured share where its node has a meter, else
+      spec.resources.powerKw) x the carbon of its marginal kWh (from its
+      placement) / declared throughput (annotation tokenplane.io/tokens-per-second).
     Unknown without a declared throughput, a power figure, or a serving replica.
     The site's PUE is not counted: this is the IT load's share.
     """
     tokens_per_s = declared_tokens_per_s(deployment)
-    power_kw = deployment.spec.resources.power_kw
-    serving = running(deployment)
-    if tokens_per_s is None or power_kw <= 0 or not serving:
+    serving = serving_power(deployment, metered)
+    if tokens_per_s is None or not serving:
         return None
-    grams_per_h = sum(power_kw * p.carbon_g_per_kwh for p in serving)
+    grams_per_h = sum(kw * p.carbon_g_per_kwh for kw, p, _ in serving)
     tokens_per_h = tokens_per_s * 3600.0 * len(serving)
     return grams_per_h / tokens_per_h * 1e6
 
 
-def serving_power_kw(deployment: ModelDeployment) -> float | None:
-    """IT power of the serving replicas; unknown if the spec gives no power per replica."""
-    power_kw = deployment.spec.resources.power_kw
-    return power_kw * len(running(deployment)) if power_kw > 0 else None
+def serving_power_kw(
+    deployment: ModelDeployment, metered: MeteredNodes = NO_METERS
+) -> float | None:
+    """IT power of the serving replicas; unknown if neither a meter nor the spec gives it."""
+    serving = serving_power(deployment, metered)
+    return None if serving is None else sum(kw for kw, _, _ in serving)
 
 
-def serving_co2_kg_per_h(deployment: ModelDeployment) -> float | None:
+def serving_co2_kg_per_h(
+    deployment: ModelDeployment, metered: MeteredNodes = NO_METERS
+) -> float | None:
     """CO2 of the serving replicas' IT power, at the carbon of each one's marginal kWh."""
-    power_kw = deployment.spec.resources.power_kw
-    if power_kw <= 0:
-        return None
-    return sum(power_kw * p.carbon_g_per_kwh for p in running(deployment)) / 1000.0
+    serving = serving_power(deployment, metered)
+    return (
+        None if serving is None else sum(kw * p.carbon_g_per_kwh for kw, p, _ in serving) / 1000.0
+    )
+
+
+def power_source(deployment: ModelDeployment, metered: MeteredNodes = NO_METERS) -> str | None:
+    """measured | declared | mixed: where the serving replicas' power figures come from."""
+    serving = serving_power(deployment, metered) or []
+    sources = {"measured" if measured else "declared" for _, _, measured in serving}
+    return None if not sources else sources.pop() if len(sources) == 1 else "mixed"

@@ -84,6 +84,7 @@ DEPLOYMENT_TOP: dict[str, Column[ModelDeployment]] = {
     "co2": Column("CO2(kg/h)", metrics.serving_co2_kg_per_h, fixed(2)),
     "carbon-per-token": Column("CARBON(g/Mtok)", metrics.carbon_g_per_million_tokens, fixed(1)),
     "carbon-basis": Column("CARBON-BASIS", lambda d: None),  # see deployment_top
+    "power-from": Column("POWER-FROM", metrics.power_source),
     "rtt": Column("RTT-P95(ms)", metrics.rtt_p95_ms, fixed(1)),
 }
 
@@ -118,20 +119,31 @@ def node_kinds(nodes: Sequence[Any]) -> dict[str, str]:
     }
 
 
-def deployment_top(node_kinds: Mapping[str, str]) -> dict[str, Column[ModelDeployment]]:
-    """DEPLOYMENT_TOP given each node's carbon kind: averages and margins (or direct and
-    lifecycle figures) are never added, so a deployment serving from nodes of different
-    kinds shows `-` for its carbon figures and `mixed` as its kind."""
+def deployment_top(
+    node_kinds: Mapping[str, str], metered: metrics.MeteredNodes = metrics.NO_METERS
+) -> dict[str, Column[ModelDeployment]]:
+    """DEPLOYMENT_TOP given each node's carbon kind and its meter, if any. Averages and
+    margins (or direct and lifecycle figures) are never added, so a deployment serving
+    from nodes of different kinds shows `-` for its carbon figures and `mixed` as its
+    kind; power is NVML's measured share where a node has a meter (POWER-FROM)."""
 
     def kind(deployment: ModelDeployment) -> str | None:
         kinds = _kinds(deployment, node_kinds)
         return None if not kinds else kinds.pop() if len(kinds) == 1 else "mixed"
 
+    def co2(deployment: ModelDeployment) -> float | None:
+        return metrics.serving_co2_kg_per_h(deployment, metered)
+
+    def per_token(deployment: ModelDeployment) -> float | None:
+        return metrics.carbon_g_per_million_tokens(deployment, metered)
+
     top = dict(DEPLOYMENT_TOP)
-    for key in ("carbon", "co2", "carbon-per-token"):
-        column = top[key]
-        top[key] = Column(column.header, _one_kind(column.value, node_kinds), column.fmt)
+    top["power"] = Column("POWER(kW)", lambda d: metrics.serving_power_kw(d, metered), fixed(1))
+    top["carbon"] = Column("CARBON(g/kWh)", _one_kind(_serving_carbon, node_kinds), fixed(0))
+    top["co2"] = Column("CO2(kg/h)", _one_kind(co2, node_kinds), fixed(2))
+    top["carbon-per-token"] = Column("CARBON(g/Mtok)", _one_kind(per_token, node_kinds), fixed(1))
     top["carbon-basis"] = Column("CARBON-BASIS", kind)
+    top["power-from"] = Column("POWER-FROM", lambda d: metrics.power_source(d, metered))
     return top
 
 

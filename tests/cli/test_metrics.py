@@ -171,4 +171,21 @@ def test_describe_deployment_never_sums_an_average_and_a_margin(
     )
     describe_deployment(both, [], {"n0": "average/lifecycle", "n1": "average/lifecycle"})
     carbon = metrics.carbon_g_per_million_tokens(both)
-    assert f"{carbon:.1f} gCO2 per million tokens (average/lifecycle)" in capsys.readouterr().out
+    assert carbon is not None
+    out = capsys.readouterr().out
+    assert f"{carbon:.1f} gCO2 per million tokens (average/lifecycle; power declared)" in out
+
+
+def test_measured_gpu_power_replaces_the_declared_power_kw() -> None:
+    both = deployment(phases=["Running", "Running"], carbon=[100, 100], rtt=[5, 5])
+    both.spec.resources.gpus = 1
+    metered = {"n0": (0.9, 3)}  # n0's GPUs draw 0.9 kW, 3 held by replicas: 0.3 kW each
+    assert metrics.serving_power_kw(both) == pytest.approx(1.0)  # 2 x 0.5 declared
+    assert metrics.serving_power_kw(both, metered) == pytest.approx(0.3 + 0.5)
+    assert metrics.power_source(both, metered) == "mixed"
+    assert metrics.power_source(both, {**metered, "n1": (0.4, 1)}) == "measured"
+    assert metrics.serving_co2_kg_per_h(both, metered) == pytest.approx(0.8 * 100 / 1000)
+    top = deployment_top({"n0": "average/lifecycle", "n1": "average/lifecycle"}, metered)
+    assert top["power"].value(both) == pytest.approx(0.8)
+    assert top["power-from"].value(both) == "mixed"
+    assert top["carbon-per-token"].value(both) == pytest.approx(0.8 * 100 / (2 * 1000 * 3600) * 1e6)

@@ -76,7 +76,7 @@ def test_describe_deployment_explains_each_placement(tpctl: Tpctl, placed: str) 
     assert "RTT p95:" in out
     kinds = serving_kinds(tpctl, placed)
     if len(kinds) == 1:
-        assert f"gCO2 per million tokens ({kinds.pop()})" in out
+        assert f"gCO2 per million tokens ({kinds.pop()}; power declared)" in out
     else:
         assert "Carbon:             not summed: its nodes' carbon figures are of kinds" in out
     spec = yaml.safe_load(out.split("Spec:\n")[1].split("Conditions:")[0])

@@ -36,6 +36,7 @@ def describe(ctx: click.Context, args: tuple[str, ...], selector: str) -> None:
     from controlplane.cli import describe_view
     from controlplane.cli.client import connect
     from controlplane.cli.kinds import split_args
+    from controlplane.cli.metrics import metered_nodes
     from controlplane.cli.top_view import node_kinds
     from controlplane.resources import Curtailment, ModelDeployment, Node, Replica
 
@@ -51,6 +52,7 @@ def describe(ctx: click.Context, args: tuple[str, ...], selector: str) -> None:
     replicas: list[Replica] | None = None
     curtailments: list[Curtailment] | None = None
     kinds: dict[str, str] | None = None  # each node's carbon kind, for deployments
+    metered: dict[str, tuple[float, int]] = {}  # nodes with NVML's GPU power, for deployments
     for index, item in enumerate(objects):
         if index:
             click.echo()
@@ -66,8 +68,9 @@ def describe(ctx: click.Context, args: tuple[str, ...], selector: str) -> None:
             describe_view.describe_node(item, on_node, events, held)
         elif isinstance(item, ModelDeployment):
             if kinds is None:
-                kinds = node_kinds(client.list("Node")[0])
-            describe_view.describe_deployment(item, events, kinds)
+                nodes = [n for n in client.list("Node")[0] if isinstance(n, Node)]
+                kinds, metered = node_kinds(nodes), metered_nodes(nodes)
+            describe_view.describe_deployment(item, events, kinds, metered)
         elif isinstance(item, Replica):
             describe_view.describe_replica(item, events)
         else:

@@ -43,6 +43,7 @@ DEPLOYMENT_SORT_KEYS = (
     "co2",
     "carbon-per-token",
     "carbon-basis",
+    "power-from",
     "rtt",
 )
 
@@ -114,13 +115,16 @@ def _show(
     watch: bool,
     interval: float,
 ) -> None:
+    from controlplane.cli.metrics import metered_nodes
     from controlplane.cli.output import print_rows
     from controlplane.cli.top_view import deployment_top, node_kinds, sort
+    from controlplane.resources import Node
 
     while True:
         items, _ = client.list(wire_kind, selector)
-        if wire_kind == "ModelDeployment":  # carbon kinds are the nodes': never added across
-            columns = deployment_top(node_kinds(client.list("Node")[0]))
+        if wire_kind == "ModelDeployment":  # carbon kinds and meters are the nodes'
+            nodes = [n for n in client.list("Node")[0] if isinstance(n, Node)]
+            columns = deployment_top(node_kinds(nodes), metered_nodes(nodes))
         if sort_by is not None:
             items = sort(items, columns[sort_by])
         if watch and sys.stdout.isatty():
