@@ -29,6 +29,8 @@ LAG_HALF_LIFE_S = 30.0
 # ran over 3 s late at a 1 s interval (benchmarks/heartbeats.py --busy 1).
 MAX_DEADLINE_S = 10.0
 LAG_QUANTILE = 0.9
+LAG_SLOWDOWN = 2.0  # heartbeats this many times their lateness apart, while they run late
+MAX_SLOWDOWN_INTERVAL_S = 5.0  # the slowest a late server asks for (the deadline: 15 s)
 LAG_MIN_NODES = 20
 MASS_SILENCE_SHARE = 0.1  # of live nodes going silent in one sweep
 UNHEALTHY_SHARE = 0.55  # Kubernetes' --unhealthy-zone-threshold default
@@ -92,14 +94,21 @@ def decayed(lag_s: float, elapsed_s: float, half_life_s: float = LAG_HALF_LIFE_S
     return float(lag_s * 0.5 ** (max(0.0, elapsed_s) / half_life_s))
 
 
-def heartbeat_interval_s(n_nodes: int, *, base_s: float, max_rate_per_s: float) -> float:
-    """The interval that keeps the fleet's telemetry under `max_rate_per_s` messages a second.
+def heartbeat_interval_s(
+    n_nodes: int, *, base_s: float, max_rate_per_s: float, lag_s: float = 0.0
+) -> float:
+    """The interval that keeps the fleet's telemetry under what this server can read.
 
-    Like Nomad's heartbeat TTL, it grows with the fleet, never below `base_s`;
-    liveness does not depend on it, because the stream and its keepalive pings
-    carry liveness.
+    Like Nomad's heartbeat TTL, it grows with the fleet (`max_rate_per_s`
+    messages a second), never below `base_s`. And it grows when heartbeats are
+    read late (`lag_s`, the fleet's measured lateness): a server that is
+    behind, because its machine is busy or a fleet is joining, tells its agents
+    to slow down (LAG_SLOWDOWN intervals' worth of lag, up to
+    MAX_SLOWDOWN_INTERVAL_S) instead of falling further behind until healthy
+    nodes flap; frozen agents are then found later, not healthy ones lost.
     """
-    return max(base_s, n_nodes / max_rate_per_s)
+    by_lag_s = min(MAX_SLOWDOWN_INTERVAL_S, LAG_SLOWDOWN * lag_s)
+    return max(base_s, n_nodes / max_rate_per_s, by_lag_s)
 
 
 def reconnect_window_s(
@@ -166,8 +175,10 @@ __all__ = [
     "LAG_HEADROOM",
     "LAG_MIN_NODES",
     "LAG_QUANTILE",
+    "LAG_SLOWDOWN",
     "MASS_SILENCE_SHARE",
     "MAX_DEADLINE_S",
+    "MAX_SLOWDOWN_INTERVAL_S",
     "MIN_SILENT_NODES",
     "MISSED_HEARTBEATS",
     "RECONNECT_CAP_S",

@@ -470,7 +470,7 @@ class ControlPlane:
             self.reconciler.wake()  # re-place its replicas now, not at the next tick
 
     async def _sweep_loop(self) -> None:
-        """Expires silent nodes and retunes the heartbeat interval to the fleet's size."""
+        """Expires silent nodes and retunes the heartbeat interval to the fleet's size and lag."""
         while True:
             before = time.monotonic()
             await asyncio.sleep(SWEEP_INTERVAL_S)
@@ -485,6 +485,7 @@ class ControlPlane:
                 len(self.table),  # registered, not connected: a joining fleet slows at once
                 base_s=self.config.heartbeat_interval_s,
                 max_rate_per_s=self.config.max_heartbeat_rate,
+                lag_s=self.table.lag_s,  # behind on reading them: slow the fleet down
             )
             window = liveness.reconnect_window_s(
                 len(self.table),

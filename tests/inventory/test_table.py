@@ -100,6 +100,18 @@ def test_snapshot_is_a_copy(tmp_path) -> None:  # type: ignore[no-untyped-def]
 def test_interval_grows_with_the_fleet_never_below_base() -> None:
     assert liveness.heartbeat_interval_s(100, base_s=1.0, max_rate_per_s=4000) == 1.0
     assert liveness.heartbeat_interval_s(20_000, base_s=1.0, max_rate_per_s=4000) == 5.0
+
+
+def test_a_server_reading_heartbeats_late_asks_the_fleet_to_slow_down() -> None:
+    def interval(n_nodes: int, lag_s: float) -> float:
+        return liveness.heartbeat_interval_s(n_nodes, base_s=1.0, max_rate_per_s=4000, lag_s=lag_s)
+
+    assert interval(1_000, lag_s=0.2) == 1.0  # a little late: nothing changes
+    assert interval(1_000, lag_s=1.5) == 3.0  # twice the lateness
+    assert interval(10_000, lag_s=1.0) == 2.5  # the fleet's own size already asks more
+    assert interval(1_000, lag_s=60.0) == liveness.MAX_SLOWDOWN_INTERVAL_S
+    # A late server's deadline grows with the interval it told: slower, not flapping.
+    assert liveness.deadline_s(interval(1_000, lag_s=6.0), lag_s=6.0) == 15.0
     assert not liveness.interval_changed(1.0, 1.1)
     assert liveness.interval_changed(1.0, 2.5)
 
