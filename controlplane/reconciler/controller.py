@@ -37,7 +37,7 @@ from controlplane.reconciler.plan import (
     Actions,
     MoveRequest,
     decide,
-    plan_deployment,
+    replan_view,
     replica_views,
 )
 from controlplane.reconciler.world import AgentCommands, Inventory
@@ -69,7 +69,7 @@ from controlplane.resources.wellknown import (
 from controlplane.scheduler.fleetindex import FleetIndex
 from controlplane.scheduler.geo import UnknownRegionError
 from controlplane.scheduler.pipeline import Placement, Unschedulable
-from controlplane.scheduler.replan import DeploymentReplicas, RunningReplica
+from controlplane.scheduler.replan import DeploymentReplicas
 from controlplane.scheduler.request import request_from_deployment
 from controlplane.scheduler.routes import assign_routes
 from controlplane.tracing import reconcile_pass
@@ -334,20 +334,8 @@ class Reconciler:
         groups = []
         for d in world.deployments:
             replicas = world.by_deployment.get(d.name, [])
-            plan = plan_deployment(d.spec.replicas, replica_views(replicas, world.ready_nodes))
-            in_flight = plan.moving | plan.replacing
-            groups.append(
-                DeploymentReplicas(
-                    request_from_deployment(d),
-                    tuple(
-                        RunningReplica(r.name, r.spec.node_name)
-                        for r in replicas
-                        if r.status.phase == ReplicaPhase.RUNNING
-                        and r.name not in self._moves
-                        and r.name not in in_flight
-                    ),
-                )
-            )
+            movable, settling = replan_view(replica_views(replicas, world.ready_nodes), self._moves)
+            groups.append(DeploymentReplicas(request_from_deployment(d), movable, settling))
         moves = await self._placer.replan(
             world.snapshot, [g for g in groups if g.replicas], self._config.max_moves_per_replan
         )

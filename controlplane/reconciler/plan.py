@@ -123,6 +123,36 @@ def replica_views(replicas: Sequence[Replica], ready_nodes: frozenset[str]) -> l
     ]
 
 
+def replan_view(
+    replicas: Sequence[ReplicaView], moves: Mapping[str, MoveRequest]
+) -> tuple[tuple[RunningReplica, ...], tuple[str, ...]]:
+    """(replicas a re-plan may move, nodes where the deployment's others will serve).
+
+    Only a Running replica with no move under way or asked for may move. The
+    others still serve, and the re-plan must count them as the routes will
+    once their moves are done: a replacement (starting or running) on its
+    node, a replica starting on its node, a replica whose move is asked for
+    on its destination (on its own node while the placer has not chosen one),
+    a replica moving out not at all (its replacement stands for it), nor one
+    asked to stop. Leaving them out would let the re-plan move a replica to
+    serve users that one on its way already serves, and lose its own users.
+    """
+    plan = plan_deployment(len(replicas), replicas)
+    movable: list[RunningReplica] = []
+    settling: list[str] = []
+    for r in replicas:
+        if r.name in plan.lost or r.phase not in ACTIVE_PHASES or r.name in plan.moving:
+            continue
+        move = moves.get(r.name)
+        if move is not None and move.stop:
+            continue
+        if move is None and r.phase == ReplicaPhase.RUNNING and r.name not in plan.replacing:
+            movable.append(RunningReplica(r.name, r.node))
+        else:
+            settling.append(move.to_node if move is not None and move.to_node else r.node)
+    return tuple(movable), tuple(settling)
+
+
 def decide(
     deployment: ModelDeployment,
     replicas: Sequence[Replica],

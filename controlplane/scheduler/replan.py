@@ -80,10 +80,19 @@ class RunningReplica:
 
 @dataclass(frozen=True)
 class DeploymentReplicas:
-    """A deployment's request and the replicas of it that run now."""
+    """A deployment's request, the replicas of it that run now, and where the others will serve.
+
+    `settling` names the nodes of its replicas that this call must not move but
+    that serve its users all the same: replicas starting, and the destinations
+    of moves under way (make-before-break: the replica moving out is not
+    listed, its replacement is). They count for coverage and RTT as the
+    routes will see them once the moves are done, so a move is never made to
+    cover users that a replica on its way already covers.
+    """
 
     request: PlacementRequest
     replicas: tuple[RunningReplica, ...]
+    settling: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,7 @@ class _Deployment:
     ctx: PlacementContext
     replicas: list[_Replica]
     static: Feasibility  # over every filter, with the deployment's replicas still in place
+    settling: list[int]  # rows of the replicas that serve but are not re-planned now
 
     def evicting_reason(self, r: _Replica) -> str | None:
         if r.row is None:
@@ -157,7 +167,8 @@ def _load(
             replicas.append(
                 _Replica(r.name, r.node, row, None if row is None else _held_column(ctx, row))
             )
-        loaded.append(_Deployment(ctx, replicas, feasibility(ctx, chain)))
+        settling = index.rows(dep.settling)
+        loaded.append(_Deployment(ctx, replicas, feasibility(ctx, chain), settling))
     return loaded
 
 
@@ -346,13 +357,23 @@ def _search_space(d: _Deployment, energy: EnergyAhead | None = None) -> _Search:
         facility.reduce_candidates(within, rtt, cost[:, 0], n + request.min_sites),
         np.flatnonzero(counts),
     )
+    settling = np.unique(np.array(d.settling, np.intp))
+    settled_rtt = (
+        reach_of(ctx, settling).rtt_ms
+        if len(settling)
+        else np.zeros((0, len(request.demand)), np.float32)
+    )
     problem = facility.Problem(
         covers=within[keep],
         rtt_ms=rtt[keep],
         weight=demand_weights(request),
         cost=cost[keep],
         n_new=n,
-        min_sites=min(request.min_sites, n),
+        min_sites=min(request.min_sites, n + len(settling)),
+        fixed_count=covers(settled_rtt, request.latency_slo_ms).sum(axis=0, dtype=np.int32),
+        fixed_rtt_ms=settled_rtt.min(axis=0, initial=np.inf),
+        fixed_on=np.isin(candidates[keep], settling),
+        fixed_sites=len(settling),
     )
     return _Search(candidates[keep], problem, counts[keep], now[keep, 0], drift[keep], weight)
 
@@ -399,15 +420,15 @@ def _improve(
     if not moves:
         return []
     saving = (before.energy - solution.objective.energy) / len(moves)
-    final_rows = [row for row, rs in by_row.items() for _ in rs]
-    reach = reach_of(ctx, search.rows)
+    final_rows = [row for row, rs in by_row.items() for _ in rs] + d.settling
+    reach = reach_of(ctx, np.union1d(search.rows, np.array(d.settling, np.intp)))
     nearest = nearest_replica(reach, final_rows)
     weight = demand_weights(request)
     verdict = feasibility(ctx, DEFAULT_CHAIN)
     out = []
     for r, dest in moves:
         serves = np.flatnonzero(nearest == dest)
-        share = float(weight[serves].sum()) / max(1, len(by_row[dest]))
+        share = float(weight[serves].sum()) / max(1, len(by_row[dest]) + d.settling.count(dest))
         column = ctx.gpu_column_at(dest)
         model = ctx.snapshot.gpu_models[column] if column is not None else ""
         explanation = explain(ctx, reach, dest, serves, share, verdict, model)

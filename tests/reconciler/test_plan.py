@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from controlplane.reconciler.accounting import Bound, charge
-from controlplane.reconciler.plan import ReplicaView, plan_deployment
+from controlplane.reconciler.plan import MoveRequest, ReplicaView, plan_deployment, replan_view
 from controlplane.resources.wellknown import ReplicaPhase
 from tests.scheduler.fleets import FakeNode, snapshot_of
 
@@ -74,3 +74,29 @@ def test_a_finished_replacement_is_free_to_move_again() -> None:
     after = plan_deployment(1, [view("b2", replaces="b")])  # the old one has stopped
     assert after.replacing == frozenset() and after.moving == frozenset()
     assert after.to_place == 0 and after.excess == 0
+
+
+def test_a_replan_counts_the_replicas_on_their_way_where_they_will_serve() -> None:
+    views = [
+        view("settled"),
+        view("old", replaces=""),  # moving out: its replacement stands for it
+        view("new", ReplicaPhase.STARTING, replaces="old"),
+        view("fresh", ReplicaPhase.SCHEDULED),  # a scale-up, not yet running
+        view("queued"),  # a re-plan move asked for, not started (too many in flight)
+        view("drained"),  # a drain: the placer will choose where
+        view("shed"),  # curtailment with nowhere to go
+        view("lost", ready=False),
+    ]
+    moves = {
+        "queued": MoveRequest("better placement", to_node="node-of-dest"),
+        "drained": MoveRequest("drain"),
+        "shed": MoveRequest("curtailment", stop=True),
+    }
+    movable, settling = replan_view(views, moves)
+    assert [(r.name, r.node) for r in movable] == [("settled", "node-of-settled")]
+    assert sorted(settling) == [
+        "node-of-dest",
+        "node-of-drained",
+        "node-of-fresh",
+        "node-of-new",
+    ]

@@ -133,3 +133,35 @@ def test_scale_down_stops_evicted_first_then_what_serves_least_for_most() -> Non
     ]
     req = request(demand=(PARIS,), latency_slo_ms=30)
     assert scale_down(snapshot_of(near), running(["fra", "nyc"], req), 1) == ["chat-1"]
+
+
+NEW_YORK = Demand("new-york", 0.4, 40.71, -74.01)
+FRANKFURT = Demand("frankfurt", 0.6, 50.11, 8.68)
+
+
+def two_continents() -> tuple[list[FakeNode], PlacementRequest]:
+    """Frankfurt's users (60%) and New York's (40%), 30 ms apart from nowhere."""
+    nodes = [
+        FakeNode("fra", lat=50.1, lon=8.7, carbon_g_per_kwh=300, it_draw_kw=POWER_KW),
+        FakeNode("fra-clean", lat=50.0, lon=8.6, carbon_g_per_kwh=50),
+        FakeNode("nyc", lat=40.7, lon=-74.0, carbon_g_per_kwh=300, it_draw_kw=POWER_KW),
+    ]
+    return nodes, request(demand=(FRANKFURT, NEW_YORK), latency_slo_ms=30)
+
+
+def test_a_replica_on_its_way_counts_for_the_users_it_will_serve() -> None:
+    # chat-1 is moving into fra (its replacement starting there); chat-0 serves New York.
+    # Judged without it, moving chat-0 to Frankfurt would "gain" 60% and leave New York
+    # beyond the SLO once both moves are done.
+    nodes, req = two_continents()
+    settled = DeploymentReplicas(req, (RunningReplica("chat-0", "nyc"),), settling=("fra",))
+    assert replan(snapshot_of(nodes), [settled]) == []
+    # A spare replica may still follow the cleaner power, beside the one on its way.
+    spare = DeploymentReplicas(
+        req,
+        (RunningReplica("chat-0", "nyc"), RunningReplica("chat-2", "fra")),
+        settling=("fra",),
+    )
+    (move,) = replan(snapshot_of(nodes), [spare])
+    assert (move.replica, move.from_node, move.to_node) == ("chat-2", "fra", "fra-clean")
+    assert move.reason.startswith("better placement: saves")
