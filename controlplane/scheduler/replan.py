@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 import numpy.typing as npt
@@ -398,6 +399,70 @@ def _worth_moving(search: _Search, startup_h: float) -> facility.Accept:
     return accept
 
 
+def _net_moves(swaps: list[tuple[int, int]], counts: npt.NDArray[np.int32]) -> list[list[int]]:
+    """The search's swaps as one move per replica, [from, to] candidates, in the order made.
+
+    A swap takes a replica that has not moved where there is one; else it
+    carries on the move of the one that came there (moved back, it stays).
+    """
+    stay = counts.copy()
+    moves: list[list[int]] = []
+    for c, j in swaps:
+        if stay[c] > 0:
+            stay[c] -= 1
+            moves.append([c, j])
+            continue
+        move = next(m for m in reversed(moves) if m[1] == c)
+        move[1] = j
+        if move[0] == j:
+            moves.remove(move)
+            stay[j] += 1
+    return moves
+
+
+def _applied(counts: npt.NDArray[np.int32], moves: Sequence[list[int]]) -> npt.NDArray[np.int32]:
+    after = counts.copy()
+    for c, j in moves:
+        after[c] -= 1
+        after[j] += 1
+    return after
+
+
+def _safe_moves(
+    problem: facility.Problem, counts: npt.NDArray[np.int32], moves: list[list[int]]
+) -> tuple[list[list[int]], facility.Objective]:
+    """The longest run of `moves`, from the first, that may be under way at once.
+
+    Make-before-break moves finish in any order, and routes follow the
+    replicas that run: whichever of them have finished, no demand within the
+    SLO may be lost. A run cut short must still gain coverage or save energy
+    on the mean over the horizon. Returns it and its objective.
+    """
+    before = facility.evaluate(problem, counts)
+    safe = 0
+    for m in range(1, len(moves) + 1):
+        last = moves[m - 1]
+        subsets = (s for k in range(m) for s in combinations(moves[: m - 1], k))
+        if any(
+            facility.evaluate(problem, _applied(counts, [*s, last])).uncovered
+            > before.uncovered + facility.COVER_TOLERANCE
+            for s in subsets
+        ):
+            break
+        safe = m
+    if safe == len(moves):  # each swap was judged worth it by the search
+        return moves, facility.evaluate(problem, _applied(counts, moves))
+    while safe:
+        after = facility.evaluate(problem, _applied(counts, moves[:safe]))
+        if after.uncovered < before.uncovered - facility.COVER_TOLERANCE or (
+            after.uncovered <= before.uncovered + facility.COVER_TOLERANCE
+            and after.energy < before.energy
+        ):
+            return moves[:safe], after
+        safe -= 1
+    return [], before
+
+
 def _improve(
     d: _Deployment, budget: int, rng: np.random.Generator, energy: EnergyAhead
 ) -> list[Move]:
@@ -405,21 +470,23 @@ def _improve(
     search = _search_space(d, energy)
     accept = _worth_moving(search, request.move_startup_minutes / 60.0)
     before = facility.evaluate(search.problem, search.counts)
-    solution, swaps = facility.improve(search.problem, search.counts, rng, accept, budget)
+    _, swaps = facility.improve(search.problem, search.counts, rng, accept, budget)
+    net, objective = _safe_moves(search.problem, search.counts, _net_moves(swaps, search.counts))
     by_row: dict[int, list[_Replica]] = defaultdict(list)
     for r in d.replicas:
         if r.row is not None:
             by_row[r.row].append(r)
     moves: list[tuple[_Replica, int]] = []
-    for c, j in swaps:
+    for c, j in net:
         r = by_row[int(search.rows[c])].pop()
         moves.append((r, int(search.rows[j])))
-        by_row[int(search.rows[j])].append(r)
+    for r, dest in moves:
+        by_row[dest].append(r)
     for r in d.replicas:
         _put_back(ctx, r)  # where they run until the moves are made
     if not moves:
         return []
-    saving = (before.energy - solution.objective.energy) / len(moves)
+    saving = (before.energy - objective.energy) / len(moves)
     final_rows = [row for row, rs in by_row.items() for _ in rs] + d.settling
     reach = reach_of(ctx, np.union1d(search.rows, np.array(d.settling, np.intp)))
     nearest = nearest_replica(reach, final_rows)
@@ -434,8 +501,8 @@ def _improve(
         explanation = explain(ctx, reach, dest, serves, share, verdict, model)
         bind(ctx, dest)  # make-before-break: the old one holds its slot until it stops
         reason = (
-            f"{REASON_BETTER}: demand in SLO {1 - solution.objective.uncovered:.1%}"
-            if solution.objective.uncovered < before.uncovered - facility.COVER_TOLERANCE
+            f"{REASON_BETTER}: demand in SLO {1 - objective.uncovered:.1%}"
+            if objective.uncovered < before.uncovered - facility.COVER_TOLERANCE
             else f"{REASON_BETTER}: saves {saving:.4g}/h"
             + (f" (forecast mean over {request.move_horizon_hours:g} h)" if energy.forecast else "")
         )

@@ -165,3 +165,28 @@ def test_a_replica_on_its_way_counts_for_the_users_it_will_serve() -> None:
     (move,) = replan(snapshot_of(nodes), [spare])
     assert (move.replica, move.from_node, move.to_node) == ("chat-2", "fra", "fra-clean")
     assert move.reason.startswith("better placement: saves")
+
+
+def test_moves_under_way_together_lose_no_users_whichever_finishes_first() -> None:
+    # London serves Paris, Naples serves Rome; Madrid is beyond 16 ms of both. Together,
+    # London -> Geneva (Paris and Rome, on cleaner power) and Naples -> Lisbon (Madrid) serve
+    # everyone; but were Naples's move to finish first, Rome would be beyond the SLO.
+    nodes = [
+        FakeNode("london", lat=51.51, lon=-0.13, carbon_g_per_kwh=500, it_draw_kw=POWER_KW),
+        FakeNode("geneva", lat=46.20, lon=6.14, carbon_g_per_kwh=50),
+        FakeNode("naples", lat=40.85, lon=14.27, carbon_g_per_kwh=300, it_draw_kw=POWER_KW),
+        FakeNode("lisbon", lat=38.72, lon=-9.14, carbon_g_per_kwh=300),
+    ]
+    demand = (
+        Demand("paris", 0.4, 48.86, 2.35),
+        Demand("rome", 0.35, 41.89, 12.51),
+        Demand("madrid", 0.25, 40.42, -3.70),
+    )
+    req = request(demand=demand, latency_slo_ms=16)
+    first = replan(snapshot_of(nodes), [running(["london", "naples"], req)])
+    assert [(m.from_node, m.to_node) for m in first] == [("london", "geneva")]
+    # The next re-plan, Geneva's replica on its way, completes the move to Lisbon.
+    on_its_way = DeploymentReplicas(req, (RunningReplica("chat-1", "naples"),), ("geneva",))
+    (second,) = replan(snapshot_of(nodes), [on_its_way])
+    assert (second.from_node, second.to_node) == ("naples", "lisbon")
+    assert second.reason == "better placement: demand in SLO 100.0%"
