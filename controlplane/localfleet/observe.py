@@ -54,6 +54,9 @@ class DeploymentNow:
     latency_slo_ms: float | None
     tokens_per_s: float | None  # declared per replica
     demand_now: float  # population weight x the daily shape at each point's local time
+    # Of demand_now, the points whose route (status.routes: nearest Running replica) is within
+    # the SLO; None in samples recorded before routes were sampled.
+    demand_within_now: float | None = None
 
 
 @dataclass(frozen=True)
@@ -182,9 +185,24 @@ def observe(client: FleetClient, *, wall_s: float, sim_s: float) -> FleetNow:
                 demand_now=sum(
                     p.weight * demand_share_now(p.lon or 0.0, sim_s) for p in d.spec.demand
                 ),
+                demand_within_now=_demand_within_now(d, sim_s),
             )
             for d in sorted(deployments, key=lambda d: d.name)
         ],
+    )
+
+
+def _demand_within_now(deployment: ModelDeployment, sim_s: float) -> float:
+    """Demand now at the points whose routes are within the SLO, as gateways route it.
+
+    A point with no route (no replica Running) is not served within the SLO.
+    """
+    routes = deployment.status.routes if deployment.status else []
+    within = {r.demand for r in routes if r.within_slo}
+    return sum(
+        p.weight * demand_share_now(p.lon or 0.0, sim_s)
+        for p in deployment.spec.demand
+        if p.name in within or deployment.spec.latency_slo_ms is None
     )
 
 

@@ -10,9 +10,12 @@ down`), each sample standing for the simulated time until the next:
   figures are assumptions, see deployments.py). IT power only, PUE left out.
 - **renewable share**: of the serving replicas' power, weighted by power.
 - **demand within SLO**: each deployment's demand now (population weights x
-  the daily shape at each point's local time) counts as served within its SLO
-  in the share of its desired replicas that are serving from a node whose
-  demand-weighted RTT meets the SLO; summed over deployments by demand.
+  the daily shape at each point's local time) at the points whose route (the
+  nearest Running replica, as the deployment's status gives it to gateways)
+  is within the SLO, over all of its demand now: the ATTAINMENT of `tpctl get
+  deployments`, weighed by the hour. A move under way keeps the old replica's
+  routes until the new one runs. Samples recorded before routes were sampled
+  count the serving replicas whose placement RTT met the SLO instead.
 - **moves**: replicas started to replace another (make-before-break), counted
   once each.
 - **power-budget violations**: nodes that drew more than their budget.
@@ -39,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.extras import require
-from controlplane.localfleet.observe import SERVING, FleetNow, ReplicaNow
+from controlplane.localfleet.observe import SERVING, DeploymentNow, FleetNow, ReplicaNow
 
 FOOTNOTES = (
     "carbon: replica IT power x its site's grid carbon x (1 - the site's renewable share), "
@@ -191,16 +194,22 @@ def add_sample(totals: dict[str, Totals], sample: FleetNow, dt_s: float) -> None
             t.tokens += dt_s * tokens_per_h
             t.kinds[r.carbon_kind].add(r, dt_s, tokens_per_h)
     for d in sample.deployments:
-        slo = d.latency_slo_ms
-        within = sum(
-            1
-            for r in sample.replicas
-            if r.deployment == d.name and r.phase == SERVING and (slo is None or r.rtt_ms <= slo)
-        )
-        share = min(1.0, within / d.desired) if d.desired else 1.0
         for key in (d.name, ""):
             totals[key].demand += dt_s * d.demand_now
-            totals[key].demand_within += dt_s * d.demand_now * share
+            totals[key].demand_within += dt_s * _demand_within(sample, d)
+
+
+def _demand_within(sample: FleetNow, d: DeploymentNow) -> float:
+    """Demand now served within the SLO: by the routes, else (older samples) by replica RTT."""
+    if d.demand_within_now is not None:
+        return d.demand_within_now
+    slo = d.latency_slo_ms
+    within = sum(
+        1
+        for r in sample.replicas
+        if r.deployment == d.name and r.phase == SERVING and (slo is None or r.rtt_ms <= slo)
+    )
+    return d.demand_now * (min(1.0, within / d.desired) if d.desired else 1.0)
 
 
 def moves(samples: Iterable[FleetNow]) -> dict[str, set[str]]:
