@@ -4,9 +4,13 @@
   member states only (data residency): by day it can follow the sun south, by
   night it wants the cleanest grid (hydro, nuclear).
 - `code-assist-na`: a code model for North America, on factories or cloud.
-- `chat-asia`: a mid-size chat model for Asia's largest cities.
+- `chat-asia`: a mid-size chat model for Asia's largest cities. Four replicas:
+  Istanbul is 60 ms from none of the sites that serve East, South and
+  Southeast Asia, so three could not serve all of them within the SLO.
 - `assistant-edge`: a small model for Western Europe that must stay on edge
-  nodes (`privacy: edge-only`), where rooftop solar comes and goes.
+  nodes (`privacy: edge-only`), where rooftop solar comes and goes. Three
+  replicas: no two edge nodes of the default fleet are within 20 ms of London,
+  Madrid and Rome alike.
 - `chat-world`: one deployment for the world's largest cities. No site is
   within 100 ms of them all, so its replicas spread over the continents, each
   serving the users near it, and the spare ones go where power is cleanest.
@@ -136,7 +140,7 @@ SAMPLES = (
     Sample(
         "chat-asia",
         "qwen2.5-14b-instruct",
-        3,
+        4,
         1,
         "H100",
         80,
@@ -150,7 +154,7 @@ SAMPLES = (
     Sample(
         "assistant-edge",
         "llama-3.2-3b-instruct",
-        2,
+        3,
         1,
         "L4",
         24,
