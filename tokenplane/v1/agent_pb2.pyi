@@ -8,12 +8,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class JoinRequest(_message.Message):
-    __slots__ = ("bootstrap_token", "node")
+    __slots__ = ("bootstrap_token", "node", "node_key")
     BOOTSTRAP_TOKEN_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
+    NODE_KEY_FIELD_NUMBER: _ClassVar[int]
     bootstrap_token: str
     node: _resources_pb2.Node
-    def __init__(self, bootstrap_token: _Optional[str] = ..., node: _Optional[_Union[_resources_pb2.Node, _Mapping]] = ...) -> None: ...
+    node_key: str
+    def __init__(self, bootstrap_token: _Optional[str] = ..., node: _Optional[_Union[_resources_pb2.Node, _Mapping]] = ..., node_key: _Optional[str] = ...) -> None: ...
 
 class JoinResponse(_message.Message):
     __slots__ = ("node_name", "node_token", "node_uid", "node_token_expiration_timestamp")
