@@ -30,7 +30,10 @@ hold moves the replica when it starts, and a replica that followed a daily
 low is not moved back until it ends. Without a forecast the current hour
 stands for the whole horizon. The SLO is never traded: an
 optional move may not lose demand within it, and make-before-break keeps the
-old replica serving until the new one runs.
+old replica serving until the new one runs. Replicas on their way (starting,
+or the destinations of moves under way) are not moved but count where they
+will serve, and moves made together must lose no demand within the SLO
+whichever of them finishes first.
 """
 
 from __future__ import annotations
