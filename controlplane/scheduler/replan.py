@@ -494,6 +494,9 @@ def _improve(
     reach = reach_of(ctx, np.union1d(search.rows, np.array(d.settling, np.intp)))
     nearest = nearest_replica(reach, final_rows)
     weight = demand_weights(request)
+    # As the routes will count it once the moves are done: every point, by its nearest replica.
+    routed_rtt = reach.rtt_ms[reach.at(nearest), np.arange(len(nearest))]
+    attained = float(weight @ covers(routed_rtt, request.latency_slo_ms))
     verdict = feasibility(ctx, DEFAULT_CHAIN)
     out = []
     for r, dest in moves:
@@ -504,7 +507,7 @@ def _improve(
         explanation = explain(ctx, reach, dest, serves, share, verdict, model)
         bind(ctx, dest)  # make-before-break: the old one holds its slot until it stops
         reason = (
-            f"{REASON_BETTER}: demand in SLO {1 - objective.uncovered:.1%}"
+            f"{REASON_BETTER}: demand in SLO {attained:.1%}"
             if objective.uncovered < before.uncovered - facility.COVER_TOLERANCE
             else f"{REASON_BETTER}: saves {saving:.4g}/h"
             + (f" (forecast mean over {request.move_horizon_hours:g} h)" if energy.forecast else "")

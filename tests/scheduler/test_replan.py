@@ -190,3 +190,14 @@ def test_moves_under_way_together_lose_no_users_whichever_finishes_first() -> No
     (second,) = replan(snapshot_of(nodes), [on_its_way])
     assert (second.from_node, second.to_node) == ("naples", "lisbon")
     assert second.reason == "better placement: demand in SLO 100.0%"
+
+
+def test_a_moves_reason_counts_demand_beyond_every_node_as_the_routes_do() -> None:
+    nodes = [
+        FakeNode("fra", lat=50.1, lon=8.7, carbon_g_per_kwh=500),
+        FakeNode("nyc", lat=40.7, lon=-74.0, carbon_g_per_kwh=50, it_draw_kw=POWER_KW),
+    ]
+    sydney = Demand("sydney", 1.0, -33.87, 151.21)  # 30 ms from no node
+    req = request(demand=(PARIS, sydney), latency_slo_ms=30)
+    (move,) = replan(snapshot_of(nodes), [running(["nyc"], req)])
+    assert (move.to_node, move.reason) == ("fra", "better placement: demand in SLO 50.0%")
