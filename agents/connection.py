@@ -163,7 +163,9 @@ class NodeLink:
                     if not self._joined:
                         joined = await stub.Join(
                             agent_pb2.JoinRequest(
-                                bootstrap_token=self._bootstrap_token, node=self.node
+                                bootstrap_token=self._bootstrap_token,
+                                node=self.node,
+                                node_key=self._tokens.key(self.name),
                             ),
                             metadata=self._credential(),
                             timeout=10,

@@ -50,6 +50,8 @@ SESSION_HELD_RETRY_AFTER_MS = "1000"
 # before it is refused: an upgrade whose new agent starts while the old one stops
 # then takes over the session without the node ever turning NotReady.
 SESSION_HANDOVER_WAIT_S = 10.0
+# A node key shorter than this is no secret (agents make 43: 32 random bytes, base64url).
+MIN_NODE_KEY_CHARS = 32
 
 
 class AgentObserver(Protocol):
@@ -217,7 +219,10 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             metadata=context.invocation_metadata(),
             names=peer_names(context),
             registered=await self._objects.get("Node", name) is not None,
+            node_key=request.node_key,
         )
+        if request.node_key and not MIN_NODE_KEY_CHARS <= len(request.node_key) <= 256:
+            raise Invalid(f"nodeKey: {MIN_NODE_KEY_CHARS} to 256 characters")
         if not request.HasField("node"):
             raise Invalid("node: required; send the node's manifest")
         joining = parse_manifest(message_dict(request.node), "node")
@@ -225,6 +230,9 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             raise Invalid(f"node.kind: must be Node, got {joining.kind}")
         joining.metadata.labels.update(admission.labels)
         self._table.check_node(joining)
+        # Kept before the node is written: a Join cancelled in between (its client gave up)
+        # is retried with the same key, and that retry is the node's own.
+        await self._identity.keep_key(name, request.node_key)
         stored = await self._register(joining)
         self._table.upsert(stored)
         token, expiration = await self._identity.issue(stored.name)

@@ -66,6 +66,8 @@ class NodeRecord(BaseModel):
     min_epoch: int = Field(default=1, ge=1)
     # An operator's approval of one re-join, until then (unix seconds); 0: none.
     approved_until_unix_s: float = 0
+    # SHA-256 (hex) of the node key the agent joined with; "": none, or revoked.
+    key_sha256: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +230,12 @@ class NodeIdentity:
         record = await self._update(
             name,
             lambda r: r.model_copy(
-                update={"epoch": r.epoch + 1, "min_epoch": r.epoch + 1, "approved_until_unix_s": 0}
+                update={
+                    "epoch": r.epoch + 1,
+                    "min_epoch": r.epoch + 1,
+                    "approved_until_unix_s": 0,
+                    "key_sha256": "",
+                }
             ),
         )
         self._pending.pop(name, None)
@@ -275,15 +282,24 @@ class NodeIdentity:
         metadata: Iterable[tuple[str, str | bytes]] | None,
         names: Sequence[str] | None,
         registered: bool,
+        node_key: str = "",
     ) -> Admission:
         """Whether this Join may (re-)register `name`; raises Unauthenticated or Forbidden.
 
         A new name takes a join token. A registered one takes the node's own
-        credential (a node token, or a client certificate naming it), or a join
-        token together with an operator's approval, which it uses up.
+        credential (a node token, its node key, or a client certificate naming
+        it), or a join token together with an operator's approval, which it uses up.
         """
         check_certificate(name, names)
         if registered:
+            record, _ = await self.record(name)
+            if (
+                node_key
+                and record.key_sha256
+                and same_secret(node_key, bytes.fromhex(record.key_sha256))
+            ):
+                note_caller(f"node {name} (node key)")
+                return Admission({}, "")
             own = bearer(metadata)
             if names is not None:
                 note_caller(f"node {name} (client certificate)")
@@ -309,6 +325,16 @@ class NodeIdentity:
             # The approval is used up, and whatever credential the node held before is void.
             await self.revoke(name)
         return Admission(dict(token.labels) if token else {}, token_id)
+
+    async def keep_key(self, name: str, node_key: str) -> None:
+        """Remembers the hash of the key a node joined with (once: the first one stays)."""
+        if not node_key:
+            return
+        record, _ = await self.record(name)
+        if record.key_sha256:
+            return
+        key_sha256 = digest(node_key).hex()
+        await self._update(name, lambda r: r.model_copy(update={"key_sha256": key_sha256}))
 
     # --- join tokens ----------------------------------------------------------------------
 

@@ -35,11 +35,18 @@ spec:
 
 
 def join(
-    channel: grpc.Channel, name: str, token: str, *, node_token: str | None = None, **spec: object
+    channel: grpc.Channel,
+    name: str,
+    token: str,
+    *,
+    node_token: str | None = None,
+    node_key: str = "",
+    **spec: object,
 ) -> agent_pb2.JoinResponse:
     metadata = (("authorization", f"Bearer {node_token}"),) if node_token else ()
     stub = agent_pb2_grpc.AgentServiceStub(channel)
-    request = agent_pb2.JoinRequest(bootstrap_token=token, node=node_message(name, **spec))  # type: ignore[arg-type]
+    node = node_message(name, **spec)  # type: ignore[arg-type]
+    request = agent_pb2.JoinRequest(bootstrap_token=token, node=node, node_key=node_key)
     response: agent_pb2.JoinResponse = stub.Join(request, metadata=metadata, timeout=5)
     return response
 
@@ -78,11 +85,11 @@ def wait_ready(
     wait_until(lambda: all(is_ready(stub, n, metadata) for n in names), timeout_s, f"{names} Ready")
 
 
-def saved_token(tokens_file: Path, name: str) -> str | None:
-    """The node token an agent keeps on disk (what a thief with the disk would take)."""
+def saved_token(tokens_file: Path, name: str, what: str = "token") -> str | None:
+    """The node token (or key) an agent keeps on disk (what a thief with the disk would take)."""
     try:
-        token = json.loads(tokens_file.read_text()).get(name)
-    except (OSError, ValueError):
+        token = json.loads(tokens_file.read_text())["nodes"][name].get(what)
+    except (OSError, ValueError, KeyError):
         return None
     return str(token) if token else None
 

@@ -90,6 +90,15 @@ def test_the_bootstrap_token_cannot_take_over_a_registered_node(
         own = join(channel, "node-0", "", node_token=saved_token(fleet, "node-0"))
         assert own.node_name == "node-0"
 
+        # A Join retried after its answer was lost proves itself with the node key it
+        # first joined with; another key is an impostor's.
+        key = "k" * 43
+        join(channel, "node-8", bootstrap_token(server), node_key=key)
+        assert join(channel, "node-8", bootstrap_token(server), node_key=key).node_token
+        with pytest.raises(grpc.RpcError) as guessed:
+            join(channel, "node-8", bootstrap_token(server), node_key="g" * 43, gpus=4096)
+        assert guessed.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
 
 def test_a_revoked_or_deleted_node_token_is_refused_at_once(
     server: ServerProcess, fleet: Path, tmp_path: Path

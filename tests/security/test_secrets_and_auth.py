@@ -172,6 +172,7 @@ def test_nothing_secret_is_readable_in_the_store(tmp_path: Path) -> None:
             "the join token's secret": join_token.split(".")[1],
             "an API token": ADMIN,
             **{f"node token {i}": t for i, t in enumerate(node_tokens) if t},
+            "a node key": saved_token(tokens, "node-0", "key") or "missing",
         }
     finally:
         agents.stop()

@@ -152,6 +152,21 @@ def test_a_registered_name_needs_its_own_token_or_an_approval(tmp_path: Path) ->
         with pytest.raises(Unauthenticated):
             await admit("edge-1", "", own=own)  # the approval voided its old token
 
+        # A Join whose answer was lost: the key was kept, the retry proves itself with it.
+        key = "k" * 43
+        await identity.keep_key("edge-5", key)
+        await admit("edge-5", "the-bootstrap-token", registered=False)
+        admission = await identity.admit(
+            name="edge-5", bootstrap_token="the-bootstrap-token", metadata=(), names=None,
+            registered=True, node_key=key,
+        )  # fmt: skip
+        assert admission.token_id == ""  # its own credential, not the join token
+        with pytest.raises(Forbidden, match="already registered"):
+            await identity.admit(
+                name="edge-5", bootstrap_token="the-bootstrap-token", metadata=(), names=None,
+                registered=True, node_key="g" * 43,
+            )  # fmt: skip
+
         record, token = await identity.create_join_token(
             identity_pb2.CreateJoinTokenRequest(usages=1, labels={"pool": "a"}), "ops"
         )
