@@ -214,13 +214,12 @@ def _replace(
 
 
 def _shed_curtailed(
-    deployments: list[_Deployment], fleet: FleetState, forced: set[str]
+    snapshot: FleetSnapshot, deployments: list[_Deployment], fleet: FleetState, forced: set[str]
 ) -> dict[int, list[tuple[_Replica, str]]]:
     """Replicas to take off sites over their budget, largest first: deployment -> [(r, reason)]."""
     leaving: dict[int, list[tuple[_Replica, str]]] = defaultdict(list)
     headroom_kw = fleet.headroom_kw.copy()
     for row in np.flatnonzero(headroom_kw < 0):
-        snapshot = deployments[0].ctx.snapshot
         reason = (
             f"{REASON_CURTAILMENT}: budget {float(snapshot.budget_kw[row]):.0f} kW"
             f" < draw {float(fleet.it_draw_kw[row]):.0f} kW"
@@ -556,7 +555,7 @@ def replan(
             if reason is not None:
                 forced[i].append((r, reason))
     names = {r.name for items in forced.values() for r, _ in items}
-    for i, items in _shed_curtailed(loaded, fleet, names).items():
+    for i, items in _shed_curtailed(snapshot, loaded, fleet, names).items():
         forced[i] += items
     for i, leaving in sorted(forced.items()):
         moves += _replace(loaded[i], leaving, index, chain)

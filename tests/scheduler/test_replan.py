@@ -101,6 +101,12 @@ def test_curtailment_stops_replicas_with_nowhere_to_go() -> None:
     assert moves[0].explanation is None
 
 
+def test_a_site_over_budget_with_no_replicas_to_shed_moves_nothing() -> None:
+    nodes = fleet({"a": 100, "b": 300}, [])
+    nodes[0].it_draw_kw, nodes[0].budget_kw = 50.0, 32.0  # over budget by work not ours
+    assert replan(snapshot_of(nodes), []) == []
+
+
 def test_gone_and_not_ready_nodes_evict_but_cordon_does_not() -> None:
     nodes = fleet({"a": 100, "b": 100, "c": 100}, ["a", "b"])
     nodes[0].ready = False
