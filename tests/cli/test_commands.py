@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.cli.conftest import Tpctl, deployment_manifest, parse_table, wait_until
+from tests.cli.conftest import TPCTL, Tpctl, deployment_manifest, parse_table, wait_until
 
 UNPLACEABLE = """apiVersion: tokenplane.io/v1
 kind: ModelDeployment
@@ -121,6 +121,31 @@ def test_edit_revalidates_and_reopens_on_error(tpctl: Tpctl, tmp_path: Path) -> 
     same = tpctl.ok("edit", "deploy/cmd-edit", env={"EDITOR": "true"})
     assert same.strip() == "Edit cancelled, no changes made."
     tpctl.ok("delete", "deploy", "cmd-edit")
+
+
+RIVAL_EDITOR = """import pathlib, subprocess, sys
+tpctl, path = sys.argv[1], pathlib.Path(sys.argv[2])
+# Someone else scales the deployment while this edit is open.
+subprocess.run([tpctl, "scale", "deployment", "cmd-rival", "--replicas", "3"], check=True)
+path.write_text(path.read_text().replace("replicas: 1", "replicas: 2"))
+"""
+
+
+def test_edit_over_someone_elses_change_is_a_conflict_and_the_edit_is_kept(
+    tpctl: Tpctl, tmp_path: Path
+) -> None:
+    tpctl.ok("apply", "-f", "-", input=deployment_manifest("cmd-rival"))
+    editor = tmp_path / "editor.py"
+    editor.write_text(RIVAL_EDITOR)
+    result = tpctl(
+        "edit", "deployment", "cmd-rival", env={"EDITOR": f"{sys.executable} {editor} {TPCTL}"}
+    )
+    assert result.returncode == 1
+    assert "Conflict" in result.stderr and "Your edit is kept in" in result.stderr
+    kept = Path(result.stderr.split("Your edit is kept in ")[1].split()[0])
+    assert "replicas: 2" in kept.read_text()
+    assert tpctl.json("get", "deploy", "cmd-rival")["spec"]["replicas"] == 3  # theirs stands
+    tpctl.ok("delete", "deploy", "cmd-rival")
 
 
 def test_repeated_events_are_one_line_with_a_count(tpctl: Tpctl) -> None:

@@ -104,12 +104,21 @@ def test_describe_replica_and_by_selector(tpctl: Tpctl, placed: str) -> None:
 
 
 def test_describe_node_lists_its_replicas(tpctl: Tpctl, placed: str) -> None:
-    replica = next(
-        r for r in tpctl.json("get", "replicas")["items"] if r["spec"]["deployment"] == placed
-    )
-    node = replica["spec"]["nodeName"]
-    out = tpctl.ok("describe", "node", node)
-    assert f"{replica['metadata']['name']} on {node}: Running" in out
+    """A running replica is listed on its node. Re-read until it holds: the re-plan may be
+    moving one (make-before-break) between `get replicas` and `describe node`."""
+
+    def listed() -> bool:
+        running = [
+            r
+            for r in tpctl.json("get", "replicas")["items"]
+            if r["spec"]["deployment"] == placed and r["status"].get("phase") == "Running"
+        ]
+        if not running:
+            return False
+        name, node = running[0]["metadata"]["name"], running[0]["spec"]["nodeName"]
+        return f"{name} on {node}: Running" in tpctl.ok("describe", "node", node)
+
+    wait_until(listed, what="describe node to list its running replica")
 
 
 def test_top_nodes(tpctl: Tpctl) -> None:

@@ -7,6 +7,7 @@ import shlex
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -30,6 +31,12 @@ def _strip_comments(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
+def _desired(document: dict[str, Any]) -> dict[str, Any]:
+    """What an edit is about: the object without its status and resourceVersion."""
+    metadata = {k: v for k, v in document.get("metadata", {}).items() if k != "resourceVersion"}
+    return {k: v for k, v in document.items() if k != "status"} | {"metadata": metadata}
+
+
 @click.command(epilog=GLOBAL_OPTIONS_EPILOG)
 @type_argument
 @global_options()
@@ -42,8 +49,8 @@ def edit(ctx: click.Context, args: tuple[str, ...]) -> None:
     On save it is validated as apply validates a manifest; if that fails, or
     the server refuses it, the file is reopened with the error at the top.
     Saving it unchanged, or empty, cancels. The object is saved only if nobody
-    changed it meanwhile (its resourceVersion): otherwise, a Conflict, and
-    your edit is kept in a file named in the message.
+    changed it meanwhile (a status update does not count): otherwise, a
+    Conflict, and your edit is kept in a file named in the message.
 
     \b
     Examples:
@@ -89,7 +96,17 @@ def edit(ctx: click.Context, args: tuple[str, ...]) -> None:
                 raise ManifestError(
                     [(str(path), f"the file must hold {name_of(live)} alone, as opened")]
                 )
-            stored, result = client.apply(resources[0])
+            try:
+                stored, result = client.apply(resources[0])
+            except CliError as e:
+                # A status write (the reconciler's) bumps the version but changes nothing
+                # the user saw: save on top of it, as kubectl's patch would. Anything else
+                # that changed is a real Conflict.
+                current = client.get(kind.wire, name) if e.reason == "Conflict" else None
+                if current is None or _desired(manifest(current)) != _desired(document):
+                    raise
+                resources[0].metadata.resource_version = current.metadata.resource_version
+                stored, result = client.apply(resources[0])
         except ManifestError as e:
             problems = [f"{where}: {why}" for where, why in e.problems]
         except CliError as e:
