@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from agents.config import ElectricityMapsEnergy
-from agents.energy import EnergyReading
 from agents.energy.gridfeeds import (
+    GridFeedSource,
     GridPoller,
     HourlyPoint,
     Observation,
@@ -95,7 +95,7 @@ class ElectricityMapsClient:
         return Observation(latest.carbon_intensity, basis, latest.datetime, note, forecast)
 
 
-class ElectricityMapsSource:
+class ElectricityMapsSource(GridFeedSource):
     def __init__(
         self,
         config: ElectricityMapsEnergy,
@@ -103,18 +103,16 @@ class ElectricityMapsSource:
         clock: Callable[[], float] = time.time,
     ) -> None:
         client = ElectricityMapsClient(config, location)
-        self.poller = GridPoller(
-            PROVIDER,
-            client.fetch,
-            interval_s=config.interval_seconds,
-            forecast_interval_s=config.forecast_interval_seconds if config.forecast_hours else None,
-            max_age_s=config.max_age_seconds,
-            price_per_kwh=config.price_per_kwh,
-            clock=clock,
+        super().__init__(
+            GridPoller(
+                PROVIDER,
+                client.fetch,
+                interval_s=config.interval_seconds,
+                forecast_interval_s=config.forecast_interval_seconds
+                if config.forecast_hours
+                else None,
+                max_age_s=config.max_age_seconds,
+                price_per_kwh=config.price_per_kwh,
+                clock=clock,
+            )
         )
-
-    def read(self) -> EnergyReading:
-        return self.poller.reading()
-
-    async def run(self) -> None:
-        await self.poller.run()

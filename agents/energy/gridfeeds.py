@@ -279,3 +279,16 @@ def hours_ahead(points: tuple[HourlyPoint, ...], now: float) -> tuple[ForecastHo
         if 1 <= offset <= MAX_FORECAST_H:
             out.append(ForecastHour(offset, p.carbon_g_per_kwh))
     return tuple(out)
+
+
+class GridFeedSource:
+    """An energy source read from a grid-signal provider through its GridPoller."""
+
+    def __init__(self, poller: GridPoller) -> None:
+        self.poller = poller
+
+    def read(self) -> EnergyReading:
+        return self.poller.reading()
+
+    async def run(self) -> None:
+        await self.poller.run()

@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.config import WattTimeEnergy
-from agents.energy import EnergyReading
 from agents.energy.gridfeeds import (
     FeedError,
+    GridFeedSource,
     GridPoller,
     HourlyPoint,
     KeyRefused,
@@ -145,7 +145,7 @@ class WattTimeClient:
         return Observation(g_per_kwh, basis, now_point.point_time, note, hourly)
 
 
-class WattTimeSource:
+class WattTimeSource(GridFeedSource):
     def __init__(
         self,
         config: WattTimeEnergy,
@@ -153,18 +153,14 @@ class WattTimeSource:
         clock: Callable[[], float] = time.time,
     ) -> None:
         client = WattTimeClient(config, location)
-        self.poller = GridPoller(
-            PROVIDER,
-            client.fetch,
-            interval_s=config.interval_seconds,
-            forecast_interval_s=config.interval_seconds,
-            max_age_s=config.max_age_seconds,
-            price_per_kwh=config.price_per_kwh,
-            clock=clock,
+        super().__init__(
+            GridPoller(
+                PROVIDER,
+                client.fetch,
+                interval_s=config.interval_seconds,
+                forecast_interval_s=config.interval_seconds,
+                max_age_s=config.max_age_seconds,
+                price_per_kwh=config.price_per_kwh,
+                clock=clock,
+            )
         )
-
-    def read(self) -> EnergyReading:
-        return self.poller.reading()
-
-    async def run(self) -> None:
-        await self.poller.run()

@@ -18,7 +18,7 @@ from agents.config import ProcessRuntimeConfig
 from tests.support.processes import BIN, Process
 from tests.support.waiting import async_wait_until as async_wait_until
 from tests.support.waiting import wait_until as wait_until
-from tokenplane.v1 import resources_pb2
+from tokenplane.v1 import agent_pb2, resources_pb2
 
 MODEL_SERVER = Path(__file__).with_name("model_server.py")
 
@@ -161,3 +161,21 @@ def full_example() -> dict[str, object]:
     (example,) = [b for b in yaml_blocks() if b.startswith("apiVersion")]
     doc: dict[str, object] = yaml.safe_load(example)
     return doc
+
+
+class StillRuntime:
+    """A runtime that starts nothing and declares what its replicas hold: what telemetry reads."""
+
+    def __init__(self, gpus: dict[str, int] | None = None, power_kw: float = 0.0) -> None:
+        self._usage = (gpus or {}), power_kw
+
+    def deploy(self, replica: object, generation: int) -> None: ...
+    def undeploy(self, name: str, generation: int) -> None: ...
+    def states(self) -> list[agent_pb2.ReplicaState]:
+        return []
+
+    def usage(self) -> tuple[dict[str, int], float]:
+        return self._usage
+
+    async def logs(self, name: str, lines: int) -> str:
+        raise LookupError(name)

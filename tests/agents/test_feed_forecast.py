@@ -16,8 +16,8 @@ from agents.energy.electricitymaps import ElectricityMapsSource
 from agents.energy.gridfeeds import HourlyPoint, hours_ahead
 from agents.telemetry import NodeTelemetry
 from controlplane.resources import Location, Node, load_manifests
+from tests.agents.support import StillRuntime
 from tests.support.fake_grid_apis import FakeElectricityMaps, load_hours
-from tokenplane.v1 import agent_pb2
 
 TORONTO = Location(lat=43.65, lon=-79.38, country="CA")
 NOON_10 = datetime(2023, 6, 21, 12, 10, tzinfo=UTC)
@@ -29,21 +29,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
-
-
-class Idle:
-    """A runtime with no replicas."""
-
-    def deploy(self, replica: object, generation: int) -> None: ...
-    def undeploy(self, name: str, generation: int) -> None: ...
-    def states(self) -> list[agent_pb2.ReplicaState]:
-        return []
-
-    def usage(self) -> tuple[dict[str, int], float]:
-        return {}, 0.0
-
-    async def logs(self, name: str, lines: int) -> str:
-        raise LookupError(name)
 
 
 @pytest.fixture
@@ -78,7 +63,7 @@ def test_the_providers_forecast_is_on_the_heartbeat_hour_by_hour(
         ElectricityMapsEnergy(source="electricitymaps", url=f"{fake.url}/v3"), TORONTO, clock
     )
     assert source.poller.poll_if_due()
-    beat = NodeTelemetry(site(), source, None)(Idle())  # type: ignore[arg-type]
+    beat = NodeTelemetry(site(), source, None)(StillRuntime())  # type: ignore[arg-type]
     assert len(beat.forecast) == 24
     first = beat.forecast[0]
     assert first.hour_offset == 1  # 13:00, the next hour
@@ -87,7 +72,7 @@ def test_the_providers_forecast_is_on_the_heartbeat_hour_by_hour(
     assert all(p.price_per_kwh == 0 for p in beat.forecast)  # carbon only: the server keeps ours
     # Three hours later, without a new forecast, the hours that have begun are gone.
     clock.t += 3 * 3600
-    later = NodeTelemetry(site(), source, None)(Idle())  # type: ignore[arg-type]
+    later = NodeTelemetry(site(), source, None)(StillRuntime())  # type: ignore[arg-type]
     assert later.forecast[0].hour_offset == 1
     assert later.forecast[0].carbon_g_per_kwh == load_hours()["CA-ON"][16].lifecycle_g_per_kwh
 

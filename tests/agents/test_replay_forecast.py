@@ -13,29 +13,17 @@ from agents.hollow import build_links, load_fleet
 from agents.simclock import SimClock
 from controlplane.energy.forecast import seasonal_naive
 from controlplane.localfleet.fleet import default_fleet
+from tests.agents.support import StillRuntime
 from tokenplane.v1 import agent_pb2
 
 EXTRACT = Path(__file__).parents[2] / "controlplane" / "localfleet" / "data" / "grid_2023.npz"
-
-
-class Idle:
-    def deploy(self, replica: object, generation: int) -> None: ...
-    def undeploy(self, name: str, generation: int) -> None: ...
-    def states(self) -> list[agent_pb2.ReplicaState]:
-        return []
-
-    def usage(self) -> tuple[dict[str, int], float]:
-        return {}, 0.0
-
-    async def logs(self, name: str, lines: int) -> str:
-        raise LookupError(name)
 
 
 def heartbeat(name: str, when: datetime) -> agent_pb2.Heartbeat:
     docs = [d for d in default_fleet(100) if d["metadata"]["name"] == name]
     nodes = load_fleet(yaml.safe_dump_all(docs), "fleet")
     link = build_links(nodes, "127.0.0.1:1", "t", clock=SimClock(when, 3600))[0]
-    return link._telemetry(Idle())  # type: ignore[arg-type]
+    return link._telemetry(StillRuntime())  # type: ignore[arg-type]
 
 
 def zone_hours(zone: str) -> np.ndarray:

@@ -13,7 +13,7 @@ from agents.energy.feeds import StaticSource
 from agents.gpus import Nvml, model_name
 from agents.telemetry import NodeTelemetry, measured_node
 from controlplane.resources import Node, load_manifests
-from tokenplane.v1 import agent_pb2
+from tests.agents.support import StillRuntime
 
 NODE = """
 apiVersion: tokenplane.io/v1
@@ -28,25 +28,13 @@ spec:
 """
 
 
+HELD = StillRuntime({"L4": 3}, 1.2)  # replicas holding 3 L4s, declaring 1.2 kW
+
+
 def node() -> Node:
     (n,) = load_manifests(NODE)
     assert isinstance(n, Node)
     return n
-
-
-class Held:
-    """A runtime whose replicas hold 3 L4s and declare 1.2 kW."""
-
-    def deploy(self, replica: object, generation: int) -> None: ...
-    def undeploy(self, name: str, generation: int) -> None: ...
-    def states(self) -> list[agent_pb2.ReplicaState]:
-        return []
-
-    def usage(self) -> tuple[dict[str, int], float]:
-        return {"L4": 3}, 1.2
-
-    async def logs(self, name: str, lines: int) -> str:
-        raise LookupError(name)
 
 
 @dataclass
@@ -96,7 +84,7 @@ def test_nvml_replaces_the_declared_gpus_and_meters_their_power() -> None:
         ("H100 80GB HBM3", 80, 2)
     ]
     source = StaticSource(StaticEnergy(source="static", carbon_g_per_kwh=300))
-    beat = NodeTelemetry(measured, source, nvml)(Held())
+    beat = NodeTelemetry(measured, source, nvml)(HELD)
     assert beat.it_draw_kw == 0.76 and "itDraw=nvml:gpu-power" in beat.energy_source
 
 
@@ -104,7 +92,7 @@ def test_heartbeat_figures_and_their_origins() -> None:
     source = StaticSource(
         StaticEnergy(source="static", renewable_kw=4, carbon_g_per_kwh=210, price_per_kwh=0.2)
     )
-    beat = NodeTelemetry(node(), source, None)(Held())
+    beat = NodeTelemetry(node(), source, None)(HELD)
     assert (beat.renewable_kw, beat.carbon_g_per_kwh, beat.price_per_kwh) == (4, 210, 0.2)
     assert beat.it_draw_kw == 1.2 and beat.budget_kw == 20
     assert [(g.model, g.total, g.free) for g in beat.gpus] == [("L4", 4, 1)]
@@ -126,7 +114,7 @@ def test_a_site_meter_wins_over_estimates() -> None:
         async def run(self) -> None:
             return
 
-    beat = NodeTelemetry(node(), Metered(), fake_nvml())(Held())
+    beat = NodeTelemetry(node(), Metered(), fake_nvml())(HELD)
     assert (beat.it_draw_kw, beat.budget_kw, beat.carbon_g_per_kwh) == (7.5, 12, 99)
     assert "renewable=unknown" in beat.energy_source and "itDraw=http:ems" in beat.energy_source
 
@@ -140,9 +128,9 @@ def test_heartbeat_says_what_the_carbon_figure_is_and_what_nvml_measured() -> No
     source = StaticSource(
         StaticEnergy(source="static", carbon_g_per_kwh=420, carbon_signal="marginal")
     )
-    beat = NodeTelemetry(node(), source, fake_nvml())(Held())
+    beat = NodeTelemetry(node(), source, fake_nvml())(HELD)
     basis = beat.carbon_basis
     assert (basis.signal, basis.scope, basis.provenance) == ("marginal", "lifecycle", "declared")
     assert beat.HasField("gpu_power_kw") and beat.gpu_power_kw == 0.76
-    beat = NodeTelemetry(node(), source, None)(Held())
+    beat = NodeTelemetry(node(), source, None)(HELD)
     assert not beat.HasField("gpu_power_kw")  # no meter: the replicas' declared power stands
