@@ -165,31 +165,41 @@ class ObjectStore:
         return resource
 
     async def apply(self, resource: R, *, dry_run: bool = False) -> tuple[R, ApplyResult]:
-        """Creates or updates the desired state (spec, labels, annotations); keeps status."""
-        current = await self._get_as(type(resource), resource.name)
+        """Creates or updates the desired state (spec, labels, annotations); keeps status.
+
+        Without a resourceVersion the caller means "make it so": a write that lost a race
+        (the reconciler's status update, say) is retried on the fresh object, as
+        `kubectl apply` does. With one, a race is the caller's StaleVersion to resolve.
+        """
         given = resource.metadata.resource_version
-        if current is None:
-            if given:
-                raise NotFound(resource.kind, resource.name)
-            resource.status = (
-                type(resource).model_fields["status"].get_default(call_default_factory=True)
-            )
-            return (resource if dry_run else await self.create(resource)), ApplyResult.CREATED
-        if given and given != current.metadata.resource_version:
-            raise StaleVersion(
-                resource.kind, resource.name, given, current.metadata.resource_version
-            )
-        if _same_desired_state(current, resource):
-            return current, ApplyResult.UNCHANGED
-        updated = cast(R, current.model_copy(deep=True))  # as in _decode
-        if updated.spec != resource.spec:
-            updated.metadata.generation += 1
-        updated.spec = resource.spec
-        updated.metadata.labels = resource.metadata.labels
-        updated.metadata.annotations = resource.metadata.annotations
-        if dry_run:
-            return updated, ApplyResult.CONFIGURED
-        return await self._replace(current, updated), ApplyResult.CONFIGURED
+        while True:
+            current = await self._get_as(type(resource), resource.name)
+            if current is None:
+                if given:
+                    raise NotFound(resource.kind, resource.name)
+                resource.status = (
+                    type(resource).model_fields["status"].get_default(call_default_factory=True)
+                )
+                return (resource if dry_run else await self.create(resource)), ApplyResult.CREATED
+            if given and given != current.metadata.resource_version:
+                raise StaleVersion(
+                    resource.kind, resource.name, given, current.metadata.resource_version
+                )
+            if _same_desired_state(current, resource):
+                return current, ApplyResult.UNCHANGED
+            updated = cast(R, current.model_copy(deep=True))  # as in _decode
+            if updated.spec != resource.spec:
+                updated.metadata.generation += 1
+            updated.spec = resource.spec
+            updated.metadata.labels = resource.metadata.labels
+            updated.metadata.annotations = resource.metadata.annotations
+            if dry_run:
+                return updated, ApplyResult.CONFIGURED
+            try:
+                return await self._replace(current, updated), ApplyResult.CONFIGURED
+            except StaleVersion:
+                if given:
+                    raise
 
     async def _replace(self, current: R, updated: R) -> R:
         try:
