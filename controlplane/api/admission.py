@@ -62,9 +62,12 @@ class JoinGate:
         self.retry_after_s = min(MAX_RETRY_AFTER_S, max(MIN_RETRY_AFTER_S, waiting / rate_per_s))
         return self.retry_after_s
 
-    def done(self, now_s: float) -> None:
+    def done(self, now_s: float, *, joined: bool = True) -> None:
+        """A Join admitted has ended; only one that `joined` counts toward the rate, so a
+        burst of refused credentials cannot pass for capacity."""
         self.in_flight -= 1
-        self._done_at.append(now_s)
+        if joined:
+            self._done_at.append(now_s)
         self._trim(self._done_at, now_s - RATE_WINDOW_S)
 
     def rate_per_s(self, now_s: float) -> float:
@@ -116,9 +119,12 @@ class JoinAdmission(grpc.aio.ServerInterceptor):
                     trailing_metadata=((RETRY_AFTER_KEY, str(round(wait_s * 1000))),),
                 )
             try:
-                return await behavior(request, context)
-            finally:
-                gate.done(clock())
+                response = await behavior(request, context)
+            except BaseException:
+                gate.done(clock(), joined=False)
+                raise
+            gate.done(clock())
+            return response
 
         return grpc.unary_unary_rpc_method_handler(
             admitted,

@@ -30,7 +30,14 @@ from controlplane import __version__
 from controlplane.api.decoding import Undecodable
 from controlplane.api.identity import NodeIdentity, peer_names
 from controlplane.api.status import code_of, details, unary
-from controlplane.errors import ControlPlaneError, Invalid, NotFound, Timeout, clip
+from controlplane.errors import (
+    AlreadyExists,
+    ControlPlaneError,
+    Invalid,
+    NotFound,
+    Timeout,
+    clip,
+)
 from controlplane.inventory import InventoryTable, Transition, liveness
 from controlplane.objects import ObjectStore
 from controlplane.resources import Node, Replica, parse_manifest
@@ -213,12 +220,13 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     ) -> agent_pb2.JoinResponse:
         # Authenticated before the manifest is read: a stranger learns nothing from errors.
         name = request.node.metadata.name
+        registered = await self._objects.get("Node", name)
         admission = await self._identity.admit(
             name=name,
             bootstrap_token=request.bootstrap_token,
             metadata=context.invocation_metadata(),
             names=peer_names(context),
-            registered=await self._objects.get("Node", name) is not None,
+            registered=registered is not None,
             node_key=request.node_key,
         )
         if request.node_key and not MIN_NODE_KEY_CHARS <= len(request.node_key) <= 256:
@@ -233,7 +241,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         # Kept before the node is written: a Join cancelled in between (its client gave up)
         # is retried with the same key, and that retry is the node's own.
         await self._identity.keep_key(name, request.node_key)
-        stored = await self._register(joining)
+        stored = await self._register(joining, new=registered is None)
         self._table.upsert(stored)
         token, expiration = await self._identity.issue(stored.name)
         return agent_pb2.JoinResponse(
@@ -243,8 +251,11 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             node_token_expiration_timestamp=expiration,
         )
 
-    async def _register(self, joining: Node) -> Node:
-        """The agent owns what the node is; the operator owns cordon state and extra labels."""
+    async def _register(self, joining: Node, *, new: bool) -> Node:
+        """The agent owns what the node is; the operator owns cordon state and extra labels.
+
+        `new`: the node was not stored when this Join began (so try a create first).
+        """
 
         def merge(current: Node) -> Node | None:
             spec = joining.spec.model_copy(update={"unschedulable": current.spec.unschedulable})
@@ -254,10 +265,10 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             current.spec, current.metadata.labels = spec, labels
             return current
 
-        if await self._objects.get("Node", joining.name) is None:
+        if new:
             try:
                 return await self._objects.create(joining)
-            except Exception:  # lost a race with a concurrent Join of the same node
+            except AlreadyExists:  # lost a race with a concurrent Join of the same node
                 pass
         return await self._objects.update("Node", joining.name, merge)
 

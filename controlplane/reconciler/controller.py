@@ -173,12 +173,17 @@ class Reconciler:
     async def run(self) -> None:
         """Forever: a pass on every wake-up or tick."""
         self._started = self._last_replan = self._clock()  # leadership starts now
+        loop = asyncio.get_running_loop()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._config.tick_s)
             self._wake.clear()
+            started_s = loop.time()
             with reconcile_pass(lambda: sum(self.phase_failures.values())):
                 await self.reconcile()
+            # Rest as long as the pass took: wake-ups (every agent's Hello in a join
+            # storm) then cost this loop at most half its time, whatever the fleet's size.
+            await asyncio.sleep(loop.time() - started_s)
 
     async def wait_for_pass(self) -> None:
         """Returns when the next pass has finished."""

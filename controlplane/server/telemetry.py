@@ -117,15 +117,20 @@ def setup_telemetry(
 
 # Streams the instrumentation cannot wrap (the servicer writes with context.write, where
 # the interceptor expects an async generator), and whose span would last a node's life.
-UNTRACED_METHODS = ("/tokenplane.v1.AgentService/Connect",)
+UNTRACED_METHODS = frozenset({"/tokenplane.v1.AgentService/Connect"})
+
+
+def traced(details: grpc.HandlerCallDetails) -> bool:
+    """The instrumentation's filter: a set lookup. Its own filter combinators ran a typing
+    Protocol isinstance check per call, a tenth of a join storm's Join cost (py-spy)."""
+    return details.method not in UNTRACED_METHODS
 
 
 def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
     """A server span per RPC, continuing the caller's trace (W3C traceparent metadata)."""
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-    untraced = [filters.full_method_name(m) for m in UNTRACED_METHODS]
-    return [aio_server_interceptor(filter_=filters.negate(filters.any_of(*untraced)))]
+    return [aio_server_interceptor(filter_=traced)]
 
 
 class RpcMetrics(SpanProcessor):

@@ -9,7 +9,13 @@ import grpc
 import pytest
 
 from agents.connection import retry_after_s
-from controlplane.api.admission import MAX_RETRY_AFTER_S, MIN_RETRY_AFTER_S, JoinAdmission, JoinGate
+from controlplane.api.admission import (
+    MAX_RETRY_AFTER_S,
+    MIN_RATE_PER_S,
+    MIN_RETRY_AFTER_S,
+    JoinAdmission,
+    JoinGate,
+)
 from tokenplane.v1 import agent_pb2, agent_pb2_grpc
 
 
@@ -39,6 +45,15 @@ def test_the_joins_admitted_follow_the_rate_they_complete() -> None:
     gate.in_flight = 0
     admitted = sum(gate.admit(2.0) is None for _ in range(2_000))
     assert admitted == 1_500
+
+
+def test_failed_joins_do_not_pass_for_capacity() -> None:
+    gate = JoinGate(min_limit=1, queue_s=3.0)
+    for i in range(2_000):  # 1,000 a second, every one refused its credential
+        assert gate.admit(i / 1_000) is None
+        gate.done(i / 1_000, joined=False)
+    assert gate.in_flight == 0
+    assert gate.rate_per_s(2.0) == MIN_RATE_PER_S  # still the assumed rate: nothing joined
 
 
 def test_refusals_older_than_the_wait_told_are_no_longer_counted() -> None:
