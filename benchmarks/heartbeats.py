@@ -447,7 +447,8 @@ def time_to(
 def run_server(
     kind: str, nodes: int, work: Path, args: argparse.Namespace, timing: Timing, log: Callable
 ) -> ServerRun:
-    work.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(work, ignore_errors=True)  # a store left by an earlier run knows the nodes
+    work.mkdir(parents=True)
     run = ServerRun(kind, nodes)
     interval = liveness.heartbeat_interval_s(
         nodes, base_s=BASE_INTERVAL_S, max_rate_per_s=MAX_HEARTBEAT_RATE

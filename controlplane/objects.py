@@ -9,6 +9,7 @@ resourceVersion is told so instead of overwriting someone else's change.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import enum
 import json
@@ -115,6 +116,7 @@ class ObjectStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._event_lease: tuple[int, float] | None = None
+        self._event_lease_lock = asyncio.Lock()  # concurrent events share one grant
 
     async def get(self, kind: str, name: str) -> Resource | None:
         kv = await self.store.get(key_of(kind, name))
@@ -290,10 +292,11 @@ class ObjectStore:
 
     async def _events_lease(self) -> int:
         """One lease per half hour of events, so that each event lives 30-60 minutes."""
-        now = time.monotonic()
-        if self._event_lease is None or now - self._event_lease[1] > EVENT_TTL_S / 2:
-            self._event_lease = (await self.store.grant_lease(EVENT_TTL_S), now)
-        return self._event_lease[0]
+        async with self._event_lease_lock:
+            now = time.monotonic()
+            if self._event_lease is None or now - self._event_lease[1] > EVENT_TTL_S / 2:
+                self._event_lease = (await self.store.grant_lease(EVENT_TTL_S), now)
+            return self._event_lease[0]
 
     async def list_events(self, kind: str = "", name: str = "") -> tuple[builtins.list[Event], int]:
         prefix = f"{EVENTS_PREFIX}{kind}/" if kind else EVENTS_PREFIX

@@ -13,8 +13,9 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -63,6 +64,7 @@ from tokenplane.v1 import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Where versions before 0.9 kept the bootstrap token and the node-token key in the clear:
 # deleted at start. Secrets now live in files (or Kubernetes Secrets mounted as files).
@@ -160,30 +162,45 @@ class ConditionRecorder:
     async def flush(self) -> None:
         latest, self._latest = self._latest, {}
         events, self._events = self._events, []
-        for name, (t, since) in latest.items():
+        # Concurrent writes share the store's group commit: a join storm's 10k Ready
+        # conditions and events one commit at a time made each flush last minutes.
+        await _in_batches(self._persist, list(latest.values()))
+        await _in_batches(self._record, events)
 
-            def set_ready(node: Node, t: Transition = t, since: str = since) -> Node:
-                status = node.status or NodeStatus()
-                others = [c for c in status.conditions if c.type != "Ready"]
-                status.conditions = [ready_condition(t.ready, t.reason, since), *others]
-                node.status = status
-                return node
+    async def _persist(self, latest: tuple[Transition, str]) -> None:
+        t, since = latest
 
-            try:
-                await self._objects.update("Node", name, set_ready)
-            except Exception:
-                log.exception("could not persist the Ready condition of %s", name)
-        for t in events:
-            try:
-                await self._objects.record_event(
-                    ObjectReference(kind="Node", name=t.name),
-                    "NodeReady" if t.ready else "NodeNotReady",
-                    f"node {t.name} is {'Ready' if t.ready else 'NotReady'}: {t.reason}",
-                    type_="Normal" if t.ready else "Warning",
-                    source="inventory",
-                )
-            except Exception:
-                log.exception("could not record an event for %s", t.name)
+        def set_ready(node: Node) -> Node:
+            status = node.status or NodeStatus()
+            others = [c for c in status.conditions if c.type != "Ready"]
+            status.conditions = [ready_condition(t.ready, t.reason, since), *others]
+            node.status = status
+            return node
+
+        try:
+            await self._objects.update("Node", t.name, set_ready)
+        except Exception:
+            log.exception("could not persist the Ready condition of %s", t.name)
+
+    async def _record(self, t: Transition) -> None:
+        try:
+            await self._objects.record_event(
+                ObjectReference(kind="Node", name=t.name),
+                "NodeReady" if t.ready else "NodeNotReady",
+                f"node {t.name} is {'Ready' if t.ready else 'NotReady'}: {t.reason}",
+                type_="Normal" if t.ready else "Warning",
+                source="inventory",
+            )
+        except Exception:
+            log.exception("could not record an event for %s", t.name)
+
+
+FLUSH_BATCH = 64  # writes in flight at once: a group commit's worth (store/sqlite.py)
+
+
+async def _in_batches(write: Callable[[T], Awaitable[None]], items: Sequence[T]) -> None:
+    for start in range(0, len(items), FLUSH_BATCH):
+        await asyncio.gather(*map(write, items[start : start + FLUSH_BATCH]))
 
 
 class ControlPlane:
