@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Collection, Iterable, Mapping
+import operator
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -51,30 +52,76 @@ _FLOATS = (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT)
 MAX_FORECAST_POINTS = 168  # a week of hours: more is no forecast a feed makes
 
 
+Field = tuple[str, str, bool]  # name, JSON name, repeated
+
+
+@dataclass(frozen=True, slots=True)
+class _NumberPlan:
+    """Where a message type keeps its numbers: read once per type, so that checking a
+    heartbeat costs a few C-level reads, not reflection."""
+
+    scalar_sum: Callable[[Message], float] | None  # all single floats, added up in one go
+    scalars: tuple[Field, ...]
+    repeated: tuple[Field, ...]  # repeated floats
+    messages: tuple[Field, ...]  # message fields that hold a float at some depth
+
+
 @functools.cache
-def _number_plan(
-    descriptor: Descriptor,
-) -> tuple[tuple[tuple[str, str, bool], ...], tuple[tuple[str, str, bool], ...]]:
-    """A message type's float fields and message fields, as (name, JSON name, repeated):
-    read once per type, so that checking a heartbeat costs a few getattrs, not reflection."""
-    floats, messages = [], []
+def _number_plan(descriptor: Descriptor) -> _NumberPlan:
+    scalars: list[Field] = []
+    repeated: list[Field] = []
+    messages: list[Field] = []
     for field in descriptor.fields:
         entry = (field.name, field.json_name, field.is_repeated)
         if field.type in _FLOATS:
-            floats.append(entry)
-        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
-            messages.append(entry)
-    return tuple(floats), tuple(messages)
+            (repeated if field.is_repeated else scalars).append(entry)
+        elif (
+            field.message_type is not None
+            and not field.message_type.GetOptions().map_entry
+            and _holds_floats(field.message_type, frozenset({descriptor.full_name}))
+        ):
+            messages.append(entry)  # only those with a number to check: not CarbonBasis
+    return _NumberPlan(
+        _summed(*(name for name, _, _ in scalars)), tuple(scalars), tuple(repeated), tuple(messages)
+    )
+
+
+def _summed(*names: str) -> Callable[[Message], float] | None:
+    """The sum of a message's float fields: finite only if every one is (NaN and the
+    infinities survive addition; an overflow of finite ones is sorted out field by field)."""
+    if not names:
+        return None
+    get: Callable[[Message], Any] = operator.attrgetter(*names)
+    return get if len(names) == 1 else lambda message: sum(get(message))
+
+
+def _holds_floats(descriptor: Descriptor, seen: frozenset[str]) -> bool:
+    """Whether a message type has a float field, at any depth (`seen`: recursive types)."""
+    if descriptor.full_name in seen:
+        return False
+    inner = seen | {descriptor.full_name}
+    return any(
+        field.type in _FLOATS
+        or (
+            field.message_type is not None
+            and not field.message_type.GetOptions().map_entry
+            and _holds_floats(field.message_type, inner)
+        )
+        for field in descriptor.fields
+    )
 
 
 def _non_finite(message: Message, path: str) -> str | None:
     """The path of the first NaN or infinite number in `message`, if any."""
-    floats, messages = _number_plan(message.DESCRIPTOR)
-    for name, json_name, repeated in floats:
-        value = getattr(message, name)
-        if not (all(map(math.isfinite, value)) if repeated else math.isfinite(value)):
+    plan = _number_plan(message.DESCRIPTOR)
+    if plan.scalar_sum is not None and not math.isfinite(plan.scalar_sum(message)):
+        for name, json_name, _ in plan.scalars:
+            if not math.isfinite(getattr(message, name)):
+                return f"{path}.{json_name}"
+    for name, json_name, _ in plan.repeated:
+        if not all(map(math.isfinite, getattr(message, name))):
             return f"{path}.{json_name}"
-    for name, json_name, repeated in messages:
+    for name, json_name, repeated in plan.messages:
         if repeated:
             for index, item in enumerate(getattr(message, name)):
                 if (found := _non_finite(item, f"{path}.{json_name}[{index}]")) is not None:
@@ -115,7 +162,9 @@ def check_heartbeat(hb: agent_pb2.Heartbeat, known_models: Collection[str]) -> N
                 raise Invalid(
                     f"heartbeat.gpus[{index}].{name}: {count} is more than {MAX_GPU_COUNT}"
                 )
-    check_gpu_models({g.model for g in hb.gpus}, known_models, "heartbeat.gpus")
+    models = [g.model for g in hb.gpus]
+    if len(models) > MAX_GPU_MODELS_PER_NODE or any(m not in known_models for m in models):
+        check_gpu_models(set(models), known_models, "heartbeat.gpus")
     if len(hb.forecast) > MAX_FORECAST_POINTS:
         raise Invalid(
             f"heartbeat.forecast: {len(hb.forecast)} points; at most {MAX_FORECAST_POINTS}"

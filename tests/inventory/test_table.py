@@ -166,3 +166,11 @@ def test_a_number_that_is_not_finite_is_refused_naming_its_field(
     spoil(hb)
     with pytest.raises(Invalid, match=re.escape(f"{field}: not a finite number")):
         check_heartbeat(hb, known_models=())
+
+
+def test_huge_but_finite_numbers_pass_although_their_sum_overflows() -> None:
+    hb = agent_pb2.Heartbeat(it_draw_kw=1e308, budget_kw=1e308, carbon_g_per_kwh=-1e308)
+    check_heartbeat(hb, known_models=())
+    hb.renewable_kw = math.inf
+    with pytest.raises(Invalid, match=re.escape("heartbeat.renewableKw: not a finite number")):
+        check_heartbeat(hb, known_models=())
