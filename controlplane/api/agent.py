@@ -302,14 +302,22 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             raise
         except Exception as e:
             await context.abort(code_of(e), details(e))
-        await self._serve(name, slot, first.hello, context)
+        generation = first.hello.applied_generation
+        reports = [r for r in map(report_of, first.hello.replicas) if r is not None]
+        del first  # the stream lives for days: it keeps no message (each holds ~1 kB)
+        await self._serve(name, slot, generation, reports, context)
 
     async def _serve(
-        self, name: str, slot: int, hello: agent_pb2.Hello, context: grpc.aio.ServicerContext
+        self,
+        name: str,
+        slot: int,
+        generation: int,
+        reports: list[ReplicaReport],
+        context: grpc.aio.ServicerContext,
     ) -> None:
         table = self._table
         await self._wait_for_handover(name, slot, context)
-        session = Session(name, context, generation=hello.applied_generation)
+        session = Session(name, context, generation=generation)
         self._hub.sessions[name] = session
         window_s = liveness.reconnect_window_s(
             len(table),
@@ -328,7 +336,6 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             )
         )
         self._emit(table.connect(slot, self._clock()))
-        reports = [r for r in map(report_of, hello.replicas) if r is not None]
         await self._observer.on_hello(name, reports)
         clock, emit = self._clock, self._emit
         try:
@@ -349,6 +356,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                     self._hub.log_reply(message.log_reply)
                 elif kind == "credential_ack":
                     await self._identity.saved(name, message.credential_ack.expiration_timestamp)
+                del message  # not held while the next read waits (see Connect)
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass  # the peer went away or keepalive found it dead: same as EOF
         except ControlPlaneError as e:  # a message the table refused: the agent's error

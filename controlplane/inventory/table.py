@@ -369,8 +369,10 @@ class InventoryTable:
             self.gpus_free[slot, col] = gpu.free
         if hb.energy_source:
             self._energy_source[slot] = hb.energy_source
-        if hb.HasField("carbon_basis"):
-            self._carbon_basis[slot] = hb.carbon_basis
+        if hb.HasField("carbon_basis") and self._carbon_basis.get(slot) != hb.carbon_basis:
+            # A copy: the submessage itself would keep the whole heartbeat's memory alive.
+            basis = self._carbon_basis[slot] = resources_pb2.CarbonBasis()
+            basis.CopyFrom(hb.carbon_basis)
         if hb.HasField("gpu_power_kw"):
             self._gpu_power_kw[slot] = hb.gpu_power_kw
         else:
