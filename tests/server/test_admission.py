@@ -10,8 +10,8 @@ import pytest
 
 from agents.connection import retry_after_s
 from controlplane.api.admission import (
+    ASSUMED_RATE_PER_S,
     MAX_RETRY_AFTER_S,
-    MIN_RATE_PER_S,
     MIN_RETRY_AFTER_S,
     JoinAdmission,
     JoinGate,
@@ -47,13 +47,22 @@ def test_the_joins_admitted_follow_the_rate_they_complete() -> None:
     assert admitted == 1_500
 
 
+def test_a_slow_server_admits_only_what_it_completes_before_the_callers_give_up() -> None:
+    gate = JoinGate(min_limit=1, queue_s=3.0)
+    for i in range(100):  # 20 a second over the last 5 s
+        gate.in_flight += 1
+        gate.done(i / 20)
+    admitted = sum(gate.admit(5.0) is None for _ in range(1_000))
+    assert admitted == 60  # 3 s of work at 20 a second, not the assumed 200
+
+
 def test_failed_joins_do_not_pass_for_capacity() -> None:
     gate = JoinGate(min_limit=1, queue_s=3.0)
     for i in range(2_000):  # 1,000 a second, every one refused its credential
         assert gate.admit(i / 1_000) is None
         gate.done(i / 1_000, joined=False)
     assert gate.in_flight == 0
-    assert gate.rate_per_s(2.0) == MIN_RATE_PER_S  # still the assumed rate: nothing joined
+    assert gate.rate_per_s(2.0) == ASSUMED_RATE_PER_S  # still the assumed rate: nothing joined
 
 
 def test_refusals_older_than_the_wait_told_are_no_longer_counted() -> None:
