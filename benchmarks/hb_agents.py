@@ -41,6 +41,8 @@ from controlplane.resources import Node, parse_manifest
 from tokenplane.v1 import agent_pb2
 
 UNTHROTTLED_INTERVAL_S = 0.001
+STATS_PERIOD_S = 0.25
+STALL_S = 0.5
 
 
 class Flags:
@@ -48,6 +50,8 @@ class Flags:
     sent = 0
     legacy_backoff = False
     attempts: ClassVar[collections.Counter[int]] = collections.Counter()  # monotonic s -> n
+    # This process's event loop woken late by more than STALL_S: monotonic s -> worst lateness.
+    stalls: ClassVar[dict[int, float]] = {}
 
 
 LEGACY_BACKOFF = connection.Backoff(initial_s=0.5, max_s=0.5)
@@ -134,6 +138,7 @@ def _write_stats(path: Path, links: list[connection.NodeLink]) -> None:
                 "sent": Flags.sent,
                 "connected": sum(1 for link in links if link.connected.is_set()),
                 "attempts_by_s": Flags.attempts,
+                "stalls_by_s": Flags.stalls,
             }
         )
     )
@@ -161,7 +166,12 @@ async def _main(args: argparse.Namespace) -> None:
     fleet = asyncio.create_task(hollow.run_fleet(links, ramp_per_s=args.ramp))
     while not fleet.done():
         _write_stats(stats, links)
-        await asyncio.sleep(0.25)
+        before = time.monotonic()
+        await asyncio.sleep(STATS_PERIOD_S)
+        late_s = time.monotonic() - before - STATS_PERIOD_S
+        if late_s > STALL_S:  # this load generator, not the server, fell behind
+            second = int(before)
+            Flags.stalls[second] = max(late_s, Flags.stalls.get(second, 0.0))
     fleet.result()
 
 

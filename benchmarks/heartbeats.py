@@ -117,6 +117,7 @@ class ServerRun:
     collapsed: bool = False
     ping_timeouts: int = 0  # GOAWAY "ping_timeout" lines logged by the server and agents
     join_flaps: int = 0  # nodes marked NotReady (for any reason) while the fleet joined
+    join_flaps_generator_stalled: int = 0  # ... while their own load generator was stalled
     settle_s: float = 0.0  # from all in to no Ready transitions for a while
     load_joined: float = 0.0  # the machine's 1-minute load average when all were in
     load_measured: float = 0.0  # ... and at the end of the production window
@@ -271,6 +272,7 @@ class Fleet:
     main: list[Proc]
     victims: dict[str, Proc]
     stats: list[Path]
+    nodes_per_proc: int = 0  # main processes run nodes node-0.. in blocks of this many
 
     def all(self) -> Iterator[Proc]:
         yield from self.main
@@ -278,6 +280,24 @@ class Fleet:
 
     def sent(self) -> int:
         return sum(int(read_json(p).get("sent", 0)) for p in self.stats)
+
+
+GENERATOR_STALL_S = 1.0  # a load generator's loop this late cannot heartbeat on time
+STALL_LOOKBACK_S = 10.0  # the longest heartbeat deadline (liveness.MAX_DEADLINE_S)
+
+
+def generator_stalled(fleet: Fleet, node: str, t: float) -> bool:
+    """Whether the process running `node` had its event loop stalled >= GENERATOR_STALL_S
+    in the STALL_LOOKBACK_S before `t`: a load generator of 5,000 nodes that falls behind
+    silences them all at once, which a real fleet of separate machines would not."""
+    prefix, _, index = node.rpartition("-")
+    if prefix != "node" or not fleet.main:
+        return False
+    stats = read_json(fleet.stats[int(index) // fleet.nodes_per_proc]).get("stalls_by_s", {})
+    return any(
+        late_s >= GENERATOR_STALL_S and t - STALL_LOOKBACK_S <= int(s) + late_s and int(s) <= t
+        for s, late_s in stats.items()
+    )
 
 
 def start_agents(
@@ -317,7 +337,7 @@ def start_agents(
     procs, ramp = args.agent_procs, args.ramp
     main_nodes = nodes - 2 * victim_nodes
     per = math.ceil(main_nodes / procs)
-    fleet = Fleet([], {}, [])
+    fleet = Fleet([], {}, [], per)
     for i in range(procs):
         count = min(per, main_nodes - i * per)
         if count > 0:
@@ -504,8 +524,11 @@ def run_server(
             if not wait_settled(transitions, max(timing.settle_s, 2 * interval), 120):
                 run.notes.append(f"real, {_n(nodes)} nodes: Ready transitions never stopped")
             run.settle_s = time.monotonic() - t1
-            run.join_flaps = sum(  # any NotReady: a missed deadline or a dropped stream
-                1 for line in transitions.read_text().splitlines() if line.split()[2:3] == ["0"]
+            lines = [line.split() for line in transitions.read_text().splitlines()]
+            flaps = [f for f in lines if f[2:3] == ["0"]]  # NotReady, for any reason
+            run.join_flaps = len(flaps)
+            run.join_flaps_generator_stalled = sum(
+                generator_stalled(fleet, f[1], float(f[0])) for f in flaps
             )
         else:
             time.sleep(max(timing.settle_s, 2 * interval))
@@ -642,7 +665,14 @@ def report(pairs: list[tuple[ServerRun, ServerRun]], args: argparse.Namespace) -
     pair("GOAWAY ping_timeout while joining: ours / bare", lambda r: _n(r.ping_timeouts), "0")
     ours(
         "NotReady flaps (any reason) while joining; s until quiet, ours",
-        lambda r: f"{_n(r.join_flaps)}; {r.settle_s:.0f}" if prod(r) else "",
+        lambda r: (
+            (
+                f"{_n(r.join_flaps)} ({_n(r.join_flaps_generator_stalled)} while their load "
+                f"generator stalled >= {GENERATOR_STALL_S:.0f} s); {r.settle_s:.0f}"
+            )
+            if prod(r)
+            else ""
+        ),
         "0",
     )
     pair(
