@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import grpc
 
 from controlplane.api.agent import RETRY_AFTER_KEY
+from controlplane.api.interceptors import Continuation, UnaryBehavior, with_behavior
 
 JOIN_METHOD = "/tokenplane.v1.AgentService/Join"
 QUEUE_S = 3.0  # Joins admitted: what the measured rate completes in this long
@@ -99,16 +100,14 @@ class JoinAdmission(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
+        continuation: Continuation,
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)
         if handler is None or details.method != JOIN_METHOD or handler.unary_unary is None:
             return handler
         # In grpc.aio a unary behavior is a coroutine function over an aio context.
-        behavior = cast(Callable[..., Awaitable[Any]], handler.unary_unary)
+        behavior = cast(UnaryBehavior, handler.unary_unary)
         gate, clock = self.gate, self._clock
 
         async def admitted(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -130,8 +129,4 @@ class JoinAdmission(grpc.aio.ServerInterceptor):
             gate.done(clock())
             return response
 
-        return grpc.unary_unary_rpc_method_handler(
-            admitted,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return with_behavior(handler, unary_unary=admitted)

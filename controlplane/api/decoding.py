@@ -15,12 +15,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
+
+from controlplane.api.interceptors import Continuation, with_behavior
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +125,7 @@ def tolerant_handler(
         changes["unary_unary"] = _refusing(handler.unary_unary, streaming=False)
     elif handler.unary_stream is not None:
         changes["unary_stream"] = _refusing(handler.unary_stream, streaming=True)
-    # The generated handlers are namedtuples; _replace keeps every other field as it is.
-    replaced: grpc.RpcMethodHandler = handler._replace(**changes)  # type: ignore[attr-defined]
-    return replaced
+    return with_behavior(handler, **changes)
 
 
 class TolerantDecoding(grpc.aio.ServerInterceptor):
@@ -138,9 +138,7 @@ class TolerantDecoding(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
+        continuation: Continuation,
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)

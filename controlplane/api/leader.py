@@ -8,10 +8,12 @@ Service sends traffic only to the ready (leading) pod.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
+
+from controlplane.api.interceptors import Continuation
 
 GUARDED_PREFIX = "/tokenplane.v1."
 
@@ -22,9 +24,7 @@ class LeaderOnly(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
+        continuation: Continuation,
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 
 from controlplane.api.auth import Caller, current_caller
+from controlplane.api.interceptors import Continuation, with_behavior
 from controlplane.resources.codec import ONEOF_FIELD
 
 log = logging.getLogger(__name__)
@@ -95,9 +96,7 @@ class AuditLog(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
+        continuation: Continuation,
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)
@@ -136,8 +135,4 @@ class AuditLog(grpc.aio.ServerInterceptor):
                     )
                 )
 
-        return grpc.unary_unary_rpc_method_handler(
-            audited,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return with_behavior(handler, unary_unary=audited)
