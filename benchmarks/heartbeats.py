@@ -61,6 +61,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controlplane.api.admission import MAX_RETRY_AFTER_S
 from controlplane.inventory import liveness
 
 HERE = Path(__file__).resolve().parent
@@ -367,7 +368,9 @@ def wait_connected(
             return count, count
         if count > best:
             best, best_at = count, now
-        if now - best_at > max(30.0, ramp_s):  # no progress: collapsed or stuck
+        # No progress for longer than an agent told to come back can wait (the join gate's
+        # longest retry-after, doubled by the agent's jitter): collapsed or stuck.
+        if now - best_at > max(2 * MAX_RETRY_AFTER_S + 5, ramp_s):
             return count, best
         if now - last_log > 10:
             log(f"    {count} in")
