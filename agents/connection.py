@@ -53,6 +53,8 @@ MAX_LOG_CHARS = 1 << 20  # well inside the 4 MiB message limit
 
 # Trailing metadata of a refusal: wait at least this many milliseconds before trying again.
 RETRY_AFTER_KEY = "retry-after-ms"
+MAX_TOLD_WAIT_S = 600.0  # the longest wait a server's retry-after is obeyed for
+TOLD_WAIT_JITTER = 0.1
 
 
 class StreamClosed(Exception):
@@ -81,12 +83,13 @@ class Backoff:
         return rng.uniform(0, min(self.max_s, window * 2**attempt))
 
     def retry_after_s(self, told_s: float, rng: random.Random) -> float:
-        """The wait when the server said when to come back: that long, plus up to as much again.
+        """The wait when the server said when to come back: that long, plus up to a tenth.
 
-        The server chose the time, so it does not count as a failure; the jitter
-        keeps agents it refused together from returning together.
+        The server chose the time, so it does not count as a failure, and it may
+        exceed the backoff cap (a join storm's queue: each agent is given its own
+        slot); the jitter only keeps agents told the same time from returning in step.
         """
-        return min(self.max_s, rng.uniform(told_s, 2 * told_s))
+        return min(MAX_TOLD_WAIT_S, rng.uniform(told_s, told_s * (1 + TOLD_WAIT_JITTER)))
 
 
 def retry_after_s(error: grpc.aio.AioRpcError) -> float:

@@ -61,6 +61,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.connection import TOLD_WAIT_JITTER
 from controlplane.api.admission import MAX_RETRY_AFTER_S
 from controlplane.inventory import liveness
 
@@ -369,8 +370,8 @@ def wait_connected(
         if count > best:
             best, best_at = count, now
         # No progress for longer than an agent told to come back can wait (the join gate's
-        # longest retry-after, doubled by the agent's jitter): collapsed or stuck.
-        if now - best_at > max(2 * MAX_RETRY_AFTER_S + 5, ramp_s):
+        # longest retry-after and the agent's jitter on it): collapsed or stuck.
+        if now - best_at > max(MAX_RETRY_AFTER_S * (1 + TOLD_WAIT_JITTER) + 5, ramp_s):
             return count, best
         if now - last_log > 10:
             log(f"    {count} in")

@@ -10,10 +10,15 @@ rate, well inside that deadline; a Join beyond is refused at once with
 RESOURCE_EXHAUSTED and a retry-after, and one whose caller's deadline has
 passed is dropped unworked.
 
-The retry-after spreads the waiting agents over the time the server needs for
-them: an agent told to wait t seconds waits t to 2t (agents/connection.py), so
-every refusal in the last t seconds is a different agent still waiting, and
-t = waiting / join rate brings them back at about the rate Joins complete.
+Each refused agent is given its own time to come back, the next free slot at
+the measured join rate (a reservation, as a GCRA rate limiter makes): 15,000
+agents refused at 30 Joins a second are told 1 s, 1.03 s, ... 500 s, and come
+back one by one as capacity frees, each refused about once. The first design
+told them all "waiting / rate, at most 30 s", and at 19,800 nodes the agents
+returning every 30-60 s were 300 refused connections a second against 30 Joins:
+refusing them cost the server as much as joining them. A slot further off than
+MAX_RETRY_AFTER_S is not reserved; that agent comes back then and gets a slot.
+Agents wait what they are told plus up to a tenth (agents/connection.py).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ JOIN_METHOD = "/tokenplane.v1.AgentService/Join"
 QUEUE_S = 3.0  # Joins admitted: what the measured rate completes in this long
 MIN_JOINS_IN_FLIGHT = 64  # enough to fill a group commit (store/sqlite.py)
 MIN_RETRY_AFTER_S = 1.0
-MAX_RETRY_AFTER_S = 30.0  # the agents' backoff cap
+MAX_RETRY_AFTER_S = 300.0  # agents honour a server's wait up to connection.MAX_TOLD_WAIT_S
 RATE_WINDOW_S = 5.0
 ASSUMED_RATE_PER_S = 200.0  # until Joins have been measured
 # A floor for the measured rate only: a server completing 40 Joins a second (10k
@@ -51,9 +56,8 @@ class JoinGate:
     min_limit: int = MIN_JOINS_IN_FLIGHT
     queue_s: float = QUEUE_S
     in_flight: int = 0
-    _refused_at: deque[float] = field(default_factory=deque)
     _done_at: deque[float] = field(default_factory=deque)
-    retry_after_s: float = MIN_RETRY_AFTER_S
+    next_slot_s: float = 0.0  # when the next refused agent is told to come back
 
     def admit(self, now_s: float) -> float | None:
         """None: go ahead (call `done` after). Else the seconds to tell the caller to wait."""
@@ -61,11 +65,11 @@ class JoinGate:
         if self.in_flight < max(self.min_limit, rate_per_s * self.queue_s):
             self.in_flight += 1
             return None
-        self._refused_at.append(now_s)
-        self._trim(self._refused_at, now_s - self.retry_after_s)
-        waiting = len(self._refused_at) + self.in_flight
-        self.retry_after_s = min(MAX_RETRY_AFTER_S, max(MIN_RETRY_AFTER_S, waiting / rate_per_s))
-        return self.retry_after_s
+        slot_s = max(self.next_slot_s, now_s + MIN_RETRY_AFTER_S)
+        if slot_s - now_s > MAX_RETRY_AFTER_S:
+            return MAX_RETRY_AFTER_S  # not reserved: it comes back then for a slot
+        self.next_slot_s = slot_s + 1 / rate_per_s
+        return slot_s - now_s
 
     def done(self, now_s: float, *, joined: bool = True) -> None:
         """A Join admitted has ended; only one that `joined` counts toward the rate, so a

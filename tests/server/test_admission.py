@@ -19,7 +19,7 @@ from controlplane.api.admission import (
 from tokenplane.v1 import agent_pb2, agent_pb2_grpc
 
 
-def test_the_wait_told_grows_with_the_agents_waiting_and_the_rate_joins_complete() -> None:
+def test_each_refused_agent_is_given_its_own_slot_at_the_join_rate() -> None:
     gate = JoinGate(min_limit=2, queue_s=0)
     assert gate.admit(0.0) is None and gate.admit(0.0) is None
     assert gate.admit(0.0) == MIN_RETRY_AFTER_S  # few waiting: come back soon
@@ -28,11 +28,13 @@ def test_the_wait_told_grows_with_the_agents_waiting_and_the_rate_joins_complete
         gate.in_flight += 1
     waits = [gate.admit(5.0) for _ in range(4_000)]
     assert all(w is not None for w in waits)
-    # 4,000 agents refused within the wait told, at 500 Joins a second: 8 s of work.
-    assert waits[-1] == pytest.approx(4_002 / 500)
-    for _ in range(20_000):
+    # One after another, 1/500 s apart: 4,000 agents come back over 8 s, each once.
+    assert waits[0] == pytest.approx(MIN_RETRY_AFTER_S)
+    assert waits[-1] == pytest.approx(MIN_RETRY_AFTER_S + 3_999 / 500)
+    assert len(set(waits)) == 4_000
+    for _ in range(200_000):
         last = gate.admit(5.0)
-    assert last == MAX_RETRY_AFTER_S  # never beyond the agents' own backoff cap
+    assert last == MAX_RETRY_AFTER_S  # beyond, no slot is held: it comes back for one
 
 
 def test_the_joins_admitted_follow_the_rate_they_complete() -> None:
@@ -65,12 +67,12 @@ def test_failed_joins_do_not_pass_for_capacity() -> None:
     assert gate.rate_per_s(2.0) == ASSUMED_RATE_PER_S  # still the assumed rate: nothing joined
 
 
-def test_refusals_older_than_the_wait_told_are_no_longer_counted() -> None:
+def test_slots_in_the_past_are_not_waited_for() -> None:
     gate = JoinGate(min_limit=0, queue_s=0)
     for _ in range(300):
         gate.admit(0.0)
-    assert gate.retry_after_s > MIN_RETRY_AFTER_S
-    # Long after: those agents came back and were served; one new refusal is one waiting agent.
+    assert gate.next_slot_s > MIN_RETRY_AFTER_S
+    # Long after: those agents came back and were served; a new refusal waits the least.
     assert gate.admit(100.0) == MIN_RETRY_AFTER_S
 
 
