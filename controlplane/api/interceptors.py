@@ -3,8 +3,8 @@ with one behaviour swapped.
 
 The generated handlers are namedtuples (grpc's RpcMethodHandler), so `_replace`
 keeps the (de)serializers and streaming flags as they are; building a new handler
-with `grpc.*_rpc_method_handler` instead would drop whatever an outer
-interceptor had set.
+with `grpc.*_rpc_method_handler` instead would drop any the wrapped handler had
+changed.
 """
 
 from __future__ import annotations
