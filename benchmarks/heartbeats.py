@@ -285,7 +285,7 @@ class Fleet:
 
 
 GENERATOR_STALL_S = 1.0  # a load generator's loop this late cannot heartbeat on time
-STALL_LOOKBACK_S = 10.0  # the longest heartbeat deadline (liveness.MAX_DEADLINE_S)
+STALL_LOOKBACK_S = liveness.MAX_DEADLINE_S  # the longest heartbeat deadline
 
 
 def generator_stalled(fleet: Fleet, node: str, t: float) -> bool:
