@@ -8,7 +8,7 @@ Service sends traffic only to the ready (leading) pod.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -34,13 +34,25 @@ class LeaderOnly(grpc.aio.ServerInterceptor):
 
 
 def _refusal(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
-    """A handler of the same shape as `handler` that refuses the call."""
+    """A handler of the same shape as `handler` that refuses the call.
+
+    A streaming response's refusal is an async generator, as the servicers' own
+    are: the interceptors around it (tracing's among them) iterate it.
+    """
 
     async def refuse(request: object, context: grpc.aio.ServicerContext) -> None:
         await context.abort(grpc.StatusCode.UNAVAILABLE, message)
+
+    async def refuse_stream(
+        request: object, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
+        await refuse(request, context)
+        yield  # never reached: makes this a generator
 
     shape = (
         f"{'stream' if handler.request_streaming else 'unary'}_"
         f"{'stream' if handler.response_streaming else 'unary'}"
     )
-    return with_behavior(handler, **{shape: refuse})
+    return with_behavior(
+        handler, **{shape: refuse_stream if handler.response_streaming else refuse}
+    )

@@ -108,6 +108,15 @@ def test_standby_takes_over_with_nothing_lost(etcd: EtcdServer, tmp_path: Path) 
                 fleet_pb2_grpc.FleetServiceStub(channel).List(fleet_pb2.ListRequest(kind="Node"))
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
             assert "standby" in err.value.details()
+            # A watch (`tpctl get -w`) is told the same, not an internal TypeError.
+            with pytest.raises(grpc.RpcError) as err:
+                list(
+                    fleet_pb2_grpc.FleetServiceStub(channel).Watch(
+                        fleet_pb2.WatchRequest(kind="Node")
+                    )
+                )
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value.details()
+            assert "standby" in err.value.details()
         agents = HollowFleet(tmp_path / "fleet.yaml", both, tmp_path / "bootstrap-token")
         with grpc.insecure_channel(leader.address) as channel:
             stub = fleet_pb2_grpc.FleetServiceStub(channel)
