@@ -53,6 +53,9 @@ MAX_LOG_CHARS = 1 << 20  # well inside the 4 MiB message limit
 
 # Trailing metadata of a refusal: wait at least this many milliseconds before trying again.
 RETRY_AFTER_KEY = "retry-after-ms"
+# A Join may wait its turn in the server's queue during a join storm (the server
+# queues what it completes in a third of this: controlplane/api/admission.py).
+JOIN_TIMEOUT_S = 60.0
 MAX_TOLD_WAIT_S = 600.0  # the longest wait a server's retry-after is obeyed for
 TOLD_WAIT_JITTER = 0.1
 
@@ -171,7 +174,7 @@ class NodeLink:
                                 node_key=self._tokens.key(self.name),
                             ),
                             metadata=self._credential(),
-                            timeout=10,
+                            timeout=JOIN_TIMEOUT_S,
                         )
                         self._new_token(joined.node_token)
                         self._joined = True

@@ -109,6 +109,7 @@ class ServerRun:
     nodes: int
     connected: int = 0
     connect_s: float = 0.0
+    join_cpu_s: float = 0.0  # the server's CPU time from the first agent to all in
     idle_rss_kb: int = 0
     interval_s: float = 0.0
     production: Window | None = None
@@ -505,10 +506,11 @@ def run_server(
         run.idle_rss_kb = rss_kb(server.pid)
         victims = args.victim_nodes if kind == "real" else 0
         token = work / "bootstrap-token" if kind == "real" else None
-        t0 = time.monotonic()
+        t0, cpu0_s = time.monotonic(), cpu_s(server.pid)
         fleet = start_agents(work, address, token, nodes, victims, args)
         run.connected, peak = wait_connected(stats, fleet, nodes, args, log)
         run.connect_s = time.monotonic() - t0
+        run.join_cpu_s = cpu_s(server.pid) - cpu0_s
         run.load_joined = os.getloadavg()[0]
         run.ping_timeouts = sum(
             p.log.read_text(errors="replace").count("ping_timeout") for p in (server, *fleet.all())
@@ -665,6 +667,11 @@ def report(pairs: list[tuple[ServerRun, ServerRun]], args: argparse.Namespace) -
         lambda r: f"{r.connect_s:.1f}",
         "≤ 1.5",
         lambda r: r.connect_s,
+    )
+    pair(
+        "server CPU while joining, ms per node: ours / bare = ratio",
+        lambda r: f"{r.join_cpu_s / max(r.connected, 1) * 1000:.2f}",
+        ratio=lambda r: r.join_cpu_s,
     )
     pair("GOAWAY ping_timeout while joining: ours / bare", lambda r: _n(r.ping_timeouts), "0")
     ours(

@@ -1,28 +1,37 @@
-"""Join admission: a bounded number of Joins in flight; the rest are told when to come back.
+"""Join admission: a few Joins worked at once, more waiting their turn, the rest told
+when to come back.
 
 A Join costs the server about a millisecond of CPU (decode, validate, a store
-write). When 10,000 agents join at once on a busy machine, an unbounded queue
-grows past the agents' Join deadline (10 s): they time out and retry while the
-server spends its time on Joins whose callers have gone, and the fleet never
-gets in (benchmarks/heartbeats.py --busy 1 saw 3,786 of 10,000). So the Joins
-in flight are bounded by what the server completes in QUEUE_S at its measured
-rate, well inside that deadline; a Join beyond is refused at once with
-RESOURCE_EXHAUSTED and a retry-after, and one whose caller's deadline has
-passed is dropped unworked.
+write). When 10,000 agents join at once on a busy machine, the server must
+neither work on all of them at once (each waits for all the others, past its
+caller's deadline) nor send them away to guess when to return (the server then
+idles while they are away, and their returns cost as much as Joins).
 
-Each refused agent is given its own time to come back, the next free slot at
-the measured join rate (a reservation, as a GCRA rate limiter makes): 15,000
-agents refused at 30 Joins a second are told 1 s, 1.03 s, ... 500 s, and come
-back one by one as capacity frees, each refused about once. The first design
-told them all "waiting / rate, at most 30 s", and at 19,800 nodes the agents
-returning every 30-60 s were 300 refused connections a second against 30 Joins:
-refusing them cost the server as much as joining them. A slot further off than
-MAX_RETRY_AFTER_S is not reserved; that agent comes back then and gets a slot.
-Agents wait what they are told plus up to a tenth (agents/connection.py).
+So JOIN_WORKERS Joins are worked at once, enough to fill a group commit; the
+next ones wait in a FIFO queue, holding only their open call, and each takes
+a worker's place the moment one finishes: the server is never idle while a
+Join waits. The queue holds what the server completes in QUEUE_S at its
+measured rate, well inside the agents' Join deadline (JOIN_TIMEOUT_S in
+agents/connection.py), so a queued Join is worked before its caller gives up;
+one whose caller has gone is dropped unworked.
+
+Beyond the queue, a Join is refused at once with RESOURCE_EXHAUSTED and a
+retry-after: each refused agent its own slot at the measured rate after the
+queue has drained (a reservation, as a GCRA rate limiter makes), so 15,000
+agents refused at 30 Joins a second come back one by one as the queue empties,
+each refused about once. A slot further off than MAX_RETRY_AFTER_S is not
+reserved; that agent comes back then and gets one.
+
+The rate is measured only while Joins wait: then the workers never idle, so
+Joins completed a second is what the server can do. While none wait it is only
+what was asked, and a rate measured then (the first design) told agents to
+stay away as long as few came back, a pace that could never rise.
 """
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,72 +44,87 @@ from controlplane.api.agent import RETRY_AFTER_KEY
 from controlplane.api.interceptors import Continuation, UnaryBehavior, with_behavior
 
 JOIN_METHOD = "/tokenplane.v1.AgentService/Join"
-QUEUE_S = 3.0  # Joins admitted: what the measured rate completes in this long
-MIN_JOINS_IN_FLIGHT = 64  # enough to fill a group commit (store/sqlite.py)
+JOIN_WORKERS = 64  # enough to fill a group commit (store/sqlite.py)
+QUEUE_S = 20.0  # Joins that wait: what the measured rate completes in this long
+MIN_QUEUE = 256
 MIN_RETRY_AFTER_S = 1.0
 MAX_RETRY_AFTER_S = 300.0  # agents honour a server's wait up to connection.MAX_TOLD_WAIT_S
 RATE_WINDOW_S = 5.0
-ASSUMED_RATE_PER_S = 200.0  # until Joins have been measured
-# A floor for the measured rate only: a server completing 40 Joins a second (10k
-# joining on a busy machine) that kept admitting 600 made them wait past their
-# callers' deadline, and the work was lost.
+ASSUMED_RATE_PER_S = 200.0  # until Joins have been measured while others waited
 MIN_RATE_PER_S = 1.0
 # Below this much time left, the caller will have given up before the Join is done.
 MIN_TIME_LEFT_S = 0.05
+
+
+class Turn(enum.Enum):
+    NOW = "now"  # a worker is free
+    QUEUED = "queued"  # wait for a worker
 
 
 @dataclass
 class JoinGate:
     """Admission arithmetic over times passed in; no clock, no I/O."""
 
-    min_limit: int = MIN_JOINS_IN_FLIGHT
+    workers: int = JOIN_WORKERS
     queue_s: float = QUEUE_S
-    in_flight: int = 0
-    _done_at: deque[float] = field(default_factory=deque)
+    min_queue: int = MIN_QUEUE
+    in_flight: int = 0  # Joins being worked
+    waiting: int = 0  # Joins queued for a worker
+    rate_per_s: float = ASSUMED_RATE_PER_S  # as last measured while Joins waited
     next_slot_s: float = 0.0  # when the next refused agent is told to come back
+    _done_at: deque[float] = field(default_factory=deque)
 
-    def admit(self, now_s: float) -> float | None:
-        """None: go ahead (call `done` after). Else the seconds to tell the caller to wait."""
-        rate_per_s = self.rate_per_s(now_s)
-        if self.in_flight < max(self.min_limit, rate_per_s * self.queue_s):
+    def admit(self, now_s: float) -> Turn | float:
+        """The Join's turn, or the seconds to tell its caller to wait."""
+        if self.in_flight < self.workers:
             self.in_flight += 1
-            return None
-        slot_s = max(self.next_slot_s, now_s + MIN_RETRY_AFTER_S)
+            return Turn.NOW
+        if self.waiting < max(self.min_queue, self.rate_per_s * self.queue_s):
+            self.waiting += 1
+            return Turn.QUEUED
+        drained_s = now_s + self.waiting / self.rate_per_s
+        slot_s = max(self.next_slot_s, drained_s, now_s + MIN_RETRY_AFTER_S)
         if slot_s - now_s > MAX_RETRY_AFTER_S:
             return MAX_RETRY_AFTER_S  # not reserved: it comes back then for a slot
-        self.next_slot_s = slot_s + 1 / rate_per_s
+        self.next_slot_s = slot_s + 1 / self.rate_per_s
         return slot_s - now_s
 
-    def done(self, now_s: float, *, joined: bool = True) -> None:
-        """A Join admitted has ended; only one that `joined` counts toward the rate, so a
-        burst of refused credentials cannot pass for capacity."""
-        self.in_flight -= 1
-        if joined:
+    def done(self, now_s: float, *, joined: bool = True) -> bool:
+        """A Join worked has ended. True: the first one waiting takes its worker
+        (call `left_queue` for it), else the worker is free.
+
+        Only a Join that `joined` while others waited counts toward the rate, so
+        neither a lull nor a burst of refused credentials passes for capacity.
+        """
+        if joined and self.waiting:
             self._done_at.append(now_s)
-        self._trim(self._done_at, now_s - RATE_WINDOW_S)
+            self._measure(now_s)
+        if self.waiting:
+            return True
+        self.in_flight -= 1
+        return False
 
-    def rate_per_s(self, now_s: float) -> float:
-        """Joins completed a second, over the last RATE_WINDOW_S (or since the first one)."""
-        self._trim(self._done_at, now_s - RATE_WINDOW_S)
-        if len(self._done_at) < 2:
-            return ASSUMED_RATE_PER_S
-        span_s = max(now_s - self._done_at[0], 1.0)
-        return max(MIN_RATE_PER_S, len(self._done_at) / span_s)
+    def left_queue(self) -> None:
+        """A queued Join left the queue: to take the worker `done` kept for it, or gone."""
+        self.waiting -= 1
 
-    @staticmethod
-    def _trim(times: deque[float], before_s: float) -> None:
-        while times and times[0] < before_s:
-            times.popleft()
+    def _measure(self, now_s: float) -> None:
+        while self._done_at and self._done_at[0] < now_s - RATE_WINDOW_S:
+            self._done_at.popleft()
+        if len(self._done_at) >= 2:
+            span_s = max(now_s - self._done_at[0], 1.0)
+            self.rate_per_s = max(MIN_RATE_PER_S, len(self._done_at) / span_s)
 
 
 class JoinAdmission(grpc.aio.ServerInterceptor):
-    """Puts the JoinGate in front of AgentService.Join."""
+    """Puts the JoinGate in front of AgentService.Join, with the queue it keeps waiting."""
 
     def __init__(
         self, gate: JoinGate | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.gate = gate or JoinGate()
         self._clock = clock
+        self._queue: deque[asyncio.Future[None]] = deque()
 
     async def intercept_service(
         self,
@@ -112,25 +136,47 @@ class JoinAdmission(grpc.aio.ServerInterceptor):
             return handler
         # In grpc.aio a unary behavior is a coroutine function over an aio context.
         behavior = cast(UnaryBehavior, handler.unary_unary)
-        gate, clock = self.gate, self._clock
 
         async def admitted(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            left_s = context.time_remaining()
-            if left_s is not None and left_s < MIN_TIME_LEFT_S:
-                await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed in queue")
-            wait_s = gate.admit(clock())
-            if wait_s is not None:
+            turn = self.gate.admit(self._clock())
+            if not isinstance(turn, Turn):
                 await context.abort(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"too many nodes joining at once; retry in {wait_s:.1f} s",
-                    trailing_metadata=((RETRY_AFTER_KEY, str(round(wait_s * 1000))),),
+                    f"too many nodes joining at once; retry in {turn:.1f} s",
+                    trailing_metadata=((RETRY_AFTER_KEY, str(round(turn * 1000))),),
                 )
+            if turn is Turn.QUEUED:
+                await self._wait_turn()
+            joined = False
             try:
+                left_s = context.time_remaining()
+                if left_s is not None and left_s < MIN_TIME_LEFT_S:
+                    await context.abort(
+                        grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed in queue"
+                    )
                 response = await behavior(request, context)
-            except BaseException:
-                gate.done(clock(), joined=False)
-                raise
-            gate.done(clock())
-            return response
+                joined = True
+                return response
+            finally:
+                self._release(joined)
 
         return with_behavior(handler, unary_unary=admitted)
+
+    async def _wait_turn(self) -> None:
+        turn = asyncio.get_running_loop().create_future()
+        self._queue.append(turn)
+        try:
+            await turn
+        except BaseException:  # the caller went away while waiting
+            if turn.done() and not turn.cancelled():
+                self._release(joined=False)  # handed a worker as it left: pass it on
+            else:
+                self._queue.remove(turn)
+                self.gate.left_queue()
+            raise
+
+    def _release(self, joined: bool) -> None:
+        if self.gate.done(self._clock(), joined=joined):
+            turn = self._queue.popleft()
+            self.gate.left_queue()
+            turn.set_result(None)

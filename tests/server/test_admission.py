@@ -1,4 +1,5 @@
-"""Join admission: a join storm is told when to come back instead of queueing past its deadline."""
+"""Join admission: a join storm waits its turn in a bounded queue, and beyond it is told
+when to come back."""
 
 from __future__ import annotations
 
@@ -15,60 +16,85 @@ from controlplane.api.admission import (
     MIN_RETRY_AFTER_S,
     JoinAdmission,
     JoinGate,
+    Turn,
 )
 from tokenplane.v1 import agent_pb2, agent_pb2_grpc
 
 
-def test_each_refused_agent_is_given_its_own_slot_at_the_join_rate() -> None:
-    gate = JoinGate(min_limit=2, queue_s=0)
-    assert gate.admit(0.0) is None and gate.admit(0.0) is None
-    assert gate.admit(0.0) == MIN_RETRY_AFTER_S  # few waiting: come back soon
-    for i in range(2_500):  # 500 Joins done a second over the last 5 s
-        gate.done(i / 500)
-        gate.in_flight += 1
-    waits = [gate.admit(5.0) for _ in range(4_000)]
-    assert all(w is not None for w in waits)
-    # One after another, 1/500 s apart: 4,000 agents come back over 8 s, each once.
-    assert waits[0] == pytest.approx(MIN_RETRY_AFTER_S)
-    assert waits[-1] == pytest.approx(MIN_RETRY_AFTER_S + 3_999 / 500)
+def _saturate(gate: JoinGate, rate_per_s: float, seconds: float, start_s: float = 0.0) -> float:
+    """Joins completing at `rate_per_s` while others wait; returns the time after."""
+    gate.waiting += 1
+    n = round(rate_per_s * seconds)
+    for i in range(n):
+        gate.done(start_s + i / rate_per_s)
+    gate.waiting -= 1
+    return start_s + n / rate_per_s
+
+
+def test_joins_beyond_the_workers_wait_and_beyond_the_queue_are_refused() -> None:
+    gate = JoinGate(workers=2, queue_s=1.0, min_queue=3)
+    assert [gate.admit(0.0) for _ in range(2)] == [Turn.NOW, Turn.NOW]
+    # Nothing measured: the assumed rate's second of work may wait.
+    queued = [gate.admit(0.0) for _ in range(int(ASSUMED_RATE_PER_S))]
+    assert queued == [Turn.QUEUED] * int(ASSUMED_RATE_PER_S)
+    assert gate.admit(0.0) == pytest.approx(1.0)  # refused: come back when the queue drained
+    assert gate.waiting == ASSUMED_RATE_PER_S and gate.in_flight == 2
+
+
+def test_a_finished_join_hands_its_worker_to_the_first_waiting() -> None:
+    gate = JoinGate(workers=1, queue_s=0.0, min_queue=1)
+    assert gate.admit(0.0) is Turn.NOW and gate.admit(0.0) is Turn.QUEUED
+    assert gate.done(1.0) is True  # one waits: it takes the worker
+    gate.left_queue()
+    assert (gate.in_flight, gate.waiting) == (1, 0)
+    assert gate.done(2.0) is False  # none waits: the worker is free
+    assert gate.in_flight == 0
+
+
+def test_each_refused_agent_is_given_its_own_slot_after_the_queue_drains() -> None:
+    gate = JoinGate(workers=1, queue_s=2.0, min_queue=0)
+    now_s = _saturate(gate, 500, 5.0)  # 500 Joins a second while others waited
+    assert gate.rate_per_s == pytest.approx(500, rel=0.01)
+    assert gate.admit(now_s) is Turn.NOW
+    queued = 0
+    while (turn := gate.admit(now_s)) is Turn.QUEUED:
+        queued += 1
+    assert queued == pytest.approx(1_000, abs=1)  # 2 s of work
+    waits = [turn, *(gate.admit(now_s) for _ in range(3_999))]
+    assert all(isinstance(w, float) for w in waits)
+    # One after another, 1/500 s apart, from when the queue is drained: each comes back once.
+    assert waits[0] == pytest.approx(2.0, rel=0.01)
+    assert waits[-1] == pytest.approx(2.0 + 3_999 / 500, rel=0.01)
     assert len(set(waits)) == 4_000
     for _ in range(200_000):
-        last = gate.admit(5.0)
+        last = gate.admit(now_s)
     assert last == MAX_RETRY_AFTER_S  # beyond, no slot is held: it comes back for one
 
 
-def test_the_joins_admitted_follow_the_rate_they_complete() -> None:
-    gate = JoinGate(min_limit=1, queue_s=3.0)
-    admitted = sum(gate.admit(0.0) is None for _ in range(1_000))
-    assert admitted == 600  # nothing measured yet: the assumed 200 a second, for 3 s
-    for i in range(1_000):  # then 1,000 done in 2 s: 500 a second
-        gate.in_flight += 1
-        gate.done(i / 500)
-    gate.in_flight = 0
-    admitted = sum(gate.admit(2.0) is None for _ in range(2_000))
-    assert admitted == 1_500
-
-
-def test_a_slow_server_admits_only_what_it_completes_before_the_callers_give_up() -> None:
-    gate = JoinGate(min_limit=1, queue_s=3.0)
-    for i in range(100):  # 20 a second over the last 5 s
-        gate.in_flight += 1
+def test_the_rate_is_measured_only_while_joins_wait() -> None:
+    gate = JoinGate(workers=4, queue_s=3.0, min_queue=0)
+    for i in range(100):  # a lull: 20 a second, nobody waiting; says nothing of capacity
+        assert gate.admit(i / 20) is Turn.NOW
         gate.done(i / 20)
-    admitted = sum(gate.admit(5.0) is None for _ in range(1_000))
-    assert admitted == 60  # 3 s of work at 20 a second, not the assumed 200
+    assert gate.rate_per_s == ASSUMED_RATE_PER_S
+    _saturate(gate, 20, 5.0, start_s=10.0)  # a slow server while a queue stood: measured
+    assert gate.rate_per_s == pytest.approx(20, rel=0.05)
+    gate.in_flight = gate.workers
+    queued = sum(gate.admit(20.0) is Turn.QUEUED for _ in range(1_000))
+    assert queued == pytest.approx(60, abs=1)  # 3 s of work
 
 
 def test_failed_joins_do_not_pass_for_capacity() -> None:
-    gate = JoinGate(min_limit=1, queue_s=3.0)
+    gate = JoinGate(workers=1, queue_s=3.0)
+    gate.waiting += 1
     for i in range(2_000):  # 1,000 a second, every one refused its credential
-        assert gate.admit(i / 1_000) is None
         gate.done(i / 1_000, joined=False)
-    assert gate.in_flight == 0
-    assert gate.rate_per_s(2.0) == ASSUMED_RATE_PER_S  # still the assumed rate: nothing joined
+        gate.in_flight += 1
+    assert gate.rate_per_s == ASSUMED_RATE_PER_S  # still the assumed rate: nothing joined
 
 
 def test_slots_in_the_past_are_not_waited_for() -> None:
-    gate = JoinGate(min_limit=0, queue_s=0)
+    gate = JoinGate(workers=0, queue_s=0, min_queue=0)
     for _ in range(300):
         gate.admit(0.0)
     assert gate.next_slot_s > MIN_RETRY_AFTER_S
@@ -89,10 +115,11 @@ class _HeldJoins(agent_pb2_grpc.AgentServiceServicer):
         return agent_pb2.JoinResponse(node_name=request.node.metadata.name)
 
 
-def test_a_join_beyond_the_limit_is_refused_with_a_retry_after_the_agent_reads() -> None:
+def test_joins_wait_their_turn_and_beyond_the_queue_get_a_retry_after_the_agent_reads() -> None:
     async def body() -> None:
         held = _HeldJoins()
-        server = grpc.aio.server(interceptors=[JoinAdmission(JoinGate(min_limit=2, queue_s=0))])
+        gate = JoinGate(workers=2, queue_s=0, min_queue=2)
+        server = grpc.aio.server(interceptors=[JoinAdmission(gate)])
         agent_pb2_grpc.add_AgentServiceServicer_to_server(held, server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
@@ -100,22 +127,33 @@ def test_a_join_beyond_the_limit_is_refused_with_a_retry_after_the_agent_reads()
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 stub = agent_pb2_grpc.AgentServiceStub(channel)
 
-                def join(name: str) -> Any:
+                def join(name: str, timeout_s: float = 10) -> Any:
                     node = agent_pb2.JoinRequest()
                     node.node.metadata.name = name
-                    return stub.Join(node, timeout=10)
+                    return stub.Join(node, timeout=timeout_s)
 
                 first, second = join("a"), join("b")
                 while held.entered < 2:
                     await asyncio.sleep(0.01)
+                gone = join("gone", timeout_s=0.5)  # gives up while it waits
+                third = join("c")
+                while gate.waiting < 2:
+                    await asyncio.sleep(0.01)
                 with pytest.raises(grpc.aio.AioRpcError) as refused:
-                    await join("c")
+                    await join("d")
                 assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
                 assert "retry in" in (refused.value.details() or "")
-                assert retry_after_s(refused.value) == MIN_RETRY_AFTER_S
+                assert retry_after_s(refused.value) >= MIN_RETRY_AFTER_S
+                with pytest.raises(grpc.aio.AioRpcError) as late:
+                    await gone
+                assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+                assert held.entered == 2  # nothing worked while the workers were busy
                 held.release.set()
                 assert (await first).node_name == "a" and (await second).node_name == "b"
-                assert (await join("c")).node_name == "c"  # admitted once the others are done
+                assert (await third).node_name == "c"  # took a worker as one freed
+                assert held.entered == 3  # the Join whose caller had gone was never worked
+                assert (gate.in_flight, gate.waiting) == (0, 0)
+                assert (await join("d")).node_name == "d"
         finally:
             await server.stop(0)
 
