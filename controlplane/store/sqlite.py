@@ -279,14 +279,13 @@ class SqliteStore:
         return int(row[0])
 
     def _record(self, event: KeyEvent) -> None:
-        """Append to the history and trim it to the last history_size revisions."""
+        """Append to the history (the transaction trims it once, with `_trim_history`)."""
         kv = event.kv
-        revision = kv.mod_revision
         self._conn.execute(
             "INSERT INTO events (revision, type, key, value, create_revision, version, lease)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
-                revision,
+                kv.mod_revision,
                 event.type.value,
                 kv.key.encode(),
                 kv.value,
@@ -295,6 +294,9 @@ class SqliteStore:
                 kv.lease,
             ),
         )
+
+    def _trim_history(self, revision: int) -> None:
+        """Keep the last history_size revisions: once a transaction, not once a write."""
         floor = revision - self._history_size + 1
         if floor > 1:
             self._conn.execute("DELETE FROM events WHERE revision < ?", (floor,))
@@ -330,12 +332,12 @@ class SqliteStore:
         ).fetchall()
         return [_kv(row) for row in rows], self._revision()
 
-    def _put_locked(self, put: _PendingPut) -> KeyEvent:
-        """One put inside the caller's transaction; checks fail before anything is written."""
+    def _put_locked(self, put: _PendingPut, revision: int) -> KeyEvent:
+        """One put at `revision` inside the caller's transaction, which stores the revision;
+        checks fail before anything is written."""
         row = self._check_expected(put.key, put.expected)
         if put.lease and not self._lease_alive(put.lease):
             raise LeaseNotFound(f"lease {put.lease} not found (expired or revoked)")
-        revision = self._next_revision()
         create_revision, version = (row[0], row[2] + 1) if row else (revision, 1)
         self._conn.execute(
             f"INSERT OR REPLACE INTO kv ({_KV_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
@@ -350,14 +352,19 @@ class SqliteStore:
         outcomes: list[int | Exception] = []
         events: list[KeyEvent] = []
         with _transaction(self._conn):
+            revision = self._revision()
             for put in batch:
                 try:
-                    event = self._put_locked(put)
+                    event = self._put_locked(put, revision + 1)
                 except (Conflict, LeaseNotFound) as e:
                     outcomes.append(e)
                 else:
-                    outcomes.append(event.kv.mod_revision)
+                    revision += 1
+                    outcomes.append(revision)
                     events.append(event)
+            if events:
+                self._conn.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (revision,))
+                self._trim_history(revision)
         return outcomes, events
 
     def _flush_puts(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -388,6 +395,7 @@ class SqliteStore:
             if self._check_expected(key, expected) is None:
                 return None, []
             event = self._delete_locked(key)
+            self._trim_history(event.kv.mod_revision)
         return event.kv.mod_revision, [event]
 
     def _history(self, prefix: bytes, start: int) -> list[KeyEvent]:
@@ -427,7 +435,10 @@ class SqliteStore:
                 "SELECT key FROM kv WHERE lease = ? ORDER BY key", (lease_id,)
             )
         ]
-        return [self._delete_locked(key) for key in keys]
+        events = [self._delete_locked(key) for key in keys]
+        if events:
+            self._trim_history(events[-1].kv.mod_revision)
+        return events
 
     def _revoke(self, lease_id: int) -> tuple[None, list[KeyEvent]]:
         if lease_id not in self._leases:

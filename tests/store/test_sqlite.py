@@ -101,6 +101,23 @@ def test_history_is_trimmed_to_its_size(tmp_path: Path) -> None:
     run_body(lambda: SqliteStore(tmp_path / "store.db", history_size=5), body)
 
 
+def test_a_group_commit_trims_the_history_once_to_its_size(tmp_path: Path) -> None:
+    async def body(store: Store) -> None:
+        await store.put("/k/first", b"x")
+        revisions = sorted(await asyncio.gather(*(store.put(f"/k/{i}", b"x") for i in range(10))))
+        assert revisions == list(range(revisions[0], revisions[0] + 10))  # one after another
+        assert await store.revision() == revisions[-1]
+        floor = revisions[-1] - 4
+        with pytest.raises(Compacted) as caught:
+            await anext(store.watch("/k/", start_revision=floor - 1))
+        assert caught.value.compact_revision == floor
+        async with contextlib.aclosing(store.watch("/k/", start_revision=floor)) as events:
+            replayed = await take(events, 5)
+        assert [e.kv.mod_revision for e in replayed] == revisions[-5:]
+
+    run_body(lambda: SqliteStore(tmp_path / "store.db", history_size=5), body)
+
+
 def test_a_slow_watcher_catches_up_from_history(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
