@@ -113,6 +113,8 @@ def test_deadline_is_the_detection_target_while_punctual_and_stretches_with_late
     assert liveness.deadline_s(1.0, lag_s=2.0) == 5.0  # a busy machine at a 1 s interval
     assert liveness.deadline_s(2.5, lag_s=60.0) == liveness.MAX_DEADLINE_S
     assert liveness.deadline_s(5.0, lag_s=60.0) == 3 * 5.0
+    # A calm fleet of 20k (5 s apart): a heartbeat a little late is not a missed one.
+    assert liveness.deadline_s(5.0, lag_s=0.0) == 5.0 + liveness.LATE_MARGIN_S
     assert liveness.decayed(2.0, elapsed_s=liveness.LAG_HALF_LIFE_S) == 1.0
 
 
