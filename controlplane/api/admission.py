@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -55,9 +54,6 @@ ASSUMED_RATE_PER_S = 200.0  # until Joins have been measured while others waited
 MIN_RATE_PER_S = 1.0
 # Below this much time left, the caller will have given up before the Join is done.
 MIN_TIME_LEFT_S = 0.05
-# A join storm lasts until no Join has had to wait for this long (the fleet already in
-# heartbeats slower meanwhile: liveness.JOIN_STORM_INTERVAL_S).
-STORM_HOLD_S = 10.0
 
 
 class Turn(enum.Enum):
@@ -76,7 +72,6 @@ class JoinGate:
     waiting: int = 0  # Joins queued for a worker
     rate_per_s: float = ASSUMED_RATE_PER_S  # as last measured while Joins waited
     next_slot_s: float = 0.0  # when the next refused agent is told to come back
-    last_waited_s: float = -math.inf  # when a Join last found a full batch waiting
     _done_at: deque[float] = field(default_factory=deque)
 
     def admit(self, now_s: float) -> Turn | float:
@@ -84,8 +79,6 @@ class JoinGate:
         if self.in_flight < self.workers:
             self.in_flight += 1
             return Turn.NOW
-        if self.waiting >= self.workers:  # a batch waits already: a storm, not a burst
-            self.last_waited_s = now_s
         if self.waiting < max(self.min_queue, self.rate_per_s * self.queue_s):
             self.waiting += 1
             return Turn.QUEUED
@@ -114,11 +107,6 @@ class JoinGate:
     def left_queue(self) -> None:
         """A queued Join left the queue: to take the worker `done` kept for it, or gone."""
         self.waiting -= 1
-
-    def storming(self, now_s: float) -> bool:
-        """Whether nodes queue to join, more than the workers take at once (or did, within
-        STORM_HOLD_S): a hundred nodes started together are a burst, not a storm."""
-        return now_s - self.last_waited_s < STORM_HOLD_S
 
     def _measure(self, now_s: float) -> None:
         while self._done_at and self._done_at[0] < now_s - RATE_WINDOW_S:

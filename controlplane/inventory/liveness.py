@@ -34,11 +34,6 @@ MAX_DEADLINE_S = 10.0
 LAG_QUANTILE = 0.9
 LAG_SLOWDOWN = 2.0  # heartbeats this many times their lateness apart, while they run late
 MAX_SLOWDOWN_INTERVAL_S = 5.0  # the slowest a late server asks for (the deadline: 15 s)
-# While nodes queue to join, the fleet already in heartbeats this far apart. Measured
-# (benchmarks/heartbeats.py, 6,000 joining, py-spy): at the fleet-size interval the
-# nodes already in sent up to 4,000 heartbeats a second, the whole telemetry budget,
-# while the Joins waited.
-JOIN_STORM_INTERVAL_S = MAX_SLOWDOWN_INTERVAL_S
 LAG_MIN_NODES = 20
 MASS_SILENCE_SHARE = 0.1  # of live nodes going silent in one sweep
 UNHEALTHY_SHARE = 0.55  # Kubernetes' --unhealthy-zone-threshold default
@@ -104,12 +99,7 @@ def decayed(lag_s: float, elapsed_s: float, half_life_s: float = LAG_HALF_LIFE_S
 
 
 def heartbeat_interval_s(
-    n_nodes: int,
-    *,
-    base_s: float,
-    max_rate_per_s: float,
-    lag_s: float = 0.0,
-    joining: bool = False,
+    n_nodes: int, *, base_s: float, max_rate_per_s: float, lag_s: float = 0.0
 ) -> float:
     """The interval that keeps the fleet's telemetry under what this server can read.
 
@@ -120,13 +110,9 @@ def heartbeat_interval_s(
     to slow down (LAG_SLOWDOWN intervals' worth of lag, up to
     MAX_SLOWDOWN_INTERVAL_S) instead of falling further behind until healthy
     nodes flap; frozen agents are then found later, not healthy ones lost.
-    And while nodes queue to join (`joining`), the server's time goes to them:
-    the fleet already in heartbeats JOIN_STORM_INTERVAL_S apart until the queue
-    has been empty a while.
     """
     by_lag_s = min(MAX_SLOWDOWN_INTERVAL_S, LAG_SLOWDOWN * lag_s)
-    by_joins_s = JOIN_STORM_INTERVAL_S if joining else 0.0
-    return max(base_s, n_nodes / max_rate_per_s, by_lag_s, by_joins_s)
+    return max(base_s, n_nodes / max_rate_per_s, by_lag_s)
 
 
 def reconnect_window_s(
@@ -189,7 +175,6 @@ def interval_changed(old_s: float, new_s: float, tolerance: float = 0.2) -> bool
 
 __all__ = [
     "DETECT_TARGET_S",
-    "JOIN_STORM_INTERVAL_S",
     "LAG_HALF_LIFE_S",
     "LAG_HEADROOM",
     "LAG_MIN_NODES",

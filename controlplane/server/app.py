@@ -211,7 +211,6 @@ class ControlPlane:
         self.table.set_regions(self.regions, config.probe_interval_s)
         self.matrix_feed: MatrixFeed | None = None
         self.hub = AgentHub()
-        self.admission = JoinAdmission()
         self._told_reconnect_window_s = liveness.RECONNECT_MIN_WINDOW_S  # the agents' own
         self.health = health.aio.HealthServicer()
         self._tasks: list[asyncio.Task[None]] = []
@@ -259,7 +258,7 @@ class ControlPlane:
             options=GRPC_SERVER_OPTIONS,
             interceptors=[
                 TolerantDecoding(),  # first: outermost, so garbage never reaches the others
-                self.admission,  # before spans: a refused Join costs next to nothing
+                JoinAdmission(),  # before spans: a refused Join costs next to nothing
                 *server_interceptors(),
                 *([self.audit_log] if self.audit_log else []),
                 *([LeaderOnly(self.is_leader)] if config.leader_elect else []),
@@ -504,7 +503,6 @@ class ControlPlane:
                 base_s=self.config.heartbeat_interval_s,
                 max_rate_per_s=self.config.max_heartbeat_rate,
                 lag_s=self.table.lag_s,  # behind on reading them: slow the fleet down
-                joining=self.admission.gate.storming(now),  # nodes queue to join: them first
             )
             window = liveness.reconnect_window_s(
                 len(self.table),

@@ -102,19 +102,6 @@ def test_interval_grows_with_the_fleet_never_below_base() -> None:
     assert liveness.heartbeat_interval_s(20_000, base_s=1.0, max_rate_per_s=4000) == 5.0
 
 
-def test_while_nodes_queue_to_join_the_fleet_in_heartbeats_slower() -> None:
-    def interval(n_nodes: int, joining: bool) -> float:
-        return liveness.heartbeat_interval_s(
-            n_nodes, base_s=1.0, max_rate_per_s=4000, joining=joining
-        )
-
-    assert interval(4_000, joining=False) == 1.0
-    assert interval(4_000, joining=True) == liveness.JOIN_STORM_INTERVAL_S  # 800 a second
-    assert interval(40_000, joining=True) == 10.0  # the fleet's own size asks more still
-    # Its deadline follows the interval told: slower detection, no flapping.
-    assert liveness.deadline_s(interval(4_000, joining=True), lag_s=0.0) > 5.0
-
-
 def test_a_server_reading_heartbeats_late_asks_the_fleet_to_slow_down() -> None:
     def interval(n_nodes: int, lag_s: float) -> float:
         return liveness.heartbeat_interval_s(n_nodes, base_s=1.0, max_rate_per_s=4000, lag_s=lag_s)

@@ -14,7 +14,6 @@ from controlplane.api.admission import (
     ASSUMED_RATE_PER_S,
     MAX_RETRY_AFTER_S,
     MIN_RETRY_AFTER_S,
-    STORM_HOLD_S,
     JoinAdmission,
     JoinGate,
     Turn,
@@ -92,16 +91,6 @@ def test_failed_joins_do_not_pass_for_capacity() -> None:
         gate.done(i / 1_000, joined=False)
         gate.in_flight += 1
     assert gate.rate_per_s == ASSUMED_RATE_PER_S  # still the assumed rate: nothing joined
-
-
-def test_a_join_storm_lasts_while_joins_wait_and_a_while_after() -> None:
-    gate = JoinGate(workers=2, queue_s=0, min_queue=4)
-    assert gate.admit(0.0) is Turn.NOW and gate.admit(0.0) is Turn.NOW
-    assert gate.admit(0.0) is Turn.QUEUED and gate.admit(0.0) is Turn.QUEUED
-    assert not gate.storming(0.0)  # a burst: it fits the workers and one batch waiting
-    assert gate.admit(1.0) is Turn.QUEUED and gate.storming(1.0)
-    assert gate.storming(1.0 + STORM_HOLD_S - 0.1)
-    assert not gate.storming(1.0 + STORM_HOLD_S)
 
 
 def test_slots_in_the_past_are_not_waited_for() -> None:
