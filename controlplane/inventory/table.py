@@ -20,7 +20,7 @@ import numpy.typing as npt
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from controlplane.energy.history import SAMPLE_S, EnergyHistory, FeedForecast
+from controlplane.energy.history import SAMPLE_S, EnergyHistory, FeedForecast, grown_rows
 from controlplane.errors import Exhausted, Invalid, clip
 from controlplane.inventory import liveness
 from controlplane.inventory.rtt import MeasuredRtt, RttMap
@@ -294,7 +294,7 @@ class InventoryTable:
         if slot is None:
             slot = len(self._names)
             if slot == self._capacity:
-                self._alloc(self._capacity * 2, self._gpu_capacity)
+                self._alloc(grown_rows(self._capacity), self._gpu_capacity)
             self._slots[node.name] = slot
             self._names.append(node.name)
         spec = node.spec

@@ -26,6 +26,12 @@ def _table(tmp_path, n: int = 3) -> InventoryTable:  # type: ignore[no-untyped-d
     return table
 
 
+def test_columns_grow_by_a_quarter_not_double(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    table = _table(tmp_path, 3_000)
+    assert len(table) == 3_000 and table.slot("node-2999") == 2_999
+    assert 3_000 <= len(table.ready) <= 3_000 * 1.25 + 256  # doubling held 4,096 rows
+
+
 def _beat(**kw: object) -> agent_pb2.Heartbeat:
     return agent_pb2.Heartbeat(**kw)  # type: ignore[arg-type]
 
