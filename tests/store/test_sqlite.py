@@ -87,16 +87,21 @@ def test_an_unopenable_path_names_the_file(tmp_path: Path) -> None:
         SqliteStore(tmp_path / "no-such-dir" / "store.db")
 
 
+async def _history_holds_only(store: Store, revisions: list[int]) -> None:
+    """A watch from before `revisions` is compacted; from their first, it replays them."""
+    floor = revisions[0]
+    with pytest.raises(Compacted) as caught:
+        await anext(store.watch("/k/", start_revision=floor - 1))
+    assert caught.value.compact_revision == floor
+    async with contextlib.aclosing(store.watch("/k/", start_revision=floor)) as events:
+        replayed = await take(events, len(revisions))
+    assert [e.kv.mod_revision for e in replayed] == revisions
+
+
 def test_history_is_trimmed_to_its_size(tmp_path: Path) -> None:
     async def body(store: Store) -> None:
         revisions = [await store.put(f"/k/{i}", b"x") for i in range(10)]
-        floor = revisions[-1] - 4
-        with pytest.raises(Compacted) as caught:
-            await anext(store.watch("/k/", start_revision=floor - 1))
-        assert caught.value.compact_revision == floor
-        async with contextlib.aclosing(store.watch("/k/", start_revision=floor)) as events:
-            replayed = await take(events, 5)
-        assert [e.kv.mod_revision for e in replayed] == revisions[-5:]
+        await _history_holds_only(store, revisions[-5:])
 
     run_body(lambda: SqliteStore(tmp_path / "store.db", history_size=5), body)
 
@@ -107,13 +112,7 @@ def test_a_group_commit_trims_the_history_once_to_its_size(tmp_path: Path) -> No
         revisions = sorted(await asyncio.gather(*(store.put(f"/k/{i}", b"x") for i in range(10))))
         assert revisions == list(range(revisions[0], revisions[0] + 10))  # one after another
         assert await store.revision() == revisions[-1]
-        floor = revisions[-1] - 4
-        with pytest.raises(Compacted) as caught:
-            await anext(store.watch("/k/", start_revision=floor - 1))
-        assert caught.value.compact_revision == floor
-        async with contextlib.aclosing(store.watch("/k/", start_revision=floor)) as events:
-            replayed = await take(events, 5)
-        assert [e.kv.mod_revision for e in replayed] == revisions[-5:]
+        await _history_holds_only(store, revisions[-5:])
 
     run_body(lambda: SqliteStore(tmp_path / "store.db", history_size=5), body)
 
