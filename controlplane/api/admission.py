@@ -171,12 +171,15 @@ class JoinAdmission(grpc.aio.ServerInterceptor):
             if turn.done() and not turn.cancelled():
                 self._release(joined=False)  # handed a worker as it left: pass it on
             else:
-                self._queue.remove(turn)
+                turn.cancel()  # left in the queue, skipped when its turn comes
                 self.gate.left_queue()
             raise
 
     def _release(self, joined: bool) -> None:
-        if self.gate.done(self._clock(), joined=joined):
-            turn = self._queue.popleft()
-            self.gate.left_queue()
-            turn.set_result(None)
+        if not self.gate.done(self._clock(), joined=joined):
+            self._queue.clear()  # none waits: only the turns of callers gone are left
+            return
+        while (turn := self._queue.popleft()).done():
+            pass  # its caller went away
+        self.gate.left_queue()
+        turn.set_result(None)
