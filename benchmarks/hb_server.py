@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,11 @@ class StatsWriter:
             lines, counters.transitions = counters.transitions, []
             self._log.write("\n".join(lines) + "\n")
             self._log.flush()
-        self._tmp.write_text(json.dumps(stats))
+        try:
+            self._tmp.write_text(json.dumps(stats))
+        except OSError as e:  # EMFILE: the server at its descriptor limit; next time
+            print(f"stats not written: {e}", file=sys.stderr, flush=True)
+            return
         os.replace(self._tmp, self.path)
 
 

@@ -15,6 +15,10 @@ measured rate, well inside the agents' Join deadline (JOIN_TIMEOUT_S in
 agents/connection.py), so a queued Join is worked before its caller gives up;
 one whose caller has gone is dropped unworked.
 
+The queue also leaves the process file descriptors to spare (each queued
+Join holds its connection's): at 19,800 nodes under a 20,000-descriptor
+limit a full queue ran the server out of them.
+
 Beyond the queue, a Join is refused at once with RESOURCE_EXHAUSTED and a
 retry-after: each refused agent its own slot at the measured rate after the
 queue has drained (a reservation, as a GCRA rate limiter makes), so 15,000
@@ -54,6 +58,10 @@ ASSUMED_RATE_PER_S = 200.0  # until Joins have been measured while others waited
 MIN_RATE_PER_S = 1.0
 # Below this much time left, the caller will have given up before the Join is done.
 MIN_TIME_LEFT_S = 0.05
+# File descriptors kept free of queued Joins (each holds its connection's): for the
+# connections being closed, the store's files and the operators' calls.
+MIN_FREE_FDS = 256
+FREE_FDS_SHARE = 0.02
 
 
 class Turn(enum.Enum):
@@ -72,6 +80,10 @@ class JoinGate:
     waiting: int = 0  # Joins queued for a worker
     rate_per_s: float = ASSUMED_RATE_PER_S  # as last measured while Joins waited
     next_slot_s: float = 0.0  # when the next refused agent is told to come back
+    # Descriptors this process may still open (the server's estimate, set each sweep;
+    # None: no limit known), less those queued since.
+    fds_left: int | None = None
+    min_free_fds: int = MIN_FREE_FDS
     _done_at: deque[float] = field(default_factory=deque)
 
     def admit(self, now_s: float) -> Turn | float:
@@ -79,8 +91,12 @@ class JoinGate:
         if self.in_flight < self.workers:
             self.in_flight += 1
             return Turn.NOW
-        if self.waiting < max(self.min_queue, self.rate_per_s * self.queue_s):
+        if self.waiting < max(self.min_queue, self.rate_per_s * self.queue_s) and (
+            self.fds_left is None or self.fds_left > self.min_free_fds
+        ):
             self.waiting += 1
+            if self.fds_left is not None:
+                self.fds_left -= 1
             return Turn.QUEUED
         drained_s = now_s + self.waiting / self.rate_per_s
         slot_s = max(self.next_slot_s, drained_s, now_s + MIN_RETRY_AFTER_S)

@@ -93,6 +93,18 @@ def test_failed_joins_do_not_pass_for_capacity() -> None:
     assert gate.rate_per_s == ASSUMED_RATE_PER_S  # still the assumed rate: nothing joined
 
 
+def test_the_queue_leaves_file_descriptors_free() -> None:
+    """Each queued Join holds a connection: near the process's limit, joiners are sent
+    away with a retry-after (their connections close) instead of queued."""
+    gate = JoinGate(workers=1, queue_s=60.0, min_queue=1_000, fds_left=300, min_free_fds=256)
+    assert gate.admit(0.0) is Turn.NOW
+    turns = [gate.admit(0.0) for _ in range(100)]
+    assert turns.count(Turn.QUEUED) == 44  # 300 left, 256 kept free
+    assert all(isinstance(t, float) for t in turns[44:])
+    gate.fds_left = None  # no limit known: the queue's own bound only
+    assert gate.admit(0.0) is Turn.QUEUED
+
+
 def test_slots_in_the_past_are_not_waited_for() -> None:
     gate = JoinGate(workers=0, queue_s=0, min_queue=0)
     for _ in range(300):
