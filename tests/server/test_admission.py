@@ -14,6 +14,7 @@ from controlplane.api.admission import (
     ASSUMED_RATE_PER_S,
     MAX_RETRY_AFTER_S,
     MIN_RETRY_AFTER_S,
+    SLOT_PACE,
     JoinAdmission,
     JoinGate,
     Turn,
@@ -62,11 +63,13 @@ def test_each_refused_agent_is_given_its_own_slot_after_the_queue_drains() -> No
     assert queued == pytest.approx(1_000, abs=1)  # 2 s of work
     waits = [turn, *(gate.admit(now_s) for _ in range(3_999))]
     assert all(isinstance(w, float) for w in waits)
-    # One after another, 1/500 s apart, from when the queue is drained: each comes back once.
-    assert waits[0] == pytest.approx(2.0, rel=0.01)
-    assert waits[-1] == pytest.approx(2.0 + 3_999 / 500, rel=0.01)
+    # One after another, from when the queue is drained, at the measured rate half as fast
+    # again (one back early waits, one back late leaves the server idle): each comes once.
+    pace = 500 * SLOT_PACE
+    assert waits[0] == pytest.approx(1_000 / pace, rel=0.01)
+    assert waits[-1] == pytest.approx((1_000 + 3_999) / pace, rel=0.01)
     assert len(set(waits)) == 4_000
-    for _ in range(200_000):
+    for _ in range(300_000):  # 400 s of slots at 750 a second
         last = gate.admit(now_s)
     assert last == MAX_RETRY_AFTER_S  # beyond, no slot is held: it comes back for one
 
