@@ -64,8 +64,7 @@ ASSUMED_RATE_PER_S = 200.0  # until Joins have been measured while others waited
 MIN_RATE_PER_S = 1.0
 # Below this much time left, the caller will have given up before the Join is done.
 MIN_TIME_LEFT_S = 0.05
-# File descriptors kept free of queued Joins (each holds its connection's): for the
-# connections being closed, the store's files and the operators' calls.
+# File descriptors kept free of queued Joins (each holds its connection's).
 MIN_FREE_FDS = 256
 FREE_FDS_SHARE = 0.02
 
@@ -86,9 +85,10 @@ class JoinGate:
     waiting: int = 0  # Joins queued for a worker
     rate_per_s: float = ASSUMED_RATE_PER_S  # as last measured while Joins waited
     next_slot_s: float = 0.0  # when the next refused agent is told to come back
-    # Descriptors this process may still open (the server's estimate, set each sweep;
-    # None: no limit known), less those queued since.
-    fds_left: int | None = None
+    # Descriptors for connections: the process's limit less those it held before
+    # serving (None: no limit known). Each stream and each Join worked or queued holds one.
+    fd_budget: int | None = None
+    streams: int = 0  # open agent streams, as the server last counted them
     min_free_fds: int = MIN_FREE_FDS
     _done_at: deque[float] = field(default_factory=deque)
 
@@ -97,12 +97,8 @@ class JoinGate:
         if self.in_flight < self.workers:
             self.in_flight += 1
             return Turn.NOW
-        if self.waiting < max(self.min_queue, self.rate_per_s * self.queue_s) and (
-            self.fds_left is None or self.fds_left > self.min_free_fds
-        ):
+        if self.waiting < max(self.min_queue, self.rate_per_s * self.queue_s) and self._fds_spare():
             self.waiting += 1
-            if self.fds_left is not None:
-                self.fds_left -= 1
             return Turn.QUEUED
         pace_per_s = self.rate_per_s * SLOT_PACE
         drained_s = now_s + self.waiting / pace_per_s
@@ -130,6 +126,15 @@ class JoinGate:
     def left_queue(self) -> None:
         """A queued Join left the queue: to take the worker `done` kept for it, or gone."""
         self.waiting -= 1
+
+    def _fds_spare(self) -> bool:
+        """Whether one more queued Join leaves the descriptors kept free (2%, at least
+        min_free_fds) for connections being closed, the store and operators' calls."""
+        if self.fd_budget is None:
+            return True
+        held = self.streams + self.in_flight + self.waiting
+        free = max(self.min_free_fds, FREE_FDS_SHARE * self.fd_budget)
+        return self.fd_budget - held > free
 
     def _measure(self, now_s: float) -> None:
         while self._done_at and self._done_at[0] < now_s - RATE_WINDOW_S:

@@ -23,7 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from controlplane.address import is_loopback
-from controlplane.api.admission import FREE_FDS_SHARE, MIN_FREE_FDS, JoinAdmission
+from controlplane.api.admission import JoinAdmission, JoinGate
 from controlplane.api.agent import AgentHub, AgentService
 from controlplane.api.auth import Authenticator, NodeTokenSigner, load_api_tokens, new_token
 from controlplane.api.decoding import TolerantDecoding
@@ -142,15 +142,15 @@ def _private_secret(path: Path, *, create: bool, flag: str) -> str:
     return text
 
 
-def _descriptors() -> tuple[int | None, int]:
-    """This process's file-descriptor limit (None: unlimited or unknown) and how many it
-    holds now, before serving: the Join queue keeps some of the rest free."""
+def _fd_budget() -> int | None:
+    """The file descriptors left for connections: the process's limit less those it holds
+    before serving (None: unlimited, or no /proc to count them)."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         held = len(os.listdir("/proc/self/fd"))
-    except OSError:  # no /proc: no estimate
-        return None, 0
-    return (None if soft == resource.RLIM_INFINITY else soft), held
+    except OSError:
+        return None
+    return None if soft == resource.RLIM_INFINITY else soft - held
 
 
 class ConditionRecorder:
@@ -223,12 +223,7 @@ class ControlPlane:
         self.table.set_regions(self.regions, config.probe_interval_s)
         self.matrix_feed: MatrixFeed | None = None
         self.hub = AgentHub()
-        self.admission = JoinAdmission()
-        self._fd_limit, self._fds_at_start = _descriptors()
-        if self._fd_limit is not None:
-            self.admission.gate.min_free_fds = max(
-                MIN_FREE_FDS, round(FREE_FDS_SHARE * self._fd_limit)
-            )
+        self.admission = JoinAdmission(JoinGate(fd_budget=_fd_budget()))
         self._told_reconnect_window_s = liveness.RECONNECT_MIN_WINDOW_S  # the agents' own
         self.health = health.aio.HealthServicer()
         self._tasks: list[asyncio.Task[None]] = []
@@ -516,10 +511,7 @@ class ControlPlane:
             if now - before <= SWEEP_INTERVAL_S + MAX_SWEEP_LAG_S:
                 for transition in self.table.expire(now):
                     self._transition(transition)
-            if self._fd_limit is not None:  # each stream and queued Join holds one
-                gate = self.admission.gate
-                held = len(self.hub.sessions) + gate.in_flight + gate.waiting
-                gate.fds_left = self._fd_limit - self._fds_at_start - held
+            self.admission.gate.streams = len(self.hub.sessions)  # each holds a descriptor
             wanted = liveness.heartbeat_interval_s(
                 len(self.table),  # registered, not connected: a joining fleet slows at once
                 base_s=self.config.heartbeat_interval_s,

@@ -99,12 +99,12 @@ def test_failed_joins_do_not_pass_for_capacity() -> None:
 def test_the_queue_leaves_file_descriptors_free() -> None:
     """Each queued Join holds a connection: near the process's limit, joiners are sent
     away with a retry-after (their connections close) instead of queued."""
-    gate = JoinGate(workers=1, queue_s=60.0, min_queue=1_000, fds_left=300, min_free_fds=256)
+    gate = JoinGate(workers=1, queue_s=60.0, min_queue=1_000, fd_budget=301, min_free_fds=256)
     assert gate.admit(0.0) is Turn.NOW
     turns = [gate.admit(0.0) for _ in range(100)]
-    assert turns.count(Turn.QUEUED) == 44  # 300 left, 256 kept free
+    assert turns.count(Turn.QUEUED) == 44  # 300 left beside the Join worked, 256 kept free
     assert all(isinstance(t, float) for t in turns[44:])
-    gate.fds_left = None  # no limit known: the queue's own bound only
+    gate.fd_budget = None  # no limit known: the queue's own bound only
     assert gate.admit(0.0) is Turn.QUEUED
 
 
