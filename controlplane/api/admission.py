@@ -194,7 +194,9 @@ class JoinAdmission(grpc.aio.ServerInterceptor):
         turn = asyncio.get_running_loop().create_future()
         self._queue.append(turn)
         try:
-            await turn
+            # Shielded: a cancelled caller must not cancel `turn` before this handler
+            # has counted it out of the queue, or a release in between finds no waiter.
+            await asyncio.shield(turn)
         except BaseException:  # the caller went away while waiting
             if turn.done() and not turn.cancelled():
                 self._release(joined=False)  # handed a worker as it left: pass it on

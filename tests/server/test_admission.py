@@ -12,6 +12,7 @@ import pytest
 from agents.connection import retry_after_s
 from controlplane.api.admission import (
     ASSUMED_RATE_PER_S,
+    JOIN_METHOD,
     MAX_RETRY_AFTER_S,
     MIN_RETRY_AFTER_S,
     SLOT_PACE,
@@ -171,5 +172,46 @@ def test_joins_wait_their_turn_and_beyond_the_queue_get_a_retry_after_the_agent_
                 assert (await join("d")).node_name == "d"
         finally:
             await server.stop(0)
+
+    asyncio.run(body())
+
+
+def test_a_caller_gone_while_two_workers_free_hands_on_its_turn() -> None:
+    """A queued Join cancelled in the same loop turn as two Joins finish: the worker
+    handed to it passes on, and the gate's counts come back to zero (CI once caught
+    the second release finding an empty queue)."""
+
+    class Details:
+        method = JOIN_METHOD
+
+    class Context:  # the servicer context's clock, nothing else read before the Join
+        def time_remaining(self) -> None:
+            return None
+
+    async def body() -> None:
+        held = _HeldJoins()
+        gate = JoinGate(workers=2, queue_s=0, min_queue=2)
+        admission = JoinAdmission(gate)
+
+        async def continuation(_: Any) -> grpc.RpcMethodHandler:
+            return grpc.unary_unary_rpc_method_handler(held.Join)
+
+        handler = await admission.intercept_service(continuation, Details())
+        assert handler is not None and handler.unary_unary is not None
+
+        def join(name: str) -> asyncio.Task[Any]:
+            request = agent_pb2.JoinRequest()
+            request.node.metadata.name = name
+            return asyncio.create_task(handler.unary_unary(request, Context()))
+
+        first, second, gone, last = (join(n) for n in ("a", "b", "gone", "c"))
+        while gate.waiting < 2:
+            await asyncio.sleep(0)
+        held.release.set()  # both workers finish on the next steps...
+        gone.cancel()  # ...and the waiter's caller goes in the same turn
+        results = await asyncio.gather(first, second, gone, last, return_exceptions=True)
+        assert [r.node_name for r in (results[0], results[1], results[3])] == ["a", "b", "c"]
+        assert isinstance(results[2], asyncio.CancelledError)
+        assert (gate.in_flight, gate.waiting) == (0, 0)
 
     asyncio.run(body())
