@@ -9,6 +9,7 @@ sides converge and a replayed command is ignored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import grpc
 from agents import __version__
 from agents.credentials import NodeTokens
 from agents.runtime import Runtime
+from controlplane.tracing import client_span
 from tokenplane.v1 import agent_pb2, agent_pb2_grpc, resources_pb2
 
 log = logging.getLogger(__name__)
@@ -53,8 +55,10 @@ MAX_LOG_CHARS = 1 << 20  # well inside the 4 MiB message limit
 
 # Trailing metadata of a refusal: wait at least this many milliseconds before trying again.
 RETRY_AFTER_KEY = "retry-after-ms"
-# A Join may wait its turn in the server's queue during a join storm (the server
-# queues what it completes in a third of this: controlplane/api/admission.py).
+JOIN_METHOD = "/tokenplane.v1.AgentService/Join"  # what a Join's spans are named
+# A Join (carried by the stream's Hello) may wait its turn in the server's queue
+# during a join storm (the server queues what it completes in a third of this:
+# controlplane/api/admission.py); no node token within this long, the agent retries.
 JOIN_TIMEOUT_S = 60.0
 MAX_TOLD_WAIT_S = 600.0  # the longest wait a server's retry-after is obeyed for
 TOLD_WAIT_JITTER = 0.1
@@ -62,6 +66,10 @@ TOLD_WAIT_JITTER = 0.1
 
 class StreamClosed(Exception):
     """The server ended the stream cleanly (e.g. it is shutting down)."""
+
+
+class JoinUnanswered(Exception):
+    """The server neither answered the Hello's Join nor refused it within JOIN_TIMEOUT_S."""
 
 
 @dataclass(frozen=True)
@@ -165,22 +173,13 @@ class NodeLink:
             at_least_s = 0.0
             try:
                 async with self._channel() as channel:
-                    stub = agent_pb2_grpc.AgentServiceStub(channel)
-                    if not self._joined:
-                        joined = await stub.Join(
-                            agent_pb2.JoinRequest(
-                                bootstrap_token=self._bootstrap_token,
-                                node=self.node,
-                                node_key=self._tokens.key(self.name),
-                            ),
-                            metadata=self._credential(),
-                            timeout=JOIN_TIMEOUT_S,
-                        )
-                        self._new_token(joined.node_token)
-                        self._joined = True
-                    await self._stream(stub)
+                    await self._stream(agent_pb2_grpc.AgentServiceStub(channel))
             except StreamClosed:
                 log.debug("%s: server closed the stream", self.name)
+            except JoinUnanswered:
+                log.warning(
+                    "%s: no answer to its Join in %.0f s; retrying", self.name, JOIN_TIMEOUT_S
+                )
             except grpc.aio.AioRpcError as e:
                 at_least_s = retry_after_s(e)
                 if e.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND):
@@ -221,29 +220,62 @@ class NodeLink:
     def _new_token(self, token: str) -> None:
         self.node_token = token
         self._tokens.save(self.name, token)
+        self._joined = True
 
     async def _stream(self, stub: agent_pb2_grpc.AgentServiceStub) -> None:
-        call = stub.Connect(metadata=self._credential())
-        # States queued so far are superseded by the Hello's snapshot, taken at once after
-        # (a state reported while the Hello is being written is sent after it, not lost).
-        while not self._outbox.empty():
-            self._outbox.get_nowait()
-        await call.write(
-            agent_pb2.AgentMessage(
-                hello=agent_pb2.Hello(
-                    node_name=self.name,
-                    agent_version=__version__,
-                    replicas=self.runtime.states(),
-                    applied_generation=self.applied_generation,
-                )
+        # Not joined: the Hello carries the Join, presenting the node's own token and key
+        # if it has them (a re-join), and the first Settings brings the node token.
+        join = (
+            None
+            if self._joined
+            else agent_pb2.JoinRequest(
+                bootstrap_token=self._bootstrap_token,
+                node=self.node,
+                node_key=self._tokens.key(self.name),
             )
         )
-        reader = asyncio.create_task(self._read(call))
+        call: _Stream | None = None
+        reader: asyncio.Task[None] | None = None
         try:
+            with client_span(JOIN_METHOD) if join else contextlib.nullcontext(()) as traced:
+                call = stub.Connect(metadata=self._credential() + traced)
+                # States queued so far are superseded by the Hello's snapshot, taken at once
+                # after (a state reported while the Hello is written is sent after it).
+                while not self._outbox.empty():
+                    self._outbox.get_nowait()
+                await call.write(
+                    agent_pb2.AgentMessage(
+                        hello=agent_pb2.Hello(
+                            node_name=self.name,
+                            agent_version=__version__,
+                            replicas=self.runtime.states(),
+                            applied_generation=self.applied_generation,
+                            join=join,
+                        )
+                    )
+                )
+                reader = asyncio.create_task(self._read(call))
+                if join is not None:
+                    await self._joined_within(reader, JOIN_TIMEOUT_S)
             await self._write(call, reader)
         finally:
-            reader.cancel()
-            call.cancel()
+            if reader is not None:
+                reader.cancel()
+            if call is not None:
+                call.cancel()
+
+    async def _joined_within(self, reader: asyncio.Task[None], timeout_s: float) -> None:
+        """Waits for the answer to the Hello's Join (the first Settings) before any
+        heartbeat: while the Join waits its turn, the server reads nothing more."""
+        answered = asyncio.create_task(self.connected.wait())
+        try:
+            await asyncio.wait({reader, answered}, timeout=timeout_s, return_when="FIRST_COMPLETED")
+        finally:
+            answered.cancel()
+        if reader.done():
+            await reader  # the server's refusal, e.g. RESOURCE_EXHAUSTED with a retry-after
+        if not self.connected.is_set():
+            raise JoinUnanswered
 
     async def _write(self, call: _Stream, reader: asyncio.Task[None]) -> None:
         seq = 0

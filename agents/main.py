@@ -215,10 +215,10 @@ def main(
           --clock-start 2026-06-21T16:00:00+00:00     # a simulated day in 24 s
     """
     from controlplane.logs import redact, setup_logging
-    from controlplane.tracing import trace_aio_clients
+    from controlplane.tracing import setup_tracing
 
     setup_logging(log_level, log_format)
-    trace_aio_clients("tokenplane-agent")
+    setup_tracing("tokenplane-agent")
     if not hollow:
         if config_file is None:
             raise click.UsageError("give --config node.yaml (or --hollow --fleet FILE)")

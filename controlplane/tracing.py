@@ -1,10 +1,13 @@
 """Tracing shared by the server, the agent and tpctl, configured by the `OTEL_*` variables.
 
-A trace starts where a person or an agent acts: tpctl's and the agents' gRPC calls carry
-W3C `traceparent` metadata (opentelemetry-instrumentation-grpc's client interceptors),
-the server continues it in a span per RPC, and the reconciler's passes are spans whose
-children are the placement calls. OpenTelemetry is imported only when tracing is
-configured, so tpctl starts as fast without it.
+A trace starts where a person or an agent acts: tpctl's gRPC calls carry W3C
+`traceparent` metadata (opentelemetry-instrumentation-grpc's client interceptors), the
+server continues it in a span per RPC, and the reconciler's passes are spans whose
+children are the placement calls. An agent's Join rides on its Connect stream, which
+the instrumentation does not trace (a span would last the node's life): the agent and
+the server make its client and server spans here, named as the Join call's would be.
+OpenTelemetry is imported only when tracing is configured, so tpctl starts as fast
+without it.
 
 Variables: OTEL_TRACES_EXPORTER (otlp, console, none; default otlp when an OTLP endpoint
 is set, else none), OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT and the exporter's other
@@ -74,9 +77,13 @@ def tracer_provider(default_service_name: str) -> TracerProvider:
     return provider
 
 
+_client_tracing = False  # setup_tracing installed a provider in this process
+
+
 def setup_tracing(default_service_name: str) -> bool:
     """For tpctl and agents: installs the tracer provider when OTEL_* asks for traces
     (spans are flushed at exit); False, and nothing imported, when tracing is off."""
+    global _client_tracing
     if not exporters("TRACES"):
         return False
     from opentelemetry import trace
@@ -84,17 +91,63 @@ def setup_tracing(default_service_name: str) -> bool:
     provider = tracer_provider(default_service_name)
     trace.set_tracer_provider(provider)
     atexit.register(provider.shutdown)  # a short-lived tpctl must not lose its spans
+    _client_tracing = True
     return True
 
 
-def trace_aio_clients(default_service_name: str) -> None:
-    """Every grpc.aio call this process makes (the agent's Join) is a client span."""
-    if setup_tracing(default_service_name):
-        from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorClient, filters
+def _rpc_attributes(method: str) -> dict[str, str]:
+    service, _, name = method.strip("/").rpartition("/")
+    return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
-        # Join is a call worth a span; the node's Connect stream lives as long as the node.
-        untraced = filters.method_name("Connect")
-        GrpcAioInstrumentorClient(filter_=filters.negate(untraced)).instrument()
+
+@contextlib.contextmanager
+def client_span(method: str) -> Iterator[tuple[tuple[str, str], ...]]:
+    """A client span for a call carried by a stream (an agent's Join in its Hello); yields
+    the metadata that carries it to the server. Nothing while tracing is off."""
+    if not _client_tracing:
+        yield ()
+        return
+    from opentelemetry import propagate, trace
+
+    tracer = trace.get_tracer("tokenplane.agent")
+    attributes = _rpc_attributes(method)
+    with tracer.start_as_current_span(method, kind=trace.SpanKind.CLIENT, attributes=attributes):
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        yield tuple(carrier.items())
+
+
+@contextlib.contextmanager
+def server_span(method: str, context: grpc.aio.ServicerContext) -> Iterator[None]:
+    """The server span of a call carried by a stream, continuing the caller's trace, with
+    the attributes the gRPC instrumentation sets (the server's RPC metrics count it)."""
+    import grpc
+    from opentelemetry import propagate, trace
+
+    carrier = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+    tracer = trace.get_tracer("tokenplane.api")
+    with tracer.start_as_current_span(
+        method,
+        context=propagate.extract(carrier),
+        kind=trace.SpanKind.SERVER,
+        attributes=_rpc_attributes(method),
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        code = grpc.StatusCode.OK
+        try:
+            yield
+        except grpc.aio.AbortError:
+            aborted = context.code()
+            code = aborted if isinstance(aborted, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
+            raise
+        except BaseException:
+            code = grpc.StatusCode.UNKNOWN
+            raise
+        finally:
+            span.set_attribute("rpc.grpc.status_code", code.value[0])
+            if code is not grpc.StatusCode.OK:
+                span.set_status(trace.StatusCode.ERROR)
 
 
 def traced_channel(channel: grpc.Channel) -> grpc.Channel:

@@ -19,6 +19,10 @@ The queue also leaves the process file descriptors to spare (each queued
 Join holds its connection's): at 19,800 nodes under a 20,000-descriptor
 limit a full queue ran the server out of them.
 
+A Join carried by a Connect stream's Hello takes its turn the same way
+(`turn`), so a storm of agents joining on their streams queues as one of Join
+calls does.
+
 Beyond the queue, a Join is refused at once with RESOURCE_EXHAUSTED and a
 retry-after: each refused agent its own slot after the queue has drained, at
 the measured rate half as fast again (early costs a wait in the queue, late an
@@ -36,17 +40,18 @@ stay away as long as few came back, a pace that could never rise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import grpc
 
-from controlplane.api.agent import RETRY_AFTER_KEY
 from controlplane.api.interceptors import Continuation, UnaryBehavior, with_behavior
+from controlplane.api.status import RETRY_AFTER_KEY
 
 JOIN_METHOD = "/tokenplane.v1.AgentService/Join"
 JOIN_WORKERS = 64  # enough to fill a group commit (store/sqlite.py)
@@ -145,7 +150,8 @@ class JoinGate:
 
 
 class JoinAdmission(grpc.aio.ServerInterceptor):
-    """Puts the JoinGate in front of AgentService.Join, with the queue it keeps waiting."""
+    """Puts the JoinGate in front of AgentService.Join, and of the Joins that Connect
+    streams carry (`turn`), with the queue it keeps waiting."""
 
     def __init__(
         self, gate: JoinGate | None = None, clock: Callable[[], float] = time.monotonic
@@ -166,29 +172,33 @@ class JoinAdmission(grpc.aio.ServerInterceptor):
         behavior = cast(UnaryBehavior, handler.unary_unary)
 
         async def admitted(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            turn = self.gate.admit(self._clock())
-            if not isinstance(turn, Turn):
-                await context.abort(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"too many nodes joining at once; retry in {turn:.1f} s",
-                    trailing_metadata=((RETRY_AFTER_KEY, str(round(turn * 1000))),),
-                )
-            if turn is Turn.QUEUED:
-                await self._wait_turn()
-            joined = False
-            try:
-                left_s = context.time_remaining()
-                if left_s is not None and left_s < MIN_TIME_LEFT_S:
-                    await context.abort(
-                        grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed in queue"
-                    )
-                response = await behavior(request, context)
-                joined = True
-                return response
-            finally:
-                self._release(joined)
+            async with self.turn(context):
+                return await behavior(request, context)
 
         return with_behavior(handler, unary_unary=admitted)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        """Holds a Join worker for the body: at once, after a wait in the queue, or
+        never (the call is aborted with RESOURCE_EXHAUSTED and a retry-after)."""
+        turn = self.gate.admit(self._clock())
+        if not isinstance(turn, Turn):
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"too many nodes joining at once; retry in {turn:.1f} s",
+                trailing_metadata=((RETRY_AFTER_KEY, str(round(turn * 1000))),),
+            )
+        if turn is Turn.QUEUED:
+            await self._wait_turn()
+        joined = False
+        try:
+            left_s = context.time_remaining()
+            if left_s is not None and left_s < MIN_TIME_LEFT_S:
+                await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed in queue")
+            yield
+            joined = True
+        finally:
+            self._release(joined)
 
     async def _wait_turn(self) -> None:
         turn = asyncio.get_running_loop().create_future()

@@ -1,5 +1,11 @@
 """The Agent API: Join, and one Connect stream per node.
 
+A node without a node token joins on its stream: its Hello carries the Join,
+which is worked as the Join call is (the same method, admission queue and
+audit record) before the stream is served, and the first Settings carries the
+node token. One call a node instead of two: in a join storm each call costs
+the server as much as the Join's own work does.
+
 The stream is the node's liveness: it opens with a Hello, then carries
 heartbeats (telemetry, written straight into the inventory's columns) and
 replica states up, and settings and commands down. When it ends, for any
@@ -17,6 +23,7 @@ NotReady, and an impostor holding a node's token cannot push its agent off.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -27,9 +34,11 @@ from typing import Protocol
 import grpc
 
 from controlplane import __version__
+from controlplane.api.admission import JOIN_METHOD, JoinAdmission
 from controlplane.api.decoding import Undecodable
 from controlplane.api.identity import NodeIdentity, peer_names
-from controlplane.api.status import code_of, details, unary
+from controlplane.api.interceptors import Audit
+from controlplane.api.status import RETRY_AFTER_KEY, code_of, details, unary
 from controlplane.errors import (
     AlreadyExists,
     ControlPlaneError,
@@ -44,13 +53,13 @@ from controlplane.resources import Node, Replica, parse_manifest
 from controlplane.resources.codec import message_dict, to_message
 from controlplane.resources.replica import ReplicaReport
 from controlplane.resources.wellknown import ReplicaPhase
+from controlplane.tracing import server_span
 from tokenplane.v1 import agent_pb2, agent_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 TransitionHandler = Callable[[Transition], None]
 
-RETRY_AFTER_KEY = "retry-after-ms"  # trailing metadata of a refusal (agents/connection.py)
 # How long a refused second agent waits before it asks again.
 SESSION_HELD_RETRY_AFTER_MS = "1000"
 # A second Connect for a node with a live session waits this long for it to end
@@ -194,6 +203,15 @@ class AgentHub:
                 log.debug("broadcast to %s failed", session.node)
 
 
+def _joins(first: object) -> bool:
+    """Whether a stream's first message is a Hello that carries a Join."""
+    return (
+        isinstance(first, agent_pb2.AgentMessage)
+        and first.HasField("hello")
+        and first.hello.HasField("join")
+    )
+
+
 class AgentService(agent_pb2_grpc.AgentServiceServicer):
     def __init__(
         self,
@@ -204,9 +222,13 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         hub: AgentHub,
         on_transition: TransitionHandler,
         observer: AgentObserver,
+        admission: JoinAdmission,
+        audit: Audit | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._objects = objects
+        self._admission = admission  # the Join call's is an interceptor; a stream's is here
+        self._audit = audit
         self._table = table
         self._identity = identity
         self._hub = hub
@@ -277,13 +299,19 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         request_iterator: AsyncIterator[agent_pb2.AgentMessage],
         context: grpc.aio.ServicerContext,
     ) -> None:
+        credential: agent_pb2.NodeCredential | None = None
         try:
-            name = await self._identity.node_of(context.invocation_metadata(), peer_names(context))
             first = await context.read()
-            if isinstance(first, Undecodable):
-                raise Invalid(first.message())
-            if first is grpc.aio.EOF or not first.HasField("hello"):
-                raise Invalid("the first message on a Connect stream must be a Hello")
+            if _joins(first):
+                credential = await self._join_on_stream(first.hello.join, context)
+                name = first.hello.join.node.metadata.name
+            else:  # authenticated before the message is judged, as the Join call is
+                metadata = context.invocation_metadata()
+                name = await self._identity.node_of(metadata, peer_names(context))
+                if isinstance(first, Undecodable):
+                    raise Invalid(first.message())
+                if first is grpc.aio.EOF or not first.HasField("hello"):
+                    raise Invalid("the first message on a Connect stream must be a Hello")
             if first.hello.node_name != name:
                 raise Invalid(
                     f"hello.nodeName: {clip(first.hello.node_name)!r} is not this node ({name})"
@@ -305,7 +333,22 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         generation = first.hello.applied_generation
         reports = [r for r in map(report_of, first.hello.replicas) if r is not None]
         del first  # the stream lives for days: it keeps no message (each holds ~1 kB)
-        await self._serve(name, slot, generation, reports, context)
+        await self._serve(name, slot, generation, reports, context, credential)
+
+    async def _join_on_stream(
+        self, request: agent_pb2.JoinRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.NodeCredential:
+        """The Hello's Join, worked as the Join call is (admitted, traced, audited, in
+        that order, as the call's interceptors are); aborts the stream if refused."""
+        target = ("Node", request.node.metadata.name)
+        audited = self._audit.call(JOIN_METHOD, target, context) if self._audit else None
+        async with self._admission.turn(context):
+            with server_span(JOIN_METHOD, context), audited or contextlib.nullcontext():
+                joined = await self.Join(request, context)
+        return agent_pb2.NodeCredential(
+            node_token=joined.node_token,
+            expiration_timestamp=joined.node_token_expiration_timestamp,
+        )
 
     async def _serve(
         self,
@@ -314,6 +357,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         generation: int,
         reports: list[ReplicaReport],
         context: grpc.aio.ServicerContext,
+        credential: agent_pb2.NodeCredential | None,
     ) -> None:
         table = self._table
         await self._wait_for_handover(name, slot, context)
@@ -332,6 +376,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                     server_version=__version__,
                     reconnect_window_ms=round(window_s * 1000),
                     probes=table.rtt.probe_settings,
+                    credential=credential,
                 )
             )
         )

@@ -1,5 +1,5 @@
-"""What the server's interceptors share: grpc.aio's continuation type, and a handler
-with one behaviour swapped.
+"""What the server's interceptors share: grpc.aio's continuation type, a handler
+with one behaviour swapped, and the audit log's face to the API.
 
 The generated handlers are namedtuples (grpc's RpcMethodHandler), so `_replace`
 keeps the (de)serializers and streaming flags as they are; building a new handler
@@ -9,8 +9,9 @@ changed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -21,6 +22,15 @@ Continuation = Callable[
 UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
+class Audit(Protocol):
+    """Records a call that is not an RPC of its own in the audit log
+    (controlplane/server/audit.py): a Join carried by a Connect stream's Hello."""
+
+    def call(
+        self, method: str, target: tuple[str, str], context: grpc.aio.ServicerContext
+    ) -> contextlib.AbstractContextManager[None]: ...
+
+
 def with_behavior(handler: grpc.RpcMethodHandler, **behavior: Any) -> grpc.RpcMethodHandler:
     """`handler` with the given fields (`unary_unary=...`, `request_deserializer=...`)
     replaced and every other one kept."""
@@ -28,4 +38,4 @@ def with_behavior(handler: grpc.RpcMethodHandler, **behavior: Any) -> grpc.RpcMe
     return replaced
 
 
-__all__ = ["Continuation", "UnaryBehavior", "with_behavior"]
+__all__ = ["Audit", "Continuation", "UnaryBehavior", "with_behavior"]

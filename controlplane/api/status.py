@@ -46,6 +46,10 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
 MAX_DETAILS_CHARS = 4000
 
 
+# Trailing metadata of a refusal that asks the caller to wait (agents/connection.py).
+RETRY_AFTER_KEY = "retry-after-ms"
+
+
 def code_of(error: Exception) -> grpc.StatusCode:
     return next(
         (code for kind, code in _CODES if isinstance(error, kind)), grpc.StatusCode.INTERNAL

@@ -285,6 +285,8 @@ class ControlPlane:
                 hub=self.hub,
                 on_transition=self._transition,
                 observer=self.reconciler,
+                admission=self.admission,
+                audit=self.audit_log,
             ),
             self.server,
         )

@@ -8,10 +8,11 @@ status code. Never a token, and never the request's body.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -107,32 +108,41 @@ class AuditLog(grpc.aio.ServerInterceptor):
         behavior = handler.unary_unary
 
         async def audited(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            caller = Caller()
-            token = current_caller.set(caller)
-            code: object = grpc.StatusCode.OK
             try:
+                target = target_of(request)
+            except Exception:
+                target = ("", "")
+            with self.call(method, target, context):
                 return await behavior(request, context)  # type: ignore[arg-type]
-            except grpc.aio.AbortError:
-                code = context.code()
-                raise
-            except BaseException:
-                code = grpc.StatusCode.UNKNOWN
-                raise
-            finally:
-                current_caller.reset(token)
-                try:
-                    target = target_of(request)
-                except Exception:
-                    target = ("", "")
-                self.write(
-                    audit_record(
-                        when=self._clock(),
-                        user=caller.name,
-                        method=method,
-                        target=target,
-                        code=_code_name(code),
-                        peer=context.peer(),
-                    )
-                )
 
         return with_behavior(handler, unary_unary=audited)
+
+    @contextlib.contextmanager
+    def call(
+        self, method: str, target: tuple[str, str], context: grpc.aio.ServicerContext
+    ) -> Iterator[None]:
+        """Records the call made in the body: as an RPC of its own (above), or carried by
+        another (a Join on a Connect stream). The API names the caller (`note_caller`)."""
+        caller = Caller()
+        token = current_caller.set(caller)
+        code: object = grpc.StatusCode.OK
+        try:
+            yield
+        except grpc.aio.AbortError:
+            code = context.code()
+            raise
+        except BaseException:
+            code = grpc.StatusCode.UNKNOWN
+            raise
+        finally:
+            current_caller.reset(token)
+            self.write(
+                audit_record(
+                    when=self._clock(),
+                    user=caller.name,
+                    method=method,
+                    target=target,
+                    code=_code_name(code),
+                    peer=context.peer(),
+                )
+            )

@@ -1,8 +1,8 @@
 """A test double of the control plane: a real gRPC AgentService that tests drive by hand.
 
-It speaks the same protocol as `tokenplane-server` (Join, one Connect stream,
-Settings, generations that resume from the agent's Hello) but decides nothing:
-the test says which replica to deploy or undeploy, and reads back every Hello,
+It speaks the same protocol as `tokenplane-server` (a Join, on the Hello or as a
+call, one Connect stream, Settings, generations that resume from the agent's Hello)
+but decides nothing: the test says which replica to deploy or undeploy, and reads back every Hello,
 replica state and heartbeat. It runs in a thread with its own event loop, so
 the agent under test is a real process and the double can be stopped for an
 exact outage and started again on the same port.
@@ -56,6 +56,15 @@ class _Service(agent_pb2_grpc.AgentServiceServicer):
         name = request.node.metadata.name
         return agent_pb2.JoinResponse(node_name=name, node_token=f"node-token-{name}")
 
+    async def _joined(
+        self, hello: agent_pb2.Hello, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.NodeCredential | None:
+        """The node token a Hello's Join earns (None: no Join, the agent has its token)."""
+        if not hello.HasField("join"):
+            return None
+        joined = await self.Join(hello.join, context)
+        return agent_pb2.NodeCredential(node_token=joined.node_token)
+
     async def Connect(
         self,
         request_iterator: AsyncIterator[agent_pb2.AgentMessage],
@@ -65,11 +74,14 @@ class _Service(agent_pb2_grpc.AgentServiceServicer):
         first = await context.read()
         hello = first.hello
         double.seen.hellos.append(hello)
+        credential = await self._joined(hello, context)
         double.generation = max(double.generation, hello.applied_generation)
         double.stream = context
         await context.write(
             agent_pb2.ControlMessage(
-                settings=agent_pb2.Settings(heartbeat_interval_ms=double.heartbeat_interval_ms)
+                settings=agent_pb2.Settings(
+                    heartbeat_interval_ms=double.heartbeat_interval_ms, credential=credential
+                )
             )
         )
         try:

@@ -51,6 +51,21 @@ def join(
     return response
 
 
+def join_on_stream(
+    channel: grpc.Channel, name: str, token: str, *, node_key: str = ""
+) -> agent_pb2.NodeCredential:
+    """Joins as the agent does, with a Join in its stream's Hello; returns the credential
+    of the first Settings. Nothing follows the Hello: the stream then ends."""
+    join_request = agent_pb2.JoinRequest(
+        bootstrap_token=token, node=node_message(name), node_key=node_key
+    )
+    hello = agent_pb2.AgentMessage(hello=agent_pb2.Hello(node_name=name, join=join_request))
+    replies = agent_pb2_grpc.AgentServiceStub(channel).Connect(iter([hello]), timeout=10)
+    first: agent_pb2.ControlMessage = next(replies)
+    replies.cancel()
+    return first.settings.credential
+
+
 def connect_status(channel: grpc.Channel, node_token: str) -> tuple[grpc.StatusCode, str]:
     """Opens a Connect with `node_token` and closes it without a Hello: UNAUTHENTICATED or
     PERMISSION_DENIED if the token is refused, INVALID_ARGUMENT (no Hello) if accepted."""

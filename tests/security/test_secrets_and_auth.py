@@ -22,7 +22,7 @@ import yaml
 from controlplane.resources import load_manifests
 from controlplane.resources.codec import to_resource
 from controlplane.store import open_store
-from tests.security.support import join, saved_token, wait_ready
+from tests.security.support import connect_status, join, join_on_stream, saved_token, wait_ready
 from tests.security.support import tpctl as run_tpctl
 from tests.support.processes import HollowFleet, ServerProcess, write_fleet
 from tests.support.waiting import wait_until
@@ -244,6 +244,43 @@ def test_callers_are_authenticated_before_validation_and_audited(
     for record in records:
         assert datetime.fromisoformat(record["time"]).tzinfo is not None  # RFC 3339, UTC
     assert (tmp_path / "audit.jsonl").stat().st_mode & 0o077 == 0
+
+
+def test_a_join_on_the_stream_is_checked_limited_and_audited_as_the_join_call(
+    secured: ServerProcess, tmp_path: Path
+) -> None:
+    created = tpctl(secured, "create", "join-token", "--usages", "1")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    token_id = token.partition(".")[0]
+    with grpc.insecure_channel(secured.address) as channel:
+        with pytest.raises(grpc.RpcError) as guessed:
+            join_on_stream(channel, "edge-s", "abcdef.0123456789abcdef")
+        assert guessed.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        credential = join_on_stream(channel, "edge-s", token)
+        assert credential.node_token and credential.expiration_timestamp
+        accepted = connect_status(channel, credential.node_token)
+        assert accepted[0] == grpc.StatusCode.INVALID_ARGUMENT, accepted  # in: then no Hello
+        with pytest.raises(grpc.RpcError) as used_up:  # the token's one use is spent
+            join_on_stream(channel, "edge-t", token)
+        assert used_up.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "used up" in used_up.value.details()
+        with pytest.raises(grpc.RpcError) as call:  # the Join call: the same answer
+            join(channel, "edge-u", token)
+        assert (call.value.code(), call.value.details()) == (
+            used_up.value.code(),
+            used_up.value.details(),
+        )
+
+    records = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    joins = [(r["user"], r["kind"], r["name"], r["code"]) for r in records if r["verb"] == "Join"]
+    assert joins == [
+        ("unauthenticated", "Node", "edge-s", "UNAUTHENTICATED"),
+        (f"join token {token_id}", "Node", "edge-s", "OK"),
+        ("unauthenticated", "Node", "edge-t", "UNAUTHENTICATED"),
+        ("unauthenticated", "Node", "edge-u", "UNAUTHENTICATED"),
+    ]
+    assert token.partition(".")[2] not in (tmp_path / "audit.jsonl").read_text()
 
 
 def test_serving_unauthenticated_off_loopback_takes_its_own_loud_flag(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tokenplane.v1 import resources_pb2 as tokenplane_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tokenplane/v1/agent.proto\x12\rtokenplane.v1\x1a\x1dtokenplane/v1/resources.proto\"[\n\x0bJoinRequest\x12\x17\n\x0f\x62ootstrap_token\x18\x01 \x01(\t\x12!\n\x04node\x18\x02 \x01(\x0b\x32\x13.tokenplane.v1.Node\x12\x10\n\x08node_key\x18\x03 \x01(\t\"p\n\x0cJoinResponse\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x12\n\nnode_token\x18\x02 \x01(\t\x12\x10\n\x08node_uid\x18\x03 \x01(\t\x12\'\n\x1fnode_token_expiration_timestamp\x18\x04 \x01(\t\"\x88\x02\n\x0c\x41gentMessage\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x14.tokenplane.v1.HelloH\x00\x12-\n\theartbeat\x18\x02 \x01(\x0b\x32\x18.tokenplane.v1.HeartbeatH\x00\x12\x34\n\rreplica_state\x18\x03 \x01(\x0b\x32\x1b.tokenplane.v1.ReplicaStateH\x00\x12,\n\tlog_reply\x18\x04 \x01(\x0b\x32\x17.tokenplane.v1.LogReplyH\x00\x12\x36\n\x0e\x63redential_ack\x18\x05 \x01(\x0b\x32\x1c.tokenplane.v1.CredentialAckH\x00\x42\x06\n\x04\x62ody\"-\n\rCredentialAck\x12\x1c\n\x14\x65xpiration_timestamp\x18\x01 \x01(\t\"|\n\x05Hello\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x15\n\ragent_version\x18\x02 \x01(\t\x12-\n\x08replicas\x18\x03 \x03(\x0b\x32\x1b.tokenplane.v1.ReplicaState\x12\x1a\n\x12\x61pplied_generation\x18\x04 \x01(\x04\"I\n\x08GpuUsage\x12\r\n\x05model\x18\x01 \x01(\t\x12\x11\n\tmemory_gb\x18\x02 \x01(\x01\x12\r\n\x05total\x18\x03 \x01(\r\x12\x0c\n\x04\x66ree\x18\x04 \x01(\r\"\xda\x03\n\tHeartbeat\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x12\n\nit_draw_kw\x18\x02 \x01(\x01\x12\x11\n\tbudget_kw\x18\x03 \x01(\x01\x12\x14\n\x0crenewable_kw\x18\x04 \x01(\x01\x12\x18\n\x10\x63\x61rbon_g_per_kwh\x18\x05 \x01(\x01\x12\x15\n\rprice_per_kwh\x18\x06 \x01(\x01\x12%\n\x04gpus\x18\x07 \x03(\x0b\x32\x17.tokenplane.v1.GpuUsage\x12)\n\x08location\x18\x08 \x01(\x0b\x32\x17.tokenplane.v1.Location\x12\x15\n\renergy_source\x18\t \x01(\t\x12-\n\x0brtt_samples\x18\n \x03(\x0b\x32\x18.tokenplane.v1.RttSample\x12.\n\x08\x66orecast\x18\x14 \x03(\x0b\x32\x1c.tokenplane.v1.ForecastPoint\x12\x30\n\x0c\x63\x61rbon_basis\x18\x1e \x01(\x0b\x32\x1a.tokenplane.v1.CarbonBasis\x12\x19\n\x0cgpu_power_kw\x18\x1f \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\rcurtail_to_kw\x18( \x01(\x01H\x01\x88\x01\x01\x42\x0f\n\r_gpu_power_kwB\x10\n\x0e_curtail_to_kw\";\n\tRttSample\x12\x0e\n\x06target\x18\x01 \x01(\t\x12\x0e\n\x06rtt_ms\x18\x02 \x01(\x01\x12\x0e\n\x06method\x18\x03 \x01(\t\"v\n\x0cReplicaState\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ndeployment\x18\x02 \x01(\t\x12\r\n\x05phase\x18\x03 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x12\n\ngeneration\x18\x06 \x01(\x04\"\xa2\x01\n\x0e\x43ontrolMessage\x12+\n\x08settings\x18\x01 \x01(\x0b\x32\x17.tokenplane.v1.SettingsH\x00\x12)\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x16.tokenplane.v1.CommandH\x00\x12\x30\n\x0blog_request\x18\x03 \x01(\x0b\x32\x19.tokenplane.v1.LogRequestH\x00\x42\x06\n\x04\x62ody\"\xbf\x01\n\x08Settings\x12\x1d\n\x15heartbeat_interval_ms\x18\x01 \x01(\r\x12\x16\n\x0eserver_version\x18\x02 \x01(\t\x12\x1b\n\x13reconnect_window_ms\x18\x03 \x01(\r\x12,\n\x06probes\x18\x04 \x01(\x0b\x32\x1c.tokenplane.v1.ProbeSettings\x12\x31\n\ncredential\x18\x05 \x01(\x0b\x32\x1d.tokenplane.v1.NodeCredential\"B\n\x0eNodeCredential\x12\x12\n\nnode_token\x18\x01 \x01(\t\x12\x1c\n\x14\x65xpiration_timestamp\x18\x02 \x01(\t\"Q\n\rProbeSettings\x12+\n\x07targets\x18\x01 \x03(\x0b\x32\x1a.tokenplane.v1.ProbeTarget\x12\x13\n\x0binterval_ms\x18\x02 \x01(\r\",\n\x0bProbeTarget\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"\x8b\x01\n\x07\x43ommand\x12\x12\n\ngeneration\x18\x01 \x01(\x04\x12.\n\x06\x64\x65ploy\x18\x02 \x01(\x0b\x32\x1c.tokenplane.v1.DeployReplicaH\x00\x12\x32\n\x08undeploy\x18\x03 \x01(\x0b\x32\x1e.tokenplane.v1.UndeployReplicaH\x00\x42\x08\n\x06\x61\x63tion\"8\n\rDeployReplica\x12\'\n\x07replica\x18\x01 \x01(\x0b\x32\x16.tokenplane.v1.Replica\"\x1f\n\x0fUndeployReplica\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\nLogRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0f\n\x07replica\x18\x02 \x01(\t\x12\x12\n\ntail_lines\x18\x03 \x01(\r\";\n\x08LogReply\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05\x65rror\x18\x03 \x01(\t2\x9a\x01\n\x0c\x41gentService\x12?\n\x04Join\x12\x1a.tokenplane.v1.JoinRequest\x1a\x1b.tokenplane.v1.JoinResponse\x12I\n\x07\x43onnect\x12\x1b.tokenplane.v1.AgentMessage\x1a\x1d.tokenplane.v1.ControlMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tokenplane/v1/agent.proto\x12\rtokenplane.v1\x1a\x1dtokenplane/v1/resources.proto\"[\n\x0bJoinRequest\x12\x17\n\x0f\x62ootstrap_token\x18\x01 \x01(\t\x12!\n\x04node\x18\x02 \x01(\x0b\x32\x13.tokenplane.v1.Node\x12\x10\n\x08node_key\x18\x03 \x01(\t\"p\n\x0cJoinResponse\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x12\n\nnode_token\x18\x02 \x01(\t\x12\x10\n\x08node_uid\x18\x03 \x01(\t\x12\'\n\x1fnode_token_expiration_timestamp\x18\x04 \x01(\t\"\x88\x02\n\x0c\x41gentMessage\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x14.tokenplane.v1.HelloH\x00\x12-\n\theartbeat\x18\x02 \x01(\x0b\x32\x18.tokenplane.v1.HeartbeatH\x00\x12\x34\n\rreplica_state\x18\x03 \x01(\x0b\x32\x1b.tokenplane.v1.ReplicaStateH\x00\x12,\n\tlog_reply\x18\x04 \x01(\x0b\x32\x17.tokenplane.v1.LogReplyH\x00\x12\x36\n\x0e\x63redential_ack\x18\x05 \x01(\x0b\x32\x1c.tokenplane.v1.CredentialAckH\x00\x42\x06\n\x04\x62ody\"-\n\rCredentialAck\x12\x1c\n\x14\x65xpiration_timestamp\x18\x01 \x01(\t\"\xa6\x01\n\x05Hello\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x15\n\ragent_version\x18\x02 \x01(\t\x12-\n\x08replicas\x18\x03 \x03(\x0b\x32\x1b.tokenplane.v1.ReplicaState\x12\x1a\n\x12\x61pplied_generation\x18\x04 \x01(\x04\x12(\n\x04join\x18\x05 \x01(\x0b\x32\x1a.tokenplane.v1.JoinRequest\"I\n\x08GpuUsage\x12\r\n\x05model\x18\x01 \x01(\t\x12\x11\n\tmemory_gb\x18\x02 \x01(\x01\x12\r\n\x05total\x18\x03 \x01(\r\x12\x0c\n\x04\x66ree\x18\x04 \x01(\r\"\xda\x03\n\tHeartbeat\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x12\n\nit_draw_kw\x18\x02 \x01(\x01\x12\x11\n\tbudget_kw\x18\x03 \x01(\x01\x12\x14\n\x0crenewable_kw\x18\x04 \x01(\x01\x12\x18\n\x10\x63\x61rbon_g_per_kwh\x18\x05 \x01(\x01\x12\x15\n\rprice_per_kwh\x18\x06 \x01(\x01\x12%\n\x04gpus\x18\x07 \x03(\x0b\x32\x17.tokenplane.v1.GpuUsage\x12)\n\x08location\x18\x08 \x01(\x0b\x32\x17.tokenplane.v1.Location\x12\x15\n\renergy_source\x18\t \x01(\t\x12-\n\x0brtt_samples\x18\n \x03(\x0b\x32\x18.tokenplane.v1.RttSample\x12.\n\x08\x66orecast\x18\x14 \x03(\x0b\x32\x1c.tokenplane.v1.ForecastPoint\x12\x30\n\x0c\x63\x61rbon_basis\x18\x1e \x01(\x0b\x32\x1a.tokenplane.v1.CarbonBasis\x12\x19\n\x0cgpu_power_kw\x18\x1f \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\rcurtail_to_kw\x18( \x01(\x01H\x01\x88\x01\x01\x42\x0f\n\r_gpu_power_kwB\x10\n\x0e_curtail_to_kw\";\n\tRttSample\x12\x0e\n\x06target\x18\x01 \x01(\t\x12\x0e\n\x06rtt_ms\x18\x02 \x01(\x01\x12\x0e\n\x06method\x18\x03 \x01(\t\"v\n\x0cReplicaState\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ndeployment\x18\x02 \x01(\t\x12\r\n\x05phase\x18\x03 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x12\n\ngeneration\x18\x06 \x01(\x04\"\xa2\x01\n\x0e\x43ontrolMessage\x12+\n\x08settings\x18\x01 \x01(\x0b\x32\x17.tokenplane.v1.SettingsH\x00\x12)\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x16.tokenplane.v1.CommandH\x00\x12\x30\n\x0blog_request\x18\x03 \x01(\x0b\x32\x19.tokenplane.v1.LogRequestH\x00\x42\x06\n\x04\x62ody\"\xbf\x01\n\x08Settings\x12\x1d\n\x15heartbeat_interval_ms\x18\x01 \x01(\r\x12\x16\n\x0eserver_version\x18\x02 \x01(\t\x12\x1b\n\x13reconnect_window_ms\x18\x03 \x01(\r\x12,\n\x06probes\x18\x04 \x01(\x0b\x32\x1c.tokenplane.v1.ProbeSettings\x12\x31\n\ncredential\x18\x05 \x01(\x0b\x32\x1d.tokenplane.v1.NodeCredential\"B\n\x0eNodeCredential\x12\x12\n\nnode_token\x18\x01 \x01(\t\x12\x1c\n\x14\x65xpiration_timestamp\x18\x02 \x01(\t\"Q\n\rProbeSettings\x12+\n\x07targets\x18\x01 \x03(\x0b\x32\x1a.tokenplane.v1.ProbeTarget\x12\x13\n\x0binterval_ms\x18\x02 \x01(\r\",\n\x0bProbeTarget\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"\x8b\x01\n\x07\x43ommand\x12\x12\n\ngeneration\x18\x01 \x01(\x04\x12.\n\x06\x64\x65ploy\x18\x02 \x01(\x0b\x32\x1c.tokenplane.v1.DeployReplicaH\x00\x12\x32\n\x08undeploy\x18\x03 \x01(\x0b\x32\x1e.tokenplane.v1.UndeployReplicaH\x00\x42\x08\n\x06\x61\x63tion\"8\n\rDeployReplica\x12\'\n\x07replica\x18\x01 \x01(\x0b\x32\x16.tokenplane.v1.Replica\"\x1f\n\x0fUndeployReplica\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\nLogRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0f\n\x07replica\x18\x02 \x01(\t\x12\x12\n\ntail_lines\x18\x03 \x01(\r\";\n\x08LogReply\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05\x65rror\x18\x03 \x01(\t2\x9a\x01\n\x0c\x41gentService\x12?\n\x04Join\x12\x1a.tokenplane.v1.JoinRequest\x1a\x1b.tokenplane.v1.JoinResponse\x12I\n\x07\x43onnect\x12\x1b.tokenplane.v1.AgentMessage\x1a\x1d.tokenplane.v1.ControlMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,36 +40,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AGENTMESSAGE']._serialized_end=547
   _globals['_CREDENTIALACK']._serialized_start=549
   _globals['_CREDENTIALACK']._serialized_end=594
-  _globals['_HELLO']._serialized_start=596
-  _globals['_HELLO']._serialized_end=720
-  _globals['_GPUUSAGE']._serialized_start=722
-  _globals['_GPUUSAGE']._serialized_end=795
-  _globals['_HEARTBEAT']._serialized_start=798
-  _globals['_HEARTBEAT']._serialized_end=1272
-  _globals['_RTTSAMPLE']._serialized_start=1274
-  _globals['_RTTSAMPLE']._serialized_end=1333
-  _globals['_REPLICASTATE']._serialized_start=1335
-  _globals['_REPLICASTATE']._serialized_end=1453
-  _globals['_CONTROLMESSAGE']._serialized_start=1456
-  _globals['_CONTROLMESSAGE']._serialized_end=1618
-  _globals['_SETTINGS']._serialized_start=1621
-  _globals['_SETTINGS']._serialized_end=1812
-  _globals['_NODECREDENTIAL']._serialized_start=1814
-  _globals['_NODECREDENTIAL']._serialized_end=1880
-  _globals['_PROBESETTINGS']._serialized_start=1882
-  _globals['_PROBESETTINGS']._serialized_end=1963
-  _globals['_PROBETARGET']._serialized_start=1965
-  _globals['_PROBETARGET']._serialized_end=2009
-  _globals['_COMMAND']._serialized_start=2012
-  _globals['_COMMAND']._serialized_end=2151
-  _globals['_DEPLOYREPLICA']._serialized_start=2153
-  _globals['_DEPLOYREPLICA']._serialized_end=2209
-  _globals['_UNDEPLOYREPLICA']._serialized_start=2211
-  _globals['_UNDEPLOYREPLICA']._serialized_end=2242
-  _globals['_LOGREQUEST']._serialized_start=2244
-  _globals['_LOGREQUEST']._serialized_end=2313
-  _globals['_LOGREPLY']._serialized_start=2315
-  _globals['_LOGREPLY']._serialized_end=2374
-  _globals['_AGENTSERVICE']._serialized_start=2377
-  _globals['_AGENTSERVICE']._serialized_end=2531
+  _globals['_HELLO']._serialized_start=597
+  _globals['_HELLO']._serialized_end=763
+  _globals['_GPUUSAGE']._serialized_start=765
+  _globals['_GPUUSAGE']._serialized_end=838
+  _globals['_HEARTBEAT']._serialized_start=841
+  _globals['_HEARTBEAT']._serialized_end=1315
+  _globals['_RTTSAMPLE']._serialized_start=1317
+  _globals['_RTTSAMPLE']._serialized_end=1376
+  _globals['_REPLICASTATE']._serialized_start=1378
+  _globals['_REPLICASTATE']._serialized_end=1496
+  _globals['_CONTROLMESSAGE']._serialized_start=1499
+  _globals['_CONTROLMESSAGE']._serialized_end=1661
+  _globals['_SETTINGS']._serialized_start=1664
+  _globals['_SETTINGS']._serialized_end=1855
+  _globals['_NODECREDENTIAL']._serialized_start=1857
+  _globals['_NODECREDENTIAL']._serialized_end=1923
+  _globals['_PROBESETTINGS']._serialized_start=1925
+  _globals['_PROBESETTINGS']._serialized_end=2006
+  _globals['_PROBETARGET']._serialized_start=2008
+  _globals['_PROBETARGET']._serialized_end=2052
+  _globals['_COMMAND']._serialized_start=2055
+  _globals['_COMMAND']._serialized_end=2194
+  _globals['_DEPLOYREPLICA']._serialized_start=2196
+  _globals['_DEPLOYREPLICA']._serialized_end=2252
+  _globals['_UNDEPLOYREPLICA']._serialized_start=2254
+  _globals['_UNDEPLOYREPLICA']._serialized_end=2285
+  _globals['_LOGREQUEST']._serialized_start=2287
+  _globals['_LOGREQUEST']._serialized_end=2356
+  _globals['_LOGREPLY']._serialized_start=2358
+  _globals['_LOGREPLY']._serialized_end=2417
+  _globals['_AGENTSERVICE']._serialized_start=2420
+  _globals['_AGENTSERVICE']._serialized_end=2574
 # @@protoc_insertion_point(module_scope)

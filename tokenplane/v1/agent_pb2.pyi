@@ -50,16 +50,18 @@ class CredentialAck(_message.Message):
     def __init__(self, expiration_timestamp: _Optional[str] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("node_name", "agent_version", "replicas", "applied_generation")
+    __slots__ = ("node_name", "agent_version", "replicas", "applied_generation", "join")
     NODE_NAME_FIELD_NUMBER: _ClassVar[int]
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     APPLIED_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    JOIN_FIELD_NUMBER: _ClassVar[int]
     node_name: str
     agent_version: str
     replicas: _containers.RepeatedCompositeFieldContainer[ReplicaState]
     applied_generation: int
-    def __init__(self, node_name: _Optional[str] = ..., agent_version: _Optional[str] = ..., replicas: _Optional[_Iterable[_Union[ReplicaState, _Mapping]]] = ..., applied_generation: _Optional[int] = ...) -> None: ...
+    join: JoinRequest
+    def __init__(self, node_name: _Optional[str] = ..., agent_version: _Optional[str] = ..., replicas: _Optional[_Iterable[_Union[ReplicaState, _Mapping]]] = ..., applied_generation: _Optional[int] = ..., join: _Optional[_Union[JoinRequest, _Mapping]] = ...) -> None: ...
 
 class GpuUsage(_message.Message):
     __slots__ = ("model", "memory_gb", "total", "free")

@@ -58,7 +58,7 @@ class AgentServiceServicer:
 
     def Connect(self, request_iterator, context):
         """One stream per node. The call carries "authorization: Bearer <node token>"
-        metadata; a node may speak only for itself.
+        metadata, or its Hello carries a Join; a node may speak only for itself.
 
         One live session per node: while a node's stream is open, a second Connect
         for the same node waits (up to 10 s) for that session to end and then takes
