@@ -125,6 +125,10 @@ class ObjectStore:
         kv = await self.store.get(key_of(kind, name))
         return _decode_kind(kv, kind) if kv else None
 
+    async def exists(self, kind: str, name: str) -> bool:
+        """Whether the object is stored, without decoding it (a Join asks for every node)."""
+        return await self.store.get(key_of(kind, name)) is not None
+
     async def _get_as(self, model: type[R], name: str) -> R | None:
         kv = await self.store.get(key_of(model.model_fields["kind"].default, name))
         return _decode(kv, model) if kv else None

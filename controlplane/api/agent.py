@@ -242,13 +242,13 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     ) -> agent_pb2.JoinResponse:
         # Authenticated before the manifest is read: a stranger learns nothing from errors.
         name = request.node.metadata.name
-        registered = await self._objects.get("Node", name)
+        registered = await self._objects.exists("Node", name)
         admission = await self._identity.admit(
             name=name,
             bootstrap_token=request.bootstrap_token,
             metadata=context.invocation_metadata(),
             names=peer_names(context),
-            registered=registered is not None,
+            registered=registered,
             node_key=request.node_key,
         )
         if request.node_key and not MIN_NODE_KEY_CHARS <= len(request.node_key) <= 256:
@@ -263,7 +263,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         # Kept before the node is written: a Join cancelled in between (its client gave up)
         # is retried with the same key, and that retry is the node's own.
         await self._identity.keep_key(name, request.node_key)
-        stored = await self._register(joining, new=registered is None)
+        stored = await self._register(joining, new=not registered)
         self._table.upsert(stored)
         token, expiration = await self._identity.issue(stored.name)
         return agent_pb2.JoinResponse(
