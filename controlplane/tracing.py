@@ -95,6 +95,15 @@ def setup_tracing(default_service_name: str) -> bool:
     return True
 
 
+@cache
+def _tracer(name: str) -> Any:
+    """One tracer per name: `get_tracer` builds a new one each call (a fifth of a Join's
+    span, py-spy). A tracer got before the provider is set delegates to it once set."""
+    from opentelemetry import trace
+
+    return trace.get_tracer(name)
+
+
 def _rpc_attributes(method: str) -> dict[str, str]:
     service, _, name = method.strip("/").rpartition("/")
     return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
@@ -109,9 +118,10 @@ def client_span(method: str) -> Iterator[tuple[tuple[str, str], ...]]:
         return
     from opentelemetry import propagate, trace
 
-    tracer = trace.get_tracer("tokenplane.agent")
     attributes = _rpc_attributes(method)
-    with tracer.start_as_current_span(method, kind=trace.SpanKind.CLIENT, attributes=attributes):
+    with _tracer("tokenplane.agent").start_as_current_span(
+        method, kind=trace.SpanKind.CLIENT, attributes=attributes
+    ):
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         yield tuple(carrier.items())
@@ -125,8 +135,7 @@ def server_span(method: str, context: grpc.aio.ServicerContext) -> Iterator[None
     from opentelemetry import propagate, trace
 
     carrier = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-    tracer = trace.get_tracer("tokenplane.api")
-    with tracer.start_as_current_span(
+    with _tracer("tokenplane.api").start_as_current_span(
         method,
         context=propagate.extract(carrier),
         kind=trace.SpanKind.SERVER,

@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -72,6 +73,9 @@ MIN_TIME_LEFT_S = 0.05
 # File descriptors kept free of queued Joins (each holds its connection's).
 MIN_FREE_FDS = 256
 FREE_FDS_SHARE = 0.02
+# A storm lasts this long past the last Join that had to wait: heartbeats yield to Joins
+# meanwhile (liveness.JOIN_STORM_SHARE), without flipping with every lull in the queue.
+STORM_HOLD_S = 10.0
 
 
 class Turn(enum.Enum):
@@ -95,13 +99,22 @@ class JoinGate:
     fd_budget: int | None = None
     streams: int = 0  # open agent streams, as the server last counted them
     min_free_fds: int = MIN_FREE_FDS
+    waited_at_s: float = -math.inf  # when a Join last had to wait (queued or refused)
     _done_at: deque[float] = field(default_factory=deque)
+
+    def storm(self, now_s: float) -> bool:
+        """Whether Joins wait their turn, or did within STORM_HOLD_S (the server asks every
+        sweep, which keeps the clock of the last wait)."""
+        if self.waiting:
+            self.waited_at_s = now_s
+        return now_s - self.waited_at_s < STORM_HOLD_S
 
     def admit(self, now_s: float) -> Turn | float:
         """The Join's turn, or the seconds to tell its caller to wait."""
         if self.in_flight < self.workers:
             self.in_flight += 1
             return Turn.NOW
+        self.waited_at_s = now_s
         if self.waiting < max(self.min_queue, self.rate_per_s * self.queue_s) and self._fds_spare():
             self.waiting += 1
             return Turn.QUEUED

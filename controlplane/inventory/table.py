@@ -202,6 +202,11 @@ class InventoryTable:
 
     def __init__(self, *, interval_s: float, capacity: int = 256) -> None:
         self._interval_s = interval_s
+        # The interval heartbeats are judged by: after it shrinks, the longer one until
+        # every agent has sent under the new (see set_intervals).
+        self._judged_interval_s = interval_s
+        self._judged_until_s = -math.inf
+        self.joining = False  # Joins wait their turn, the server says: the deadline allows more
         self._slots: dict[str, int] = {}
         self._names: list[str] = []
         self._gpu_models: list[str] = []
@@ -399,8 +404,10 @@ class InventoryTable:
             )
             self.energy_fresh[:n] = False
             self._energy_sampled_s = now_s
+        if now_s >= self._judged_until_s:
+            self._judged_interval_s = self._interval_s
         silence_s = now_s - self.last_heartbeat_s[:n]
-        measured = liveness.fleet_lag_s(silence_s[self.ready[:n]], self._interval_s)
+        measured = liveness.fleet_lag_s(silence_s[self.ready[:n]], self._judged_interval_s)
         self.lag_s = max(measured, liveness.decayed(self.lag_s, now_s - self._lag_at_s))
         self._lag_at_s = now_s
         stale = liveness.late(now_s, self.last_heartbeat_s[:n], self.deadline_s, self.ready[:n])
@@ -426,9 +433,21 @@ class InventoryTable:
     @property
     def deadline_s(self) -> float:
         """Silence after which a live node turns NotReady, as of the last sweep."""
-        return liveness.deadline_s(self._interval_s, self.lag_s)
+        # A storm's slack lasts while its longer interval is still the judge.
+        joining = self.joining or self._judged_interval_s > self._interval_s
+        return liveness.deadline_s(self._judged_interval_s, self.lag_s, joining=joining)
 
-    def set_intervals(self, interval_s: float) -> None:
+    def set_intervals(self, interval_s: float, *, now_s: float) -> None:
+        """The fleet's new heartbeat interval (agents are told it).
+
+        A shorter interval reaches an agent with its next heartbeat, scheduled at the
+        old one: until one old interval has passed, heartbeats are judged by the old
+        (as late ones would otherwise be taken for a lagging fleet, or flap).
+        """
+        if interval_s < self._judged_interval_s:
+            self._judged_until_s = now_s + self._judged_interval_s + liveness.LATE_MARGIN_S
+        else:
+            self._judged_interval_s = interval_s
         self._interval_s = interval_s
         self.heartbeat_interval_s[: len(self._names)] = interval_s
 

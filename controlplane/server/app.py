@@ -513,12 +513,15 @@ class ControlPlane:
             if now - before <= SWEEP_INTERVAL_S + MAX_SWEEP_LAG_S:
                 for transition in self.table.expire(now):
                     self._transition(transition)
-            self.admission.gate.streams = len(self.hub.sessions)  # each holds a descriptor
+            gate = self.admission.gate
+            gate.streams = len(self.hub.sessions)  # each holds a descriptor
+            joining = self.table.joining = gate.storm(now)
             wanted = liveness.heartbeat_interval_s(
                 len(self.table),  # registered, not connected: a joining fleet slows at once
                 base_s=self.config.heartbeat_interval_s,
                 max_rate_per_s=self.config.max_heartbeat_rate,
                 lag_s=self.table.lag_s,  # behind on reading them: slow the fleet down
+                joining=joining,  # Joins wait their turn: heartbeats yield to them
             )
             window = liveness.reconnect_window_s(
                 len(self.table),
@@ -530,7 +533,7 @@ class ControlPlane:
             if liveness.interval_changed(self.table.interval_s, wanted) or (
                 liveness.interval_changed(told, window)
             ):
-                self.table.set_intervals(wanted)
+                self.table.set_intervals(wanted, now_s=now)
                 self._told_reconnect_window_s = window
                 await self.hub.broadcast(
                     agent_pb2.ControlMessage(

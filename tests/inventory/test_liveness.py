@@ -121,7 +121,7 @@ def test_deadline_is_the_detection_target_while_punctual_and_stretches_with_late
 def test_a_busy_server_stretches_the_deadline_and_flaps_no_one(tmp_path: Path) -> None:
     """Every heartbeat queued 1.2 s behind a busy loop: that is our lag, not 200 deaths."""
     table = _connected_table(tmp_path, 200)
-    table.set_intervals(2.5)  # a 10k-node fleet's interval
+    table.set_intervals(2.5, now_s=0.0)  # a 10k-node fleet's interval
     assert table.expire(now_s=2.9) == []
     assert table.expire(now_s=3.7) == [], "silent 3.7 s, past the punctual 3 s deadline"
     assert table.deadline_s == pytest.approx(2.5 + 2 * 1.2, abs=0.1)
@@ -136,9 +136,44 @@ def test_a_few_frozen_agents_among_punctual_ones_are_found_at_the_target(
     tmp_path: Path,
 ) -> None:
     table = _connected_table(tmp_path, 200)
-    table.set_intervals(2.5)
+    table.set_intervals(2.5, now_s=0.0)
     for i in range(2, 200):
         table.heartbeat(table.slot(f"node-{i}"), _beat(), now_s=2.5)
     expired = table.expire(now_s=3.1)
     assert {t.name for t in expired} == {"node-0", "node-1"}
+    assert table.deadline_s == liveness.DETECT_TARGET_S
+
+
+def test_in_a_join_storm_heartbeats_yield_half_their_budget_and_are_allowed_more() -> None:
+    calm = liveness.heartbeat_interval_s(10_000, base_s=1.0, max_rate_per_s=4000)
+    storm = liveness.heartbeat_interval_s(10_000, base_s=1.0, max_rate_per_s=4000, joining=True)
+    assert (calm, storm) == (2.5, 2.5 / liveness.JOIN_STORM_SHARE)
+    assert liveness.deadline_s(storm, lag_s=0.0, joining=True) == storm * (
+        1 + liveness.JOIN_STORM_SLACK
+    )
+    # A small fleet: the base interval and the detection target, storm or not.
+    assert liveness.heartbeat_interval_s(50, base_s=1.0, max_rate_per_s=4000, joining=True) == 1.0
+    assert liveness.deadline_s(1.0, lag_s=0.0, joining=True) == liveness.DETECT_TARGET_S
+
+
+def test_a_shorter_interval_judges_heartbeats_only_once_every_agent_has_heard_it(
+    tmp_path: Path,
+) -> None:
+    """After a storm the interval drops from 5 s to 2.5 s; agents still send their next
+    heartbeat on the 5 s schedule. None flaps and none counts as late until one old
+    interval has passed; then the calm deadline finds a frozen agent again."""
+    table = _connected_table(tmp_path, 200)
+    table.set_intervals(5.0, now_s=0.0)
+    table.joining = True
+    for i in range(200):
+        table.heartbeat(table.slot(f"node-{i}"), _beat(), now_s=0.0)
+    table.joining = False
+    table.set_intervals(2.5, now_s=0.5)
+    assert table.expire(now_s=5.2) == [], "silent 5.2 s on the 5 s schedule: not late"
+    assert table.lag_s == pytest.approx(0.2)  # late by the old schedule, not by 2.7 s
+    for i in range(1, 200):  # all but node-0, which froze
+        table.heartbeat(table.slot(f"node-{i}"), _beat(), now_s=5.2)
+    assert table.expire(now_s=5.9) == []  # node-0 is due by the old schedule's deadline
+    expired = table.expire(now_s=6.1)  # one old interval after the change: the calm deadline
+    assert [t.name for t in expired] == ["node-0"]
     assert table.deadline_s == liveness.DETECT_TARGET_S

@@ -16,6 +16,7 @@ from controlplane.api.admission import (
     MAX_RETRY_AFTER_S,
     MIN_RETRY_AFTER_S,
     SLOT_PACE,
+    STORM_HOLD_S,
     JoinAdmission,
     JoinGate,
     Turn,
@@ -215,3 +216,14 @@ def test_a_caller_gone_while_two_workers_free_hands_on_its_turn() -> None:
         assert (gate.in_flight, gate.waiting) == (0, 0)
 
     asyncio.run(body())
+
+
+def test_a_storm_lasts_while_joins_wait_and_a_while_after() -> None:
+    gate = JoinGate(workers=1, queue_s=0, min_queue=1)
+    assert gate.admit(0.0) is Turn.NOW and not gate.storm(0.0)  # a worker was free
+    assert gate.admit(1.0) is Turn.QUEUED and gate.storm(1.0)
+    assert gate.storm(1.9)  # the server's sweep, while one still waits
+    gate.done(2.0)
+    gate.left_queue()
+    assert gate.storm(1.9 + STORM_HOLD_S - 0.1)  # no flip with every lull in the queue
+    assert not gate.storm(1.9 + STORM_HOLD_S + 0.1)
