@@ -255,9 +255,14 @@ class NodeLink:
                     )
                 )
                 reader = asyncio.create_task(self._read(call))
+                seq = 0
                 if join is not None:
+                    # Read as soon as the Join is worked: the node has sent a heartbeat when
+                    # it turns Ready, not a round trip through this (busy) agent later.
+                    seq += 1
+                    await call.write(self._heartbeat(seq))
                     await self._joined_within(reader, JOIN_TIMEOUT_S)
-            await self._write(call, reader)
+            await self._write(call, reader, seq)
         finally:
             if reader is not None:
                 reader.cancel()
@@ -277,8 +282,13 @@ class NodeLink:
         if not self.connected.is_set():
             raise JoinUnanswered
 
-    async def _write(self, call: _Stream, reader: asyncio.Task[None]) -> None:
-        seq = 0
+    def _heartbeat(self, seq: int) -> agent_pb2.AgentMessage:
+        heartbeat = self._telemetry(self.runtime)
+        heartbeat.seq = seq
+        return agent_pb2.AgentMessage(heartbeat=heartbeat)
+
+    async def _write(self, call: _Stream, reader: asyncio.Task[None], seq: int) -> None:
+        """Heartbeats every interval (the first at once) and whatever the outbox holds."""
         loop = asyncio.get_running_loop()
         next_beat = loop.time()
         while not reader.done():
@@ -287,9 +297,7 @@ class NodeLink:
                 message = await asyncio.wait_for(self._outbox.get(), timeout)
             except TimeoutError:
                 seq += 1
-                heartbeat = self._telemetry(self.runtime)
-                heartbeat.seq = seq
-                message = agent_pb2.AgentMessage(heartbeat=heartbeat)
+                message = self._heartbeat(seq)
                 next_beat = loop.time() + self.interval_s
             try:
                 await call.write(message)
