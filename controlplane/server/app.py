@@ -30,6 +30,7 @@ from controlplane.api.decoding import TolerantDecoding
 from controlplane.api.fleet import FleetService
 from controlplane.api.identity import IdentityService, NodeIdentity
 from controlplane.api.leader import LeaderOnly
+from controlplane.gcfreeze import keep_collections_short
 from controlplane.inventory import InventoryTable, Transition, liveness
 from controlplane.inventory.view import ready_condition
 from controlplane.localfleet.clock import SharedClock
@@ -368,6 +369,7 @@ class ControlPlane:
         """Take over the fleet: the live loops start and the APIs report SERVING."""
         await self._load_nodes()
         self._tasks += [
+            asyncio.create_task(keep_collections_short(), name="gc-freeze"),
             asyncio.create_task(self._sweep_loop(), name="liveness-sweep"),
             asyncio.create_task(self._flush_loop(), name="condition-flush"),
             asyncio.create_task(self.reconciler.run(), name="reconciler"),
