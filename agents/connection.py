@@ -270,8 +270,9 @@ class NodeLink:
                 call.cancel()
 
     async def _joined_within(self, reader: asyncio.Task[None], timeout_s: float) -> None:
-        """Waits for the answer to the Hello's Join (the first Settings) before any
-        heartbeat: while the Join waits its turn, the server reads nothing more."""
+        """Waits for the answer to the Hello's Join (the first Settings) before the
+        heartbeats after the first: while the Join waits its turn, the server reads
+        nothing more."""
         answered = asyncio.create_task(self.connected.wait())
         try:
             await asyncio.wait({reader, answered}, timeout=timeout_s, return_when="FIRST_COMPLETED")
