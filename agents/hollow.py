@@ -44,7 +44,6 @@ from agents.hollow_runtime import HollowRuntime
 from agents.probes import SimulatedRtts, with_rtt_samples
 from agents.runtime import Runtime
 from agents.simclock import Clock, SimClock
-from controlplane.gcfreeze import keep_collections_short
 from controlplane.resources import ManifestError, Node, parse_manifest
 from controlplane.resources.codec import to_message
 from controlplane.resources.meta import Model
@@ -359,7 +358,7 @@ def build_links(
 async def run_fleet(links: list[NodeLink], *, ramp_per_s: float = 2000.0) -> None:
     """Starts `ramp_per_s` links a second: a join storm the server can take."""
     raise_fd_limit()
-    tasks = [asyncio.create_task(keep_collections_short(), name="gc-freeze")]
+    tasks = []
     for i, link in enumerate(links):
         tasks.append(asyncio.create_task(link.run(), name=f"hollow-{link.name}"))
         if (i + 1) % 100 == 0:

@@ -1,12 +1,15 @@
-"""Short garbage-collector passes for processes that hold a large, long-lived state.
+"""Short garbage-collector passes for the server, which holds a large, long-lived state.
 
 CPython's full (generation 2) pass walks every tracked object. A server holding
-10,000 agent streams, or a hollow fleet holding 5,000 links, tracks millions of
-them, nearly all alive for the process's life, and the pass stops the event loop
-for 0.4-0.75 s on a quiet machine (1-2 s on a busy one) to collect a few dozen
-(measured with gc.callbacks beside benchmarks/heartbeats.py). The stream's
-heartbeats queue up meanwhile, the liveness deadline stretches with them, and
-Joins wait.
+10,000 agent streams tracks millions of them, nearly all alive for the process's
+life, and the pass stops the event loop for 0.4-0.75 s on a quiet machine (1-2 s
+on a busy one) to collect a few dozen (measured with gc.callbacks beside
+benchmarks/heartbeats.py). The streams' heartbeats queue up meanwhile, the
+liveness deadline stretches with them, and Joins wait.
+
+Not for the hollow fleet: there it was measured worse. 9,900 hollow nodes in one
+process that froze every 30 s stalled for 9-16 s at a time in a 19,800-node join
+storm (2-3 s without), the server's pings went unanswered and the fleet churned.
 
 So every FREEZE_EVERY_S the objects alive are frozen (`gc.freeze`): moved to a
 permanent generation that passes skip. Garbage that was frozen while alive and
